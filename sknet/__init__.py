@@ -1,0 +1,21 @@
+"""sknet: neural networks from scratch on numpy, with scikit-learn estimators.
+
+The engine (:class:`Network`, :class:`Dense`, the activations, losses and
+optimizers) knows nothing of scikit-learn; :class:`LayeredClassifier` and
+:class:`LayeredRegressor` wrap it as scikit-learn estimators.
+"""
+
+from .layers import Dense
+from .network import Network
+from .optimizers import LBFGS, SGD, Adam
+
+__version__ = "0.1.0"
+
+__all__ = ["LBFGS", "SGD", "Adam", "Dense", "Network", "__version__"]
+
+try:  # the estimators are added once scikit-learn is importable
+    from .estimators import LayeredClassifier, LayeredRegressor
+except ImportError:  # pragma: no cover
+    pass
+else:
+    __all__ += ["LayeredClassifier", "LayeredRegressor"]

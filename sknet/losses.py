@@ -1,0 +1,330 @@
+"""Loss functions: per-sample value and gradient with respect to the output.
+
+A loss compares targets ``y_true`` with the output layer's activations
+``y_pred`` (both of shape ``(n_samples, n_outputs)``). ``value`` returns one
+number per sample, summed over outputs; the network turns those into a
+weighted mean. ``gradient`` is the derivative of that per-sample value with
+respect to ``y_pred``.
+
+When the output activation is the loss's natural partner (softmax with
+log_loss, sigmoid with binary_log_loss, identity with squared_error, exp with
+poisson), the derivative with respect to the output layer's pre-activation is
+simply ``y_pred - y_true``; the network then uses that fused delta instead of
+the chain rule, which is both faster and exact where probabilities saturate.
+"""
+
+import numpy as np
+
+from .activations import Exponential, Identity, Sigmoid, Softmax, Softplus
+
+__all__ = [
+    "LOSSES",
+    "AbsoluteError",
+    "BinaryLogLoss",
+    "HuberLoss",
+    "LogLoss",
+    "Loss",
+    "PoissonLoss",
+    "SquaredError",
+    "get_loss",
+]
+
+
+def _clip_probabilities(y_pred):
+    eps = np.finfo(y_pred.dtype).eps
+    return np.clip(y_pred, eps, 1 - eps)
+
+
+class Loss:
+    """Base class of losses.
+
+    Attributes
+    ----------
+    name : str
+        The registered name.
+    natural_activation : type or None
+        The output activation class with which the fused delta
+        ``y_pred - y_true`` is the exact gradient at the pre-activation.
+    output_activations : tuple of type or None
+        The output activation classes this loss accepts; None accepts any.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import Loss
+    >>> class Quartic(Loss):
+    ...     name = "quartic"
+    ...     def value(self, y_true, y_pred):
+    ...         return ((y_pred - y_true) ** 4).sum(axis=1)
+    ...     def gradient(self, y_true, y_pred, out=None):
+    ...         return np.multiply(4, (y_pred - y_true) ** 3, out=out)
+    >>> Quartic().value(np.zeros((1, 1)), np.full((1, 1), 2.0))
+    array([16.])
+    """
+
+    name = "loss"
+    natural_activation = None
+    output_activations = None
+
+    def value(self, y_true, y_pred):
+        """Return the loss of each sample, shape ``(n_samples,)``."""
+        raise NotImplementedError
+
+    def gradient(self, y_true, y_pred, out=None):
+        """Return d value / d y_pred, shape ``(n_samples, n_outputs)``."""
+        raise NotImplementedError
+
+    def check_output_activation(self, activation):
+        """Raise ValueError when ``activation`` cannot feed this loss."""
+        allowed = self.output_activations
+        if allowed is not None and not isinstance(activation, allowed):
+            names = ", ".join(cls.name for cls in allowed)
+            raise ValueError(
+                f"The {self.name!r} loss needs an output layer with activation "
+                f"{names}; got {activation.name!r}."
+            )
+
+    def check_target(self, y):
+        """Raise ValueError when the targets ``y`` are invalid for this loss."""
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class SquaredError(Loss):
+    """Half the squared error, ``0.5 * sum((y_pred - y_true) ** 2)`` per sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import SquaredError
+    >>> SquaredError().value(np.array([[1.0]]), np.array([[3.0]]))
+    array([2.])
+    """
+
+    name = "squared_error"
+    natural_activation = Identity
+
+    def value(self, y_true, y_pred):
+        diff = y_pred - y_true
+        return 0.5 * np.einsum("ij,ij->i", diff, diff)
+
+    def gradient(self, y_true, y_pred, out=None):
+        return np.subtract(y_pred, y_true, out=out)
+
+
+class AbsoluteError(Loss):
+    """The absolute error ``sum(|y_pred - y_true|)`` per sample.
+
+    Robust to outliers in the targets; its minimiser is the conditional median.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import AbsoluteError
+    >>> AbsoluteError().value(np.array([[1.0]]), np.array([[3.0]]))
+    array([2.])
+    """
+
+    name = "absolute_error"
+
+    def value(self, y_true, y_pred):
+        return np.abs(y_pred - y_true).sum(axis=1)
+
+    def gradient(self, y_true, y_pred, out=None):
+        out = np.subtract(y_pred, y_true, out=out)
+        return np.sign(out, out=out)
+
+
+class HuberLoss(Loss):
+    """The Huber loss: squared for small residuals, absolute beyond ``delta``.
+
+    Per output, ``0.5 * r**2`` when ``|r| <= delta`` and
+    ``delta * (|r| - 0.5 * delta)`` otherwise, with ``r = y_pred - y_true``.
+
+    Parameters
+    ----------
+    delta : float, default=1.0
+        Where the loss turns from quadratic to linear.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import HuberLoss
+    >>> HuberLoss(delta=1.0).value(np.zeros((2, 1)), np.array([[0.5], [3.0]]))
+    array([0.125, 2.5  ])
+    """
+
+    name = "huber"
+
+    def __init__(self, delta=1.0):
+        if not delta > 0:
+            raise ValueError(f"delta must be positive, got {delta!r}.")
+        self.delta = delta
+
+    def value(self, y_true, y_pred):
+        abs_r = np.abs(y_pred - y_true)
+        quadratic = np.minimum(abs_r, self.delta)
+        return (quadratic * (abs_r - 0.5 * quadratic)).sum(axis=1)
+
+    def gradient(self, y_true, y_pred, out=None):
+        out = np.subtract(y_pred, y_true, out=out)
+        return np.clip(out, -self.delta, self.delta, out=out)
+
+    def __repr__(self):
+        return f"HuberLoss(delta={self.delta!r})"
+
+
+class PoissonLoss(Loss):
+    """Half the Poisson deviance, ``y log(y / y_pred) - y + y_pred`` per output.
+
+    Targets must be non-negative and the output positive (exp or softplus).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import PoissonLoss
+    >>> PoissonLoss().value(np.array([[2.0]]), np.array([[2.0]]))
+    array([0.])
+    """
+
+    name = "poisson"
+    natural_activation = Exponential
+    output_activations = (Exponential, Softplus)
+
+    def value(self, y_true, y_pred):
+        y_pred = np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
+        ratio = np.divide(y_true, y_pred, out=np.ones_like(y_pred), where=y_true > 0)
+        return (y_true * np.log(ratio) - y_true + y_pred).sum(axis=1)
+
+    def gradient(self, y_true, y_pred, out=None):
+        y_pred = np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
+        out = np.divide(y_true, y_pred, out=out)
+        return np.subtract(1, out, out=out)
+
+    def check_target(self, y):
+        if np.any(y < 0):
+            raise ValueError(
+                "The 'poisson' loss needs non-negative targets; y has negative values."
+            )
+
+
+class LogLoss(Loss):
+    """Categorical cross-entropy ``-sum(y_true * log(y_pred))`` for a softmax output.
+
+    Targets are one-hot (or probability) rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import LogLoss
+    >>> LogLoss().value(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]]))
+    array([0.69314718])
+    """
+
+    name = "log_loss"
+    natural_activation = Softmax
+    output_activations = (Softmax,)
+
+    def value(self, y_true, y_pred):
+        return -np.einsum("ij,ij->i", y_true, np.log(_clip_probabilities(y_pred)))
+
+    def gradient(self, y_true, y_pred, out=None):
+        out = np.divide(y_true, _clip_probabilities(y_pred), out=out)
+        return np.negative(out, out=out)
+
+    def check_target(self, y):
+        _check_probabilities(self.name, y)
+
+
+class BinaryLogLoss(Loss):
+    """Binary cross-entropy for sigmoid outputs: binary or multilabel targets.
+
+    Per output, ``-(y log(p) + (1 - y) log(1 - p))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import BinaryLogLoss
+    >>> BinaryLogLoss().value(np.array([[1.0]]), np.array([[0.5]]))
+    array([0.69314718])
+    """
+
+    name = "binary_log_loss"
+    natural_activation = Sigmoid
+    output_activations = (Sigmoid,)
+
+    def value(self, y_true, y_pred):
+        p = _clip_probabilities(y_pred)
+        return -(y_true * np.log(p) + (1 - y_true) * np.log1p(-p)).sum(axis=1)
+
+    def gradient(self, y_true, y_pred, out=None):
+        p = _clip_probabilities(y_pred)
+        out = np.subtract(p, y_true, out=out)
+        out /= p * (1 - p)
+        return out
+
+    def check_target(self, y):
+        _check_probabilities(self.name, y)
+
+
+def _check_probabilities(name, y):
+    if np.any(y < 0) or np.any(y > 1):
+        raise ValueError(
+            f"The {name!r} loss needs targets between 0 and 1 (one-hot rows or indicator columns)."
+        )
+
+
+LOSSES = {
+    "squared_error": SquaredError(),
+    "absolute_error": AbsoluteError(),
+    "huber": HuberLoss(),
+    "poisson": PoissonLoss(),
+    "log_loss": LogLoss(),
+    "binary_log_loss": BinaryLogLoss(),
+}
+
+
+def get_loss(loss):
+    """Return the loss object for a name or a loss-like object.
+
+    Parameters
+    ----------
+    loss : str or Loss
+        A name from :data:`LOSSES`, or an object with ``value(y_true, y_pred)``
+        and ``gradient(y_true, y_pred, out=None)`` methods.
+
+    Returns
+    -------
+    Loss
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones.
+
+    Examples
+    --------
+    >>> from sknet.losses import get_loss
+    >>> get_loss("huber")
+    HuberLoss(delta=1.0)
+    """
+    if isinstance(loss, str):
+        try:
+            return LOSSES[loss.lower()]
+        except KeyError:
+            raise ValueError(f"Unknown loss {loss!r}; valid names are {sorted(LOSSES)}.") from None
+    if callable(getattr(loss, "value", None)) and callable(getattr(loss, "gradient", None)):
+        return loss
+    raise ValueError(
+        f"loss must be a name from {sorted(LOSSES)} or an object with value and "
+        f"gradient methods, got {loss!r}."
+    )
+
+
+def loss_name(loss):
+    """Return the registry name of a built-in loss, or None."""
+    for name, registered in LOSSES.items():
+        if registered is loss:
+            return name
+    return None

@@ -1,0 +1,625 @@
+"""The layer engine: a network built layer by layer, trained by one loop.
+
+The network holds the layers and checks the data; :mod:`sknet.training`
+runs the loop.
+"""
+
+import json
+import math
+import numbers
+
+import numpy as np
+from scipy import sparse
+
+from .activations import activation_name
+from .layers import Dense
+from .losses import get_loss
+from .optimizers import get_optimizer
+from .training import Trainer
+
+__all__ = ["Network"]
+
+FORMAT_NAME = "sknet.Network"
+FORMAT_VERSION = 1
+_PREDICT_CHUNK = 4096
+
+
+def _as_generator(random_state):
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    raise ValueError(
+        "random_state must be None, an int, a numpy Generator or RandomState, "
+        f"got {random_state!r}."
+    )
+
+
+def _check_finite(name, values):
+    # A sum is finite exactly when no entry is NaN or infinite, barring an
+    # overflow of the sum itself, which the slow path then rules out.
+    if math.isfinite(float(values.sum())) or np.isfinite(values).all():
+        return
+    raise ValueError(f"{name} contains NaN or infinity.")
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+class Network:
+    """A feed-forward neural network built one :class:`Dense` layer at a time.
+
+    Parameters
+    ----------
+    n_inputs : int
+        The number of input features.
+    random_state : int, numpy Generator, RandomState or None, default=None
+        The seed of everything random: initial weights, shuffling, dropout and
+        the validation split. The same seed and data give bit-identical fits.
+    dtype : {None, "float32", "float64"}, default=None
+        The floating-point type of weights and computations. None follows the
+        data at the first fit: float32 data train in float32, anything else in
+        float64.
+
+    Attributes
+    ----------
+    layers : list of Dense
+        The layers, input to output.
+    history_ : dict
+        ``{"loss": [...], "val_loss": [...]}``, one entry per epoch (per
+        iteration for L-BFGS); ``val_loss`` stays empty without validation data.
+    optimizer_ : optimizer object
+        The optimizer of the last fit, with its state.
+    samples_seen_ : int
+        The number of training rows processed by stochastic optimizers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet import Network
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = X @ np.array([1.0, -2.0, 0.5])
+    >>> net = Network(n_inputs=3, random_state=0)
+    >>> net = net.add_layer(16, activation="tanh").add_layer(1, activation="identity")
+    >>> net = net.fit(X, y, loss="squared_error", optimizer="lbfgs", epochs=500)
+    >>> bool(np.abs(net.predict(X).ravel() - y).max() < 0.05)
+    True
+    """
+
+    def __init__(self, n_inputs, random_state=None, dtype=None):
+        self.n_inputs = _check_positive_int("n_inputs", n_inputs)
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            if dtype not in (np.float32, np.float64):
+                raise ValueError(f"dtype must be None, float32 or float64, got {dtype}.")
+        self.dtype = dtype
+        self.random_state = random_state
+        self._rng = _as_generator(random_state)
+        self.layers = []
+        self.history_ = {"loss": [], "val_loss": []}
+        self.samples_seen_ = 0
+        self._updating = False
+
+    # -- building -----------------------------------------------------------
+
+    def add_layer(self, units, activation="relu", dropout=0.0, init="auto"):
+        """Append a fully connected layer; return the network so calls chain.
+
+        Parameters
+        ----------
+        units : int
+            The number of neurons.
+        activation : str or Activation, default="relu"
+            See :mod:`sknet.activations`. ``softmax`` and ``exp`` only on the
+            output layer.
+        dropout : float, default=0.0
+            The share of this layer's outputs dropped during training.
+        init : str, default="auto"
+            The weight initialiser (see :class:`Dense`).
+
+        Returns
+        -------
+        self : Network
+
+        Examples
+        --------
+        >>> from sknet import Network
+        >>> net = Network(4, random_state=0).add_layer(8).add_layer(2, "softmax")
+        >>> [layer.units for layer in net.layers]
+        [8, 2]
+        """
+        n_in = self.layers[-1].units if self.layers else self.n_inputs
+        layer = Dense(n_in, units, activation=activation, dropout=dropout, init=init, rng=self._rng)
+        if self.dtype is not None:
+            layer.weights = layer.weights.astype(self.dtype)
+            layer.bias = layer.bias.astype(self.dtype)
+        self.layers.append(layer)
+        return self
+
+    @property
+    def n_outputs(self):
+        """The number of output units."""
+        self._check_built()
+        return self.layers[-1].units
+
+    def _check_built(self):
+        if not self.layers:
+            raise ValueError("The network has no layers; call add_layer first.")
+        for layer in self.layers[:-1]:
+            if layer.activation.output_only:
+                raise ValueError(
+                    f"The {layer.activation.name!r} activation can only be used on "
+                    "the output layer."
+                )
+        if self.layers[-1].dropout:
+            raise ValueError("The output layer cannot have dropout.")
+
+    # -- data ---------------------------------------------------------------
+
+    def _working_dtype(self, X):
+        if self.dtype is not None:
+            return self.dtype
+        is_float32 = getattr(X, "dtype", None) == np.float32
+        return np.dtype(np.float32) if is_float32 else np.dtype(np.float64)
+
+    def _check_X(self, X, dtype):
+        if sparse.issparse(X):
+            X = X.tocsr().astype(dtype, copy=False)
+            values = X.data
+        else:
+            X = np.asarray(X)
+            if X.dtype.kind not in "biuf":
+                raise ValueError(f"X must hold numbers, got an array of dtype {X.dtype}.")
+            X = np.ascontiguousarray(X, dtype=dtype)
+            values = X
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-dimensional, got {X.ndim} dimension(s).")
+        if X.shape[1] != self.n_inputs:
+            raise ValueError(
+                f"X has {X.shape[1]} columns but the network expects {self.n_inputs} inputs."
+            )
+        _check_finite("X", values)
+        return X
+
+    def _check_Y(self, Y, n_rows, dtype):
+        Y = np.asarray(Y)
+        if Y.dtype.kind not in "biuf":
+            raise ValueError(f"Y must hold numbers, got an array of dtype {Y.dtype}.")
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2 or Y.shape[1] != self.n_outputs:
+            raise ValueError(
+                f"Y must have {self.n_outputs} column(s), one per output unit, got shape {Y.shape}."
+            )
+        if Y.shape[0] != n_rows:
+            raise ValueError(f"X has {n_rows} rows but Y has {Y.shape[0]}.")
+        Y = np.ascontiguousarray(Y, dtype=dtype)
+        _check_finite("Y", Y)
+        return Y
+
+    def _check_sample_weight(self, sample_weight, n_rows, dtype):
+        if sample_weight is None:
+            return None
+        sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        if sample_weight.shape != (n_rows,):
+            raise ValueError(
+                f"sample_weight must have shape ({n_rows},), got {sample_weight.shape}."
+            )
+        _check_finite("sample_weight", sample_weight)
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must not be negative.")
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        return sample_weight
+
+    # -- parameters ---------------------------------------------------------
+
+    def get_weights(self):
+        """Return copies of every layer's weights and bias, in order.
+
+        Returns
+        -------
+        list of ndarray
+            ``[W0, b0, W1, b1, ...]``.
+
+        Examples
+        --------
+        >>> from sknet import Network
+        >>> net = Network(3, random_state=0).add_layer(2)
+        >>> [w.shape for w in net.get_weights()]
+        [(3, 2), (2,)]
+        """
+        return [arr.copy() for layer in self.layers for arr in (layer.weights, layer.bias)]
+
+    def set_weights(self, weights):
+        """Copy ``[W0, b0, W1, b1, ...]`` into the layers.
+
+        Parameters
+        ----------
+        weights : list of array-like
+            As returned by :meth:`get_weights`.
+
+        Examples
+        --------
+        >>> from sknet import Network
+        >>> net = Network(3, random_state=0).add_layer(2)
+        >>> saved = net.get_weights()
+        >>> net.set_weights([w * 0 for w in saved])
+        >>> float(net.layers[0].weights.sum())
+        0.0
+        """
+        weights = list(weights)
+        if len(weights) != 2 * len(self.layers):
+            raise ValueError(
+                f"Expected {2 * len(self.layers)} arrays (weights and bias of each "
+                f"layer), got {len(weights)}."
+            )
+        for i, layer in enumerate(self.layers):
+            for name, value in (("weights", weights[2 * i]), ("bias", weights[2 * i + 1])):
+                target = getattr(layer, name)
+                value = np.asarray(value)
+                if value.shape != target.shape:
+                    raise ValueError(
+                        f"Layer {i} {name} must have shape {target.shape}, got {value.shape}."
+                    )
+                target[...] = value
+
+    def _set_dtype(self, dtype):
+        self.dtype = dtype
+        for layer in self.layers:
+            if layer.weights.dtype != dtype:
+                layer.weights = layer.weights.astype(dtype)
+                layer.bias = layer.bias.astype(dtype)
+
+    # -- training -----------------------------------------------------------
+
+    def fit(
+        self,
+        X,
+        Y,
+        *,
+        loss="squared_error",
+        optimizer="adam",
+        epochs=100,
+        batch_size=32,
+        learning_rate=None,
+        alpha=0.0,
+        sample_weight=None,
+        shuffle=True,
+        validation_fraction=0.0,
+        validation_data=None,
+        target_loss=None,
+        callbacks=(),
+        warm_start=False,
+        verbose=0,
+    ):
+        """Train the network from its current weights.
+
+        The objective is the sample-weighted mean of the loss plus
+        ``alpha / (2 * sum of weights) * sum(||W||^2)`` over the weight matrices
+        (not the biases), computed per mini-batch as scikit-learn's MLP does.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_inputs)
+        Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets: one-hot rows for ``log_loss``, indicator columns for
+            ``binary_log_loss``, values for regression losses.
+        loss : str or Loss, default="squared_error"
+            See :mod:`sknet.losses`. It must suit the output activation.
+        optimizer : {"adam", "sgd", "lbfgs"} or optimizer object, default="adam"
+        epochs : int, default=100
+            Passes over the data (iterations for L-BFGS).
+        batch_size : int, default=32
+            Rows per step, clipped to the number of rows.
+        learning_rate : float, optional
+            Step size of a named stochastic optimizer (its default otherwise).
+        alpha : float, default=0.0
+            L2 penalty on the weights.
+        sample_weight : array-like of shape (n_samples,), optional
+        shuffle : bool, default=True
+            Reshuffle the rows before each epoch.
+        validation_fraction : float, default=0.0
+            Share of the rows held out at random to record ``val_loss``.
+        validation_data : tuple, optional
+            ``(X_val, Y_val)`` or ``(X_val, Y_val, sample_weight_val)`` to
+            record ``val_loss`` on, instead of a random hold-out.
+        target_loss : float, optional
+            Stop once an epoch's training loss is at or below this value.
+        callbacks : sequence of callable, default=()
+            Each is called after every epoch as ``callback(network, logs)``
+            with ``logs = {"epoch", "loss", "val_loss"}``; a true return value
+            stops training.
+        warm_start : bool, default=False
+            Keep the optimizer's state (moments, step count, learning rate)
+            from the previous fit and append to ``history_``.
+        verbose : int, default=0
+            1 prints one line per epoch: loss, validation loss, time elapsed
+            and an estimate of the time left.
+
+        Returns
+        -------
+        self : Network
+
+        Raises
+        ------
+        ValueError
+            For invalid data or settings, and when the loss stops being finite
+            (the weights are then those of the last finite step).
+        """
+        self._check_built()
+        loss = get_loss(loss)
+        check_output = getattr(loss, "check_output_activation", None)
+        if check_output is not None:
+            check_output(self.layers[-1].activation)
+        optimizer = self._resolve_optimizer(optimizer, learning_rate, warm_start)
+        epochs = _check_positive_int("epochs", epochs)
+        batch_size = _check_positive_int("batch_size", batch_size)
+        if not (isinstance(alpha, numbers.Real) and alpha >= 0):
+            raise ValueError(f"alpha must be a non-negative number, got {alpha!r}.")
+        if not (isinstance(validation_fraction, numbers.Real) and 0 <= validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}.")
+        if optimizer.full_batch and any(layer.dropout for layer in self.layers):
+            raise ValueError(
+                f"Dropout needs a stochastic optimizer (sgd or adam), not {optimizer.name!r}."
+            )
+
+        dtype = self._working_dtype(X)
+        X = self._check_X(X, dtype)
+        Y = self._check_Y(Y, X.shape[0], dtype)
+        sample_weight = self._check_sample_weight(sample_weight, X.shape[0], dtype)
+        check_target = getattr(loss, "check_target", None)
+        if check_target is not None:
+            check_target(Y)
+        if validation_data is not None:
+            validation = self._check_validation_data(validation_data, dtype)
+        elif validation_fraction:
+            X, Y, sample_weight, validation = self._split(X, Y, sample_weight, validation_fraction)
+        else:
+            validation = None
+
+        self._set_dtype(dtype)
+        if not warm_start:
+            self.history_ = {"loss": [], "val_loss": []}
+        self.optimizer_ = optimizer
+        trainer = Trainer(
+            self, loss, float(alpha), dtype, validation, target_loss, list(callbacks), verbose
+        )
+        try:
+            if optimizer.full_batch:
+                trainer.fit_full_batch(X, Y, sample_weight, optimizer, epochs)
+            else:
+                if not (warm_start and optimizer.is_ready(trainer.params.size, dtype)):
+                    optimizer.reset(trainer.params.size, dtype)
+                trainer.fit_stochastic(X, Y, sample_weight, optimizer, epochs, batch_size, shuffle)
+        finally:
+            trainer.release()
+        return self
+
+    def _resolve_optimizer(self, optimizer, learning_rate, warm_start):
+        previous = getattr(self, "optimizer_", None)
+        if (
+            warm_start
+            and isinstance(optimizer, str)
+            and previous is not None
+            and getattr(previous, "name", None) == optimizer.lower()
+        ):
+            return previous
+        return get_optimizer(optimizer, learning_rate)
+
+    def _check_validation_data(self, validation_data, dtype):
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be (X_val, Y_val) or (X_val, Y_val, sample_weight_val)."
+            )
+        X_val = self._check_X(validation_data[0], dtype)
+        Y_val = self._check_Y(validation_data[1], X_val.shape[0], dtype)
+        sw = validation_data[2] if len(validation_data) == 3 else None
+        return X_val, Y_val, self._check_sample_weight(sw, X_val.shape[0], dtype)
+
+    def _split(self, X, Y, sample_weight, fraction):
+        n = X.shape[0]
+        n_val = math.ceil(fraction * n)
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={fraction} of {n} rows leaves an empty training "
+                "or validation set."
+            )
+        order = self._rng.permutation(n)
+        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+        sw_train = sw_val = None
+        if sample_weight is not None:
+            sw_train, sw_val = sample_weight[train], sample_weight[val]
+        return X[train], Y[train], sw_train, (X[val], Y[val], sw_val)
+
+    # -- using ----------------------------------------------------------------
+
+    def predict(self, X):
+        """Return the output layer's activations for ``X``.
+
+        For softmax and sigmoid outputs these are probabilities. Dropout is
+        never applied.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sknet import Network
+        >>> net = Network(2, random_state=0).add_layer(3, "softmax")
+        >>> net.predict(np.zeros((1, 2)))
+        array([[0.33333333, 0.33333333, 0.33333333]])
+        """
+        self._check_built()
+        if not sparse.issparse(X) and not hasattr(X, "dtype"):
+            X = np.asarray(X)
+        dtype = self.dtype or self.layers[0].weights.dtype
+        X = self._check_X(X, dtype)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=dtype)
+        for start in range(0, X.shape[0], _PREDICT_CHUNK):
+            h = X[start : start + _PREDICT_CHUNK]
+            for layer in self.layers:
+                h = layer.predict(h)
+            out[start : start + h.shape[0]] = h
+        return out
+
+    def loss(self, X, Y, loss, sample_weight=None):
+        """Return the sample-weighted mean ``loss`` of the predictions on ``X``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_inputs)
+        Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+        loss : str or Loss
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sknet import Network
+        >>> net = Network(1, random_state=0).add_layer(1, "identity")
+        >>> net.set_weights([np.ones((1, 1)), np.zeros(1)])
+        >>> net.loss([[1.0], [2.0]], [1.0, 4.0], "squared_error")
+        1.0
+        """
+        loss = get_loss(loss)
+        prediction = self.predict(X)
+        Y = self._check_Y(Y, prediction.shape[0], prediction.dtype)
+        per_sample = loss.value(Y, prediction)
+        return float(np.average(per_sample, weights=sample_weight))
+
+    # -- persistence ----------------------------------------------------------
+
+    def save(self, path):
+        """Write the architecture (as JSON) and the weights to one ``.npz`` file.
+
+        The file loads with ``allow_pickle=False``: opening it runs no code.
+
+        Parameters
+        ----------
+        path : str, path-like or file object
+
+        Examples
+        --------
+        >>> import io, numpy as np
+        >>> from sknet import Network
+        >>> net = Network(2, random_state=0).add_layer(3, "tanh").add_layer(1, "identity")
+        >>> buffer = io.BytesIO()
+        >>> net.save(buffer)
+        >>> _ = buffer.seek(0)
+        >>> loaded = Network.load(buffer)
+        >>> bool(np.array_equal(loaded.predict([[1.0, 2.0]]), net.predict([[1.0, 2.0]])))
+        True
+        """
+        self._check_built()
+        layers = []
+        for layer in self.layers:
+            name = activation_name(layer.activation)
+            if name is None:
+                raise ValueError(
+                    f"Cannot save activation {layer.activation!r}: only registered "
+                    "activations can be saved."
+                )
+            layers.append(
+                {
+                    "units": layer.units,
+                    "activation": name,
+                    "dropout": layer.dropout,
+                    "init": layer.init,
+                }
+            )
+        architecture = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "n_inputs": self.n_inputs,
+            "dtype": None if self.dtype is None else self.dtype.name,
+            "layers": layers,
+            "samples_seen": self.samples_seen_,
+            "rng_state": self._rng.bit_generator.state,
+            "history": self.history_,
+        }
+        arrays = {"architecture": np.array(json.dumps(architecture))}
+        for i, layer in enumerate(self.layers):
+            arrays[f"weights_{i}"] = layer.weights
+            arrays[f"bias_{i}"] = layer.bias
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a network written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str, path-like or file object
+
+        Returns
+        -------
+        Network
+
+        Raises
+        ------
+        ValueError
+            If the file is not an sknet network, is corrupt, or has an
+            unknown format version.
+
+        Examples
+        --------
+        >>> import io
+        >>> from sknet import Network
+        >>> Network.load(io.BytesIO(b"not a model"))
+        Traceback (most recent call last):
+        ...
+        ValueError: ... is not an sknet Network file ...
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except Exception as exc:
+            raise ValueError(f"{path!r} is not an sknet Network file ({exc}).") from None
+        try:
+            architecture = json.loads(str(arrays["architecture"]))
+            is_ours = architecture.get("format") == FORMAT_NAME
+        except (KeyError, ValueError, AttributeError):
+            is_ours = False
+        if not is_ours:
+            raise ValueError(f"{path!r} is not an sknet Network file.")
+        if architecture.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path!r} has format version {architecture.get('version')!r}; this "
+                f"sknet reads version {FORMAT_VERSION}."
+            )
+        try:
+            net = cls(architecture["n_inputs"], dtype=architecture["dtype"])
+            for spec in architecture["layers"]:
+                net.add_layer(spec["units"], spec["activation"], spec["dropout"], spec["init"])
+            n_layers = len(net.layers)
+            net.set_weights(
+                [arrays[f"{kind}_{i}"] for i in range(n_layers) for kind in ("weights", "bias")]
+            )
+            net.samples_seen_ = architecture["samples_seen"]
+            net.history_ = architecture["history"]
+            if architecture["rng_state"]["bit_generator"] == "PCG64":
+                net._rng.bit_generator.state = architecture["rng_state"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r} is a damaged sknet Network file: {exc}") from None
+        return net
+
+    def __repr__(self):
+        layers = ", ".join(f"{layer.units} {layer.activation.name}" for layer in self.layers)
+        return f"Network(n_inputs={self.n_inputs}, layers=[{layers}])"

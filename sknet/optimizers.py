@@ -1,0 +1,341 @@
+"""Optimizers that update a flat parameter vector in place.
+
+The network keeps every weight and bias in one contiguous array, and the
+gradient in another of the same shape, so a stochastic optimizer updates all
+layers with a handful of vectorised operations on preallocated buffers.
+
+Stochastic optimizers (:class:`SGD`, :class:`Adam`) expose ``reset(size,
+dtype)``, ``step(params, grad)``, ``end_epoch(samples_seen)`` and
+``on_plateau()``. :class:`LBFGS` is a full-batch optimizer: it exposes
+``minimize(objective, params, max_iter, callback)`` instead.
+"""
+
+import numpy as np
+from scipy.optimize import minimize
+
+__all__ = ["LBFGS", "OPTIMIZERS", "SGD", "Adam", "get_optimizer"]
+
+
+class _Stochastic:
+    """State shared by the mini-batch optimizers."""
+
+    full_batch = False
+
+    def _check_learning_rate(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
+
+    def is_ready(self, size, dtype):
+        """Whether the state fits parameters of this size and dtype."""
+        state = getattr(self, "_state", None)
+        return state is not None and state[0].size == size and state[0].dtype == dtype
+
+    def end_epoch(self, samples_seen):
+        """Hook called after each epoch with the number of samples seen so far."""
+
+    def on_plateau(self, verbose=False):
+        """Called when training stops improving; return True to stop training."""
+        return True
+
+
+class SGD(_Stochastic):
+    """Stochastic gradient descent with momentum and learning-rate schedules.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+        The initial step size.
+    momentum : float, default=0.9
+        Momentum in [0, 1]; 0 gives plain SGD.
+    nesterov : bool, default=True
+        Use Nesterov's momentum.
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        ``"invscaling"`` sets the step to ``learning_rate / (t + 1) ** power_t``
+        after each epoch, ``t`` being the number of samples seen.
+        ``"adaptive"`` divides the step by 5 whenever training stops
+        improving, and stops training once it falls below 1e-6.
+    power_t : float, default=0.5
+        The exponent of ``"invscaling"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet import SGD
+    >>> opt = SGD(learning_rate=0.1, momentum=0.0)
+    >>> params, grad = np.array([1.0, 2.0]), np.array([1.0, -1.0])
+    >>> opt.reset(2, params.dtype)
+    >>> opt.step(params, grad)
+    >>> params
+    array([0.9, 2.1])
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.9,
+        nesterov=True,
+        schedule="constant",
+        power_t=0.5,
+    ):
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.schedule = schedule
+        self.power_t = power_t
+
+    def reset(self, size, dtype):
+        """Allocate the state for ``size`` parameters of ``dtype``."""
+        self._check_learning_rate()
+        if self.schedule not in ("constant", "invscaling", "adaptive"):
+            raise ValueError(
+                "schedule must be one of ['adaptive', 'constant', 'invscaling'], "
+                f"got {self.schedule!r}."
+            )
+        if not 0 <= self.momentum <= 1:
+            raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}.")
+        self.current_learning_rate = float(self.learning_rate)
+        self._state = (np.zeros(size, dtype=dtype), np.empty(size, dtype=dtype))
+
+    def step(self, params, grad):
+        """Update ``params`` in place from ``grad``."""
+        velocity, scratch = self._state
+        lr, momentum = self.current_learning_rate, self.momentum
+        # velocity <- momentum * velocity - lr * grad
+        velocity *= momentum
+        np.multiply(grad, lr, out=scratch)
+        velocity -= scratch
+        if self.nesterov:
+            # params += momentum * velocity - lr * grad
+            params -= scratch
+            np.multiply(velocity, momentum, out=scratch)
+            params += scratch
+        else:
+            params += velocity
+
+    def end_epoch(self, samples_seen):
+        if self.schedule == "invscaling":
+            self.current_learning_rate = self.learning_rate / ((samples_seen + 1) ** self.power_t)
+
+    def on_plateau(self, verbose=False):
+        if self.schedule != "adaptive":
+            return True
+        if self.current_learning_rate <= 1e-6:
+            return True
+        self.current_learning_rate /= 5
+        if verbose:
+            print(f"Setting learning rate to {self.current_learning_rate:f}")
+        return False
+
+    def __repr__(self):
+        return (
+            f"SGD(learning_rate={self.learning_rate!r}, momentum={self.momentum!r}, "
+            f"nesterov={self.nesterov!r}, schedule={self.schedule!r}, "
+            f"power_t={self.power_t!r})"
+        )
+
+
+class Adam(_Stochastic):
+    """Adam: steps scaled by running estimates of the gradient's moments.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.001
+        The step size.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Added to the denominator for numerical stability.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet import Adam
+    >>> opt = Adam(learning_rate=0.1)
+    >>> params, grad = np.array([1.0, 2.0]), np.array([3.0, -0.5])
+    >>> opt.reset(2, params.dtype)
+    >>> opt.step(params, grad)
+    >>> params.round(6)
+    array([0.9, 2.1])
+    """
+
+    name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def reset(self, size, dtype):
+        """Allocate the state for ``size`` parameters of ``dtype``."""
+        self._check_learning_rate()
+        for name in ("beta_1", "beta_2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}.")
+        self.current_learning_rate = float(self.learning_rate)
+        self.t = 0
+        self._state = tuple(np.zeros(size, dtype=dtype) for _ in range(3))
+
+    def step(self, params, grad):
+        """Update ``params`` in place from ``grad``."""
+        first, second, scratch = self._state
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        lr = self.current_learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        # first <- b1 * first + (1 - b1) * grad
+        first *= b1
+        np.multiply(grad, 1 - b1, out=scratch)
+        first += scratch
+        # second <- b2 * second + (1 - b2) * grad**2
+        second *= b2
+        np.square(grad, out=scratch)
+        scratch *= 1 - b2
+        second += scratch
+        # params -= lr * first / (sqrt(second) + epsilon)
+        np.sqrt(second, out=scratch)
+        scratch += self.epsilon
+        np.divide(first, scratch, out=scratch)
+        scratch *= lr
+        params -= scratch
+
+    def __repr__(self):
+        return (
+            f"Adam(learning_rate={self.learning_rate!r}, beta_1={self.beta_1!r}, "
+            f"beta_2={self.beta_2!r}, epsilon={self.epsilon!r})"
+        )
+
+
+class LBFGS:
+    """Limited-memory BFGS on the whole data set, through ``scipy.optimize``.
+
+    Suited to small data sets, where it converges in far fewer evaluations
+    than stochastic optimizers, and exact for convex problems.
+
+    Parameters
+    ----------
+    max_fun : int, default=15000
+        The maximum number of loss evaluations.
+    tol : float, default=1e-5
+        Stop once the largest gradient component falls below ``tol``.
+    ftol : float, default=2.2e-9
+        Stop once an iteration lowers the loss by less than this share of it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet import LBFGS
+    >>> def objective(x):
+    ...     return float(((x - 3.0) ** 2).sum()), 2 * (x - 3.0)
+    >>> x, n_iter = LBFGS().minimize(objective, np.zeros(2), max_iter=50)
+    >>> x.round(6)
+    array([3., 3.])
+    """
+
+    name = "lbfgs"
+    full_batch = True
+
+    def __init__(self, max_fun=15000, tol=1e-5, ftol=2.2e-9):
+        self.max_fun = max_fun
+        self.tol = tol
+        self.ftol = ftol
+
+    def minimize(self, objective, params, max_iter, callback=None):
+        """Minimise ``objective`` from ``params``.
+
+        Parameters
+        ----------
+        objective : callable
+            ``objective(x) -> (loss, gradient)`` on a float64 vector.
+        params : ndarray
+            The starting point.
+        max_iter : int
+            The maximum number of iterations.
+        callback : callable, optional
+            Called as ``callback(x, loss)`` after each iteration; returning
+            True stops.
+
+        Returns
+        -------
+        x : ndarray of float64
+            The parameters found.
+        n_iter : int
+            The number of iterations run.
+        """
+
+        def on_iteration(intermediate_result):
+            if callback is not None and callback(
+                intermediate_result.x, float(intermediate_result.fun)
+            ):
+                raise StopIteration
+
+        result = minimize(
+            objective,
+            np.asarray(params, dtype=np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=on_iteration,
+            options={
+                "maxiter": max_iter,
+                "maxfun": self.max_fun,
+                "gtol": self.tol,
+                "ftol": self.ftol,
+            },
+        )
+        self.result_ = result
+        return result.x, int(result.nit)
+
+    def __repr__(self):
+        return f"LBFGS(max_fun={self.max_fun!r}, tol={self.tol!r}, ftol={self.ftol!r})"
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "lbfgs": LBFGS}
+
+
+def get_optimizer(optimizer, learning_rate=None):
+    """Return a fresh optimizer for a name, or the given optimizer object.
+
+    Parameters
+    ----------
+    optimizer : str or optimizer object
+        A name from :data:`OPTIMIZERS` or an instance such as ``Adam()``.
+    learning_rate : float, optional
+        The step size for a named stochastic optimizer.
+
+    Returns
+    -------
+    optimizer object
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones.
+
+    Examples
+    --------
+    >>> from sknet.optimizers import get_optimizer
+    >>> get_optimizer("adam", learning_rate=0.01)
+    Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-08)
+    """
+    if isinstance(optimizer, str):
+        try:
+            cls = OPTIMIZERS[optimizer.lower()]
+        except KeyError:
+            raise ValueError(
+                f"Unknown optimizer {optimizer!r}; valid names are {sorted(OPTIMIZERS)}."
+            ) from None
+        if learning_rate is None or cls is LBFGS:
+            return cls()
+        return cls(learning_rate=learning_rate)
+    if callable(getattr(optimizer, "step", None)) or callable(getattr(optimizer, "minimize", None)):
+        if learning_rate is not None:
+            raise ValueError(
+                "learning_rate is given both to fit and to the optimizer object; "
+                "set it on the optimizer only."
+            )
+        return optimizer
+    raise ValueError(
+        f"optimizer must be a name from {sorted(OPTIMIZERS)} or an optimizer "
+        f"object, got {optimizer!r}."
+    )

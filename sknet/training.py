@@ -1,0 +1,284 @@
+"""The one training loop of :class:`sknet.Network`.
+
+While a network trains, every weight and bias lives in one flat array (each
+layer's ``weights`` and ``bias`` become views into it), and the gradient in
+another of the same layout: weights first, then biases. Optimizers then update
+all layers with a few vectorised operations, the L2 penalty touches one
+contiguous prefix, and L-BFGS needs no packing. Every buffer a step uses is
+made once, when the trainer is made.
+"""
+
+import math
+import time
+
+import numpy as np
+from scipy.linalg.blas import get_blas_funcs
+
+__all__ = ["Trainer"]
+
+
+class Diverged(Exception):
+    """Raised inside the loop when the loss stops being finite."""
+
+
+class Trainer:
+    """Trains the layers of a network on one data set.
+
+    Parameters
+    ----------
+    network : Network
+        The network whose layers are trained; its ``history_``,
+        ``samples_seen_`` and random generator are updated.
+    loss : Loss
+    alpha : float
+        The L2 penalty on the weights.
+    dtype : numpy dtype
+    validation : tuple or None
+        ``(X_val, Y_val, sample_weight_val)`` for the validation loss.
+    target_loss : float or None
+    callbacks : list of callable
+    verbose : int
+    """
+
+    def __init__(self, network, loss, alpha, dtype, validation, target_loss, callbacks, verbose):
+        self.network = network
+        self.layers = network.layers
+        self.loss = loss
+        natural = getattr(loss, "natural_activation", None)
+        self.fused = natural is not None and isinstance(self.layers[-1].activation, natural)
+        self.alpha = alpha
+        self.dtype = dtype
+        self.validation = validation
+        self.target_loss = target_loss
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.updating = False
+        self._pack()
+
+    def _pack(self):
+        """Gather all weights, then all biases, into one flat array of views."""
+        layers = self.layers
+        weight_sizes = [layer.weights.size for layer in layers]
+        bias_sizes = [layer.bias.size for layer in layers]
+        self.n_weights = sum(weight_sizes)
+        total = self.n_weights + sum(bias_sizes)
+        self.params = np.empty(total, dtype=self.dtype)
+        self.grad = np.empty(total, dtype=self.dtype)
+        self.grad_views = []
+        offsets = np.cumsum([0, *weight_sizes, *bias_sizes])
+        for i, layer in enumerate(layers):
+            w_slice = slice(offsets[i], offsets[i + 1])
+            b_slice = slice(offsets[len(layers) + i], offsets[len(layers) + i + 1])
+            weights = self.params[w_slice].reshape(layer.weights.shape)
+            weights[...] = layer.weights
+            self.params[b_slice] = layer.bias
+            layer.weights, layer.bias = weights, self.params[b_slice]
+            self.grad_views.append((self.grad[w_slice].reshape(weights.shape), self.grad[b_slice]))
+        self._axpy = get_blas_funcs("axpy", (self.params,))
+
+    def _allocate(self, batch_size):
+        for layer in self.layers:
+            layer.allocate(batch_size, self.dtype)
+        self._scale = np.empty(batch_size, dtype=self.dtype)
+
+    def release(self):
+        """Drop the per-batch buffers."""
+        for layer in self.layers:
+            layer.release()
+
+    def forward_backward(self, X, Y, sample_weight):
+        """One batch: forward, loss, then the gradient into ``self.grad``.
+
+        Returns the batch objective (weighted mean loss plus penalty) and the
+        batch's total weight (0 for a batch whose weights are all zero, which
+        is then skipped).
+        """
+        n = X.shape[0]
+        if sample_weight is None:
+            weight = float(n)
+            scale = 1.0 / n
+        else:
+            weight = float(sample_weight.sum())
+            if weight <= 0:
+                return 0.0, 0.0
+            scale = np.divide(sample_weight, weight, out=self._scale[:n])[:, np.newaxis]
+
+        layers = self.layers
+        inputs = []
+        h = X
+        for layer in layers:
+            inputs.append(h)
+            h = layer.forward_train(h, self.network._rng)
+
+        per_sample = self.loss.value(Y, h)
+        if sample_weight is None:
+            objective = float(per_sample.sum()) * scale
+        else:
+            objective = float(per_sample @ scale[:, 0])
+        weights = self.params[: self.n_weights]
+        if self.alpha:
+            objective += self.alpha / (2 * weight) * float(np.dot(weights, weights))
+        if not math.isfinite(objective):
+            raise Diverged
+
+        out = layers[-1]
+        delta = out.delta_view(n)
+        if self.fused:
+            np.subtract(h, Y, out=delta)
+        else:
+            self.loss.gradient(Y, h, out=delta)
+            out.backward_activation(n)
+        delta *= scale
+
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
+            delta = layer.delta_view(n)
+            layer.backward_params(inputs[i], delta, *self.grad_views[i])
+            if i:
+                previous = layers[i - 1]
+                np.matmul(delta, layer.weights.T, out=previous.delta_view(n))
+                previous.backward_activation(n)
+        if self.alpha:
+            self._axpy(weights, self.grad[: self.n_weights], a=self.alpha / weight)
+        return objective, weight
+
+    # -- the loops ------------------------------------------------------------
+
+    def fit_stochastic(self, X, Y, sample_weight, optimizer, epochs, batch_size, shuffle):
+        """Mini-batch training for up to ``epochs`` passes over the data."""
+        n = X.shape[0]
+        batch_size = min(batch_size, n)
+        self._allocate(batch_size)
+        # With a single batch a shuffle only reorders a sum: skip it.
+        gather = shuffle and n > batch_size
+        dense = isinstance(X, np.ndarray)
+        if gather:
+            X_buffer = np.empty((batch_size, X.shape[1]), dtype=self.dtype) if dense else None
+            Y_buffer = np.empty((batch_size, Y.shape[1]), dtype=self.dtype)
+            sw_buffer = np.empty(batch_size, dtype=self.dtype)
+        backup = self.params.copy()
+        progress = _Progress(self, epochs)
+        rng = self.network._rng
+        try:
+            for _ in range(epochs):
+                order = rng.permutation(n) if gather else None
+                total_loss = total_weight = 0.0
+                for start in range(0, n, batch_size):
+                    stop = min(start + batch_size, n)
+                    if order is None:
+                        rows = slice(start, stop)
+                        Xb, Yb = X[rows], Y[rows]
+                        swb = None if sample_weight is None else sample_weight[rows]
+                    else:
+                        idx = order[start:stop]
+                        m = stop - start
+                        Xb = np.take(X, idx, axis=0, out=X_buffer[:m]) if dense else X[idx]
+                        Yb = np.take(Y, idx, axis=0, out=Y_buffer[:m])
+                        swb = None
+                        if sample_weight is not None:
+                            swb = np.take(sample_weight, idx, out=sw_buffer[:m])
+                    batch_loss, weight = self.forward_backward(Xb, Yb, swb)
+                    if not weight:
+                        continue
+                    # Keep the last good weights: a diverging step, or Ctrl-C in
+                    # the middle of an update, puts them back.
+                    np.copyto(backup, self.params)
+                    self.updating = True
+                    optimizer.step(self.params, self.grad)
+                    self.updating = False
+                    total_loss += batch_loss * weight
+                    total_weight += weight
+                if not np.isfinite(self.params).all():
+                    raise Diverged
+                self.network.samples_seen_ += n
+                optimizer.end_epoch(self.network.samples_seen_)
+                if progress.end_epoch(total_loss / total_weight):
+                    break
+        except Diverged:
+            np.copyto(self.params, backup)
+            raise self._divergence_error(progress.epoch + 1) from None
+        except KeyboardInterrupt:
+            if self.updating:
+                np.copyto(self.params, backup)
+            raise
+        finally:
+            self.updating = False
+
+    def fit_full_batch(self, X, Y, sample_weight, optimizer, epochs):
+        """Full-batch training (L-BFGS) for up to ``epochs`` iterations."""
+        self._allocate(X.shape[0])
+        progress = _Progress(self, epochs)
+        last_finite = self.params.astype(np.float64)
+        accepted = self.params.copy()
+
+        def objective(x):
+            np.copyto(self.params, x, casting="same_kind")
+            try:
+                value, _ = self.forward_backward(X, Y, sample_weight)
+            except Diverged:
+                return np.inf, np.zeros_like(x)
+            np.copyto(last_finite, x)
+            return value, self.grad.astype(np.float64)
+
+        def on_iteration(x, value):
+            # The line search may leave a trial point in the parameters; the
+            # callback receives the iterate scipy accepted.
+            np.copyto(self.params, x, casting="same_kind")
+            np.copyto(accepted, self.params)
+            return progress.end_epoch(value)
+
+        try:
+            x, _ = optimizer.minimize(objective, self.params, epochs, on_iteration)
+        except KeyboardInterrupt:
+            np.copyto(self.params, accepted)
+            raise
+        if not (np.isfinite(x).all() and math.isfinite(float(optimizer.result_.fun))):
+            np.copyto(self.params, last_finite, casting="same_kind")
+            raise self._divergence_error(progress.epoch + 1)
+        np.copyto(self.params, x, casting="same_kind")
+
+    def _divergence_error(self, epoch):
+        return ValueError(
+            f"Training diverged at epoch {epoch}: the loss is no longer finite. "
+            "The weights are those of the last finite step. Try scaling the "
+            "input data (e.g. standardising X and y), a lower learning rate, or "
+            "a larger alpha."
+        )
+
+
+class _Progress:
+    """Per-epoch bookkeeping: history, validation loss, printing, stopping."""
+
+    def __init__(self, trainer, epochs):
+        self.trainer = trainer
+        self.network = trainer.network
+        self.epochs = epochs
+        self.epoch = 0
+        self.start = time.perf_counter()
+
+    def end_epoch(self, train_loss):
+        """Record the epoch; return True when training should stop."""
+        self.epoch += 1
+        trainer, history = self.trainer, self.network.history_
+        train_loss = float(train_loss)
+        history["loss"].append(train_loss)
+        val_loss = None
+        if trainer.validation is not None:
+            X_val, Y_val, sw_val = trainer.validation
+            val_loss = self.network.loss(X_val, Y_val, trainer.loss, sw_val)
+            history["val_loss"].append(val_loss)
+        if trainer.verbose:
+            self._print(train_loss, val_loss)
+        logs = {"epoch": self.epoch, "loss": train_loss, "val_loss": val_loss}
+        # Every callback sees every epoch, even after one asked to stop.
+        stop = [bool(callback(self.network, logs)) for callback in trainer.callbacks]
+        target = trainer.target_loss
+        return any(stop) or (target is not None and train_loss <= target)
+
+    def _print(self, train_loss, val_loss):
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.epoch * (self.epochs - self.epoch)
+        line = f"Epoch {self.epoch}/{self.epochs} - loss: {train_loss:.6f}"
+        if val_loss is not None:
+            line += f" - val_loss: {val_loss:.6f}"
+        print(f"{line} - {elapsed:.1f}s elapsed - {left:.1f}s left")
