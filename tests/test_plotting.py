@@ -107,9 +107,7 @@ def test_plot_name_overrides_and_no_legend():
 
 
 def test_one_legend_for_both_axes():
-    display = LossCurveDisplay(
-        loss=[2.0, 1.0], val_loss=[2.5, 1.5], val_score=[0.3, 0.4]
-    ).plot()
+    display = LossCurveDisplay(loss=[2.0, 1.0], val_loss=[2.5, 1.5], val_score=[0.3, 0.4]).plot()
     legend = display.score_ax_.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == [
         "Training loss",
@@ -241,3 +239,38 @@ def test_missing_matplotlib_gives_install_hint(no_matplotlib, call, caller):
 def test_missing_matplotlib_construction_still_works(no_matplotlib):
     display = LossCurveDisplay(loss=[1.0, 0.5])
     assert display.loss == [1.0, 0.5]
+
+
+# The real engine and estimators.
+
+
+def _regression_data(n_samples=120, n_features=3):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_samples, n_features))
+    y = X @ rng.normal(size=n_features) + 0.1 * rng.normal(size=n_samples)
+    return X, y
+
+
+@pytest.mark.parametrize("validation_fraction", [0.0, 0.25])
+def test_from_network_real(validation_fraction):
+    from sknet import Network
+
+    X, y = _regression_data()
+    net = Network(n_inputs=3, random_state=0)
+    net.add_layer(8, activation="tanh").add_layer(1, activation="identity")
+    net.fit(
+        X,
+        y.reshape(-1, 1),
+        loss="squared_error",
+        epochs=7,
+        validation_fraction=validation_fraction,
+    )
+    display = LossCurveDisplay.from_network(net)
+    x, loss = _xy(display.lines_["loss"])
+    assert_array_equal(loss, net.history_["loss"])
+    assert_array_equal(x, np.arange(1, 8))
+    if validation_fraction:
+        assert_array_equal(_xy(display.lines_["val_loss"])[1], net.history_["val_loss"])
+    else:
+        assert net.history_["val_loss"] == []
+        assert list(display.lines_) == ["loss"]
