@@ -23,7 +23,6 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -34,7 +33,6 @@ default_role = "literal"
 
 # -- autosummary / autodoc / numpydoc ----------------------------------------
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_typehints = "none"
 # The class template lists methods itself; numpydoc's own member table would
 # need a stub page per method.
