@@ -12,6 +12,8 @@ Any object with ``forward(z)`` and ``derivative(z, a)`` methods can be used
 where a name is accepted; :func:`get_activation` wraps it.
 """
 
+import math
+
 import numpy as np
 from scipy.special import erf, expit
 
@@ -307,8 +309,10 @@ class Softplus(Activation):
         return grad
 
 
-_SQRT2 = np.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+# Python floats, not numpy float64 scalars: under numpy's promotion rules a
+# float64 scalar would turn float32 arrays into float64 ones.
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class GELU(Activation):
