@@ -1,0 +1,226 @@
+"""Optimizers against updates computed by hand."""
+
+import numpy as np
+import pytest
+
+from sknet.optimizers import LBFGS, OPTIMIZERS, SGD, Adam, get_optimizer
+
+G1 = np.array([0.5, -1.0, 2.0])
+G2 = np.array([-0.25, 0.5, 1.0])
+P0 = np.array([1.0, 2.0, -3.0])
+
+
+def _run(opt, grads, params=P0):
+    params = params.copy()
+    opt.reset(params.size, params.dtype)
+    for g in grads:
+        opt.step(params, g)
+    return params
+
+
+def test_sgd_plain():
+    params = _run(SGD(learning_rate=0.1, momentum=0.0), [G1, G2])
+    np.testing.assert_allclose(params, P0 - 0.1 * G1 - 0.1 * G2, rtol=1e-15)
+
+
+def test_sgd_momentum_without_nesterov():
+    lr, m = 0.1, 0.9
+    v1 = -lr * G1
+    v2 = m * v1 - lr * G2
+    expected = P0 + v1 + v2
+    params = _run(SGD(learning_rate=lr, momentum=m, nesterov=False), [G1, G2])
+    np.testing.assert_allclose(params, expected, rtol=1e-14)
+
+
+def test_sgd_nesterov():
+    lr, m = 0.1, 0.9
+    v1 = -lr * G1
+    p1 = P0 + m * v1 - lr * G1
+    v2 = m * v1 - lr * G2
+    p2 = p1 + m * v2 - lr * G2
+    params = _run(SGD(learning_rate=lr, momentum=m, nesterov=True), [G1, G2])
+    np.testing.assert_allclose(params, p2, rtol=1e-14)
+
+
+def test_sgd_updates_in_place_and_keeps_dtype():
+    opt = SGD(learning_rate=0.5, momentum=0.5)
+    params = P0.astype(np.float32)
+    opt.reset(3, np.float32)
+    before = params
+    opt.step(params, G1.astype(np.float32))
+    assert params is before and params.dtype == np.float32
+    np.testing.assert_allclose(params, P0 + 0.5 * (-0.5 * G1) - 0.5 * G1, rtol=1e-6)
+    assert opt.is_ready(3, np.float32)
+    assert not opt.is_ready(3, np.float64) and not opt.is_ready(4, np.float32)
+    assert not SGD().is_ready(3, np.float32)  # never reset
+
+
+def test_sgd_invscaling_schedule():
+    opt = SGD(learning_rate=0.2, schedule="invscaling", power_t=0.5)
+    opt.reset(3, np.float64)
+    assert opt.current_learning_rate == 0.2
+    opt.end_epoch(99)
+    assert opt.current_learning_rate == pytest.approx(0.2 / 100**0.5, rel=1e-15)
+    opt.end_epoch(999)
+    assert opt.current_learning_rate == pytest.approx(0.2 / 1000**0.5, rel=1e-15)
+    # The next step uses the scheduled rate.
+    params = P0.copy()
+    opt.momentum = 0.0
+    opt.reset(3, np.float64)
+    opt.end_epoch(3)
+    opt.step(params, G1)
+    np.testing.assert_allclose(params, P0 - 0.2 / 2.0 * G1, rtol=1e-15)
+    # A constant schedule ignores epochs.
+    constant = SGD(learning_rate=0.2)
+    constant.reset(3, np.float64)
+    constant.end_epoch(1000)
+    assert constant.current_learning_rate == 0.2
+
+
+def test_sgd_adaptive_on_plateau_divides_by_5_then_stops():
+    opt = SGD(learning_rate=1e-4, schedule="adaptive")
+    opt.reset(3, np.float64)
+    rates = []
+    while not opt.on_plateau():
+        rates.append(opt.current_learning_rate)
+    np.testing.assert_allclose(rates, [2e-5, 4e-6, 8e-7], rtol=1e-12)
+    # Stops once the rate is at or below 1e-6, without lowering it further.
+    assert opt.current_learning_rate == pytest.approx(8e-7)
+    assert opt.on_plateau() is True
+
+
+def test_sgd_adaptive_verbose_prints(capsys):
+    opt = SGD(learning_rate=0.01, schedule="adaptive")
+    opt.reset(1, np.float64)
+    assert opt.on_plateau(verbose=True) is False
+    assert "Setting learning rate to 0.002000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("opt", [SGD(), SGD(schedule="invscaling"), Adam()])
+def test_non_adaptive_optimizers_stop_on_plateau(opt):
+    opt.reset(2, np.float64)
+    rate = opt.current_learning_rate
+    assert opt.on_plateau() is True
+    assert opt.current_learning_rate == rate
+
+
+def test_adam_first_two_steps():
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    m = v = np.zeros(3)
+    params = P0.copy()
+    for t, g in enumerate([G1, G2], start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        # scikit-learn's form folds the bias corrections into the step size,
+        # which divides epsilon by sqrt(1 - b2**t) in the textbook form.
+        step_size = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        params = params - step_size * m / (np.sqrt(v) + eps)
+        textbook = m_hat / (np.sqrt(v_hat) + eps / np.sqrt(1 - b2**t))
+        np.testing.assert_allclose(step_size * m / (np.sqrt(v) + eps), lr * textbook)
+    opt = Adam(learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=eps)
+    got = _run(opt, [G1, G2])
+    assert opt.t == 2
+    np.testing.assert_allclose(got, params, rtol=1e-14)
+    # The first Adam step moves every parameter by about the learning rate.
+    first = _run(Adam(learning_rate=lr), [G1])
+    np.testing.assert_allclose(np.abs(first - P0), lr, rtol=1e-6)
+
+
+def test_adam_reset_restarts_state():
+    opt = Adam(learning_rate=0.1)
+    _run(opt, [G1, G2])
+    opt.reset(3, np.float64)
+    assert opt.t == 0
+    np.testing.assert_array_equal(opt._state[0], 0.0)
+    np.testing.assert_array_equal(_run(opt, [G1]), _run(Adam(learning_rate=0.1), [G1]))
+
+
+@pytest.mark.parametrize(
+    "opt, match",
+    [
+        (SGD(learning_rate=0.0), "learning_rate must be positive"),
+        (SGD(learning_rate=-1.0), "learning_rate must be positive"),
+        (SGD(schedule="cosine"), r"schedule must be one of \['adaptive', 'constant'"),
+        (SGD(momentum=1.5), r"momentum must be in \[0, 1\]"),
+        (Adam(learning_rate=0.0), "learning_rate must be positive"),
+        (Adam(beta_1=1.0), r"beta_1 must be in \[0, 1\)"),
+        (Adam(beta_2=-0.1), r"beta_2 must be in \[0, 1\)"),
+    ],
+)
+def test_invalid_settings_raise_on_reset(opt, match):
+    with pytest.raises(ValueError, match=match):
+        opt.reset(3, np.float64)
+
+
+def test_lbfgs_minimizes_rosenbrock():
+    def rosenbrock(x):
+        value = 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2
+        grad = np.array(
+            [-400 * x[0] * (x[1] - x[0] ** 2) - 2 * (1 - x[0]), 200 * (x[1] - x[0] ** 2)]
+        )
+        return value, grad
+
+    opt = LBFGS(tol=1e-10, ftol=1e-15)
+    x, n_iter = opt.minimize(rosenbrock, np.array([-1.2, 1.0]), max_iter=1000)
+    np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-6)
+    assert 10 < n_iter < 1000 and opt.result_.success
+    assert x.dtype == np.float64
+
+
+def test_lbfgs_callback_sees_each_iteration_and_can_stop():
+    seen = []
+
+    def objective(x):
+        return float(((x - 3.0) ** 2).sum()), 2 * (x - 3.0)
+
+    def callback(x, value):
+        seen.append((x.copy(), value))
+        assert value == pytest.approx(objective(x)[0])
+        return len(seen) == 2
+
+    x, n_iter = LBFGS().minimize(objective, np.array([0.0, 10.0, -4.0]), 100, callback)
+    assert len(seen) == 2
+    np.testing.assert_array_equal(x, seen[-1][0])
+
+
+def test_lbfgs_respects_max_iter():
+    def objective(x):
+        return float((np.arange(1, 6) * x**4).sum()), 4 * np.arange(1, 6) * x**3
+
+    x, n_iter = LBFGS().minimize(objective, np.ones(5), max_iter=3)
+    assert n_iter == 3
+
+
+def test_get_optimizer():
+    assert isinstance(get_optimizer("adam"), Adam)
+    assert get_optimizer("adam").learning_rate == 0.001
+    assert get_optimizer("SGD", learning_rate=0.3).learning_rate == 0.3
+    # L-BFGS has no learning rate: the argument is ignored for it.
+    assert isinstance(get_optimizer("lbfgs", learning_rate=0.3), LBFGS)
+    assert get_optimizer("sgd") is not get_optimizer("sgd")  # fresh each time
+    opt = Adam()
+    assert get_optimizer(opt) is opt
+    assert sorted(OPTIMIZERS) == ["adam", "lbfgs", "sgd"]
+
+
+def test_get_optimizer_errors():
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown optimizer 'rmsprop'; valid names are "
+        r"\['adam', 'lbfgs', 'sgd'\]",
+    ):
+        get_optimizer("rmsprop")
+    with pytest.raises(ValueError, match="learning_rate is given both to fit and to the optimizer"):
+        get_optimizer(Adam(), learning_rate=0.1)
+    with pytest.raises(ValueError, match="optimizer must be a name from"):
+        get_optimizer(42)
+
+
+def test_reprs():
+    assert repr(SGD()) == (
+        "SGD(learning_rate=0.01, momentum=0.9, nesterov=True, schedule='constant', power_t=0.5)"
+    )
+    assert repr(Adam()) == "Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08)"
+    assert repr(LBFGS()) == "LBFGS(max_fun=15000, tol=1e-05, ftol=2.2e-09)"
