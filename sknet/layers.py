@@ -182,7 +182,10 @@ class Dense:
         delta = self._delta[:n]
         if self.dropout:
             delta *= self._mask[:n]
-        return self.activation.backward(self._z[:n], self._a[:n], delta)
+        result = self.activation.backward(self._z[:n], self._a[:n], delta)
+        if result is not delta:  # a user activation may return a new array
+            np.copyto(delta, result)
+        return delta
 
     def backward_params(self, x, delta, grad_weights, grad_bias):
         """Write the gradients of the weights and biases for input ``x``."""

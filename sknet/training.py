@@ -126,7 +126,9 @@ class Trainer:
         if self.fused:
             np.subtract(h, Y, out=delta)
         else:
-            self.loss.gradient(Y, h, out=delta)
+            gradient = self.loss.gradient(Y, h, out=delta)
+            if gradient is not delta:  # a user loss may ignore ``out``
+                np.copyto(delta, gradient)
             out.backward_activation(n)
         delta *= scale
 
