@@ -7,6 +7,7 @@ runs the loop.
 import json
 import math
 import numbers
+import os
 
 import numpy as np
 from scipy import sparse
@@ -37,10 +38,26 @@ def _as_generator(random_state):
     )
 
 
+def _json_rng_state(rng):
+    # PCG64's state is plain ints; other bit generators hold arrays, which JSON
+    # cannot store. Those are not saved (the loaded network gets a fresh one).
+    state = rng.bit_generator.state
+    return state if state.get("bit_generator") == "PCG64" else None
+
+
+def _describe(path):
+    if isinstance(path, (str, os.PathLike)):
+        return repr(os.fspath(path))
+    name = getattr(path, "name", None)
+    return repr(name) if isinstance(name, str) else "The file object"
+
+
 def _check_finite(name, values):
     # A sum is finite exactly when no entry is NaN or infinite, barring an
     # overflow of the sum itself, which the slow path then rules out.
-    if math.isfinite(float(values.sum())) or np.isfinite(values).all():
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(values.sum())
+    if math.isfinite(total) or np.isfinite(values).all():
         return
     raise ValueError(f"{name} contains NaN or infinity.")
 
@@ -168,7 +185,7 @@ class Network:
         is_float32 = getattr(X, "dtype", None) == np.float32
         return np.dtype(np.float32) if is_float32 else np.dtype(np.float64)
 
-    def _check_X(self, X, dtype):
+    def _check_X(self, X, dtype, min_rows=0):
         if sparse.issparse(X):
             X = X.tocsr().astype(dtype, copy=False)
             values = X.data
@@ -184,6 +201,8 @@ class Network:
             raise ValueError(
                 f"X has {X.shape[1]} columns but the network expects {self.n_inputs} inputs."
             )
+        if X.shape[0] < min_rows:
+            raise ValueError(f"X has {X.shape[0]} rows; at least {min_rows} needed.")
         _check_finite("X", values)
         return X
 
@@ -191,11 +210,13 @@ class Network:
         Y = np.asarray(Y)
         if Y.dtype.kind not in "biuf":
             raise ValueError(f"Y must hold numbers, got an array of dtype {Y.dtype}.")
+        given_shape = Y.shape
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape[1] != self.n_outputs:
             raise ValueError(
-                f"Y must have {self.n_outputs} column(s), one per output unit, got shape {Y.shape}."
+                f"Y must have {self.n_outputs} column(s), one per output unit, "
+                f"got shape {given_shape}."
             )
         if Y.shape[0] != n_rows:
             raise ValueError(f"X has {n_rows} rows but Y has {Y.shape[0]}.")
@@ -371,7 +392,7 @@ class Network:
             )
 
         dtype = self._working_dtype(X)
-        X = self._check_X(X, dtype)
+        X = self._check_X(X, dtype, min_rows=1)
         Y = self._check_Y(Y, X.shape[0], dtype)
         sample_weight = self._check_sample_weight(sample_weight, X.shape[0], dtype)
         check_target = getattr(loss, "check_target", None)
@@ -387,6 +408,7 @@ class Network:
         self._set_dtype(dtype)
         if not warm_start:
             self.history_ = {"loss": [], "val_loss": []}
+            self.samples_seen_ = 0
         self.optimizer_ = optimizer
         trainer = Trainer(
             self, loss, float(alpha), dtype, validation, target_loss, list(callbacks), verbose
@@ -418,7 +440,7 @@ class Network:
             raise ValueError(
                 "validation_data must be (X_val, Y_val) or (X_val, Y_val, sample_weight_val)."
             )
-        X_val = self._check_X(validation_data[0], dtype)
+        X_val = self._check_X(validation_data[0], dtype, min_rows=1)
         Y_val = self._check_Y(validation_data[1], X_val.shape[0], dtype)
         sw = validation_data[2] if len(validation_data) == 3 else None
         return X_val, Y_val, self._check_sample_weight(sw, X_val.shape[0], dtype)
@@ -436,6 +458,12 @@ class Network:
         sw_train = sw_val = None
         if sample_weight is not None:
             sw_train, sw_val = sample_weight[train], sample_weight[val]
+            for part, weights in (("training", sw_train), ("validation", sw_val)):
+                if not weights.sum() > 0:
+                    raise ValueError(
+                        f"The {part} rows left by validation_fraction={fraction} all have "
+                        "zero sample weight."
+                    )
         return X[train], Y[train], sw_train, (X[val], Y[val], sw_val)
 
     # -- using ----------------------------------------------------------------
@@ -551,7 +579,7 @@ class Network:
             "dtype": None if self.dtype is None else self.dtype.name,
             "layers": layers,
             "samples_seen": self.samples_seen_,
-            "rng_state": self._rng.bit_generator.state,
+            "rng_state": _json_rng_state(self._rng),
             "history": self.history_,
         }
         arrays = {"architecture": np.array(json.dumps(architecture))}
@@ -585,24 +613,31 @@ class Network:
         >>> Network.load(io.BytesIO(b"not a model"))
         Traceback (most recent call last):
         ...
-        ValueError: ... is not an sknet Network file ...
+        ValueError: The file object is not an sknet Network file: ...
         """
+        name = _describe(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except Exception as exc:
-            raise ValueError(f"{path!r} is not an sknet Network file ({exc}).") from None
+            raise ValueError(
+                f"{name} is not an sknet Network file: it cannot be read as an .npz "
+                f"archive; it may be corrupt or truncated ({exc})."
+            ) from None
         try:
             architecture = json.loads(str(arrays["architecture"]))
             is_ours = architecture.get("format") == FORMAT_NAME
         except (KeyError, ValueError, AttributeError):
             is_ours = False
         if not is_ours:
-            raise ValueError(f"{path!r} is not an sknet Network file.")
+            raise ValueError(
+                f"{name} is not an sknet Network file: it holds no sknet architecture record."
+            )
         if architecture.get("version") != FORMAT_VERSION:
             raise ValueError(
-                f"{path!r} has format version {architecture.get('version')!r}; this "
-                f"sknet reads version {FORMAT_VERSION}."
+                f"{name} has sknet Network format version {architecture.get('version')!r}; "
+                f"this sknet reads version {FORMAT_VERSION}. Load it with the sknet that "
+                "wrote it."
             )
         try:
             net = cls(architecture["n_inputs"], dtype=architecture["dtype"])
@@ -614,10 +649,11 @@ class Network:
             )
             net.samples_seen_ = architecture["samples_seen"]
             net.history_ = architecture["history"]
-            if architecture["rng_state"]["bit_generator"] == "PCG64":
-                net._rng.bit_generator.state = architecture["rng_state"]
+            rng_state = architecture["rng_state"]
+            if rng_state is not None and rng_state["bit_generator"] == "PCG64":
+                net._rng.bit_generator.state = rng_state
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path!r} is a damaged sknet Network file: {exc}") from None
+            raise ValueError(f"{name} is a damaged sknet Network file: {exc}") from None
         return net
 
     def __repr__(self):

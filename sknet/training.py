@@ -38,6 +38,20 @@ class Trainer:
     target_loss : float or None
     callbacks : list of callable
     verbose : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet import Network
+    >>> from sknet.losses import get_loss
+    >>> from sknet.training import Trainer
+    >>> net = Network(2, random_state=0).add_layer(1, "identity")
+    >>> loss = get_loss("squared_error")
+    >>> trainer = Trainer(net, loss, 0.0, np.dtype("float64"), None, None, [], 0)
+    >>> trainer.params.size  # two weights, then one bias, in one flat array
+    3
+    >>> bool(np.shares_memory(net.layers[0].weights, trainer.params))
+    True
     """
 
     def __init__(self, network, loss, alpha, dtype, validation, target_loss, callbacks, verbose):
@@ -161,50 +175,57 @@ class Trainer:
         backup = self.params.copy()
         progress = _Progress(self, epochs)
         rng = self.network._rng
-        try:
-            for _ in range(epochs):
-                order = rng.permutation(n) if gather else None
-                total_loss = total_weight = 0.0
-                for start in range(0, n, batch_size):
-                    stop = min(start + batch_size, n)
-                    if order is None:
-                        rows = slice(start, stop)
-                        Xb, Yb = X[rows], Y[rows]
-                        swb = None if sample_weight is None else sample_weight[rows]
-                    else:
-                        idx = order[start:stop]
-                        m = stop - start
-                        Xb = np.take(X, idx, axis=0, out=X_buffer[:m]) if dense else X[idx]
-                        Yb = np.take(Y, idx, axis=0, out=Y_buffer[:m])
-                        swb = None
-                        if sample_weight is not None:
-                            swb = np.take(sample_weight, idx, out=sw_buffer[:m])
-                    batch_loss, weight = self.forward_backward(Xb, Yb, swb)
-                    if not weight:
-                        continue
-                    # Keep the last good weights: a diverging step, or Ctrl-C in
-                    # the middle of an update, puts them back.
-                    np.copyto(backup, self.params)
-                    self.updating = True
-                    optimizer.step(self.params, self.grad)
-                    self.updating = False
-                    total_loss += batch_loss * weight
-                    total_weight += weight
-                if not np.isfinite(self.params).all():
-                    raise Diverged
-                self.network.samples_seen_ += n
-                optimizer.end_epoch(self.network.samples_seen_)
-                if progress.end_epoch(total_loss / total_weight):
-                    break
-        except Diverged:
-            np.copyto(self.params, backup)
-            raise self._divergence_error(progress.epoch + 1) from None
-        except KeyboardInterrupt:
-            if self.updating:
+        # Overflow is expected when training diverges; it is detected and
+        # reported as one clear error rather than a stream of warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                for _ in range(epochs):
+                    order = rng.permutation(n) if gather else None
+                    epoch_loss = total_weight = 0.0
+                    for start in range(0, n, batch_size):
+                        stop = min(start + batch_size, n)
+                        if order is None:
+                            rows = slice(start, stop)
+                            Xb, Yb = X[rows], Y[rows]
+                            swb = None if sample_weight is None else sample_weight[rows]
+                        else:
+                            idx = order[start:stop]
+                            m = stop - start
+                            Xb = np.take(X, idx, axis=0, out=X_buffer[:m]) if dense else X[idx]
+                            Yb = np.take(Y, idx, axis=0, out=Y_buffer[:m])
+                            swb = None
+                            if sample_weight is not None:
+                                swb = np.take(sample_weight, idx, out=sw_buffer[:m])
+                        batch_loss, weight = self.forward_backward(Xb, Yb, swb)
+                        if not weight:
+                            continue
+                        # Keep the last good weights: a diverging step, or Ctrl-C in
+                        # the middle of an update, puts them back.
+                        np.copyto(backup, self.params)
+                        self.updating = True
+                        optimizer.step(self.params, self.grad)
+                        self.updating = False
+                        # A running weighted mean: a sum of huge but finite batch
+                        # losses could overflow.
+                        total_weight += weight
+                        epoch_loss += (batch_loss - epoch_loss) * (weight / total_weight)
+                    if not np.isfinite(self.params).all():
+                        raise Diverged
+                    self.network.samples_seen_ += n
+                    optimizer.end_epoch(self.network.samples_seen_)
+                    if progress.end_epoch(epoch_loss):
+                        break
+            except Diverged:
                 np.copyto(self.params, backup)
-            raise
-        finally:
-            self.updating = False
+                raise self._divergence_error(progress.epoch + 1) from None
+            except BaseException:
+                # Ctrl-C (or any error) in the middle of an update puts back the
+                # weights of the last completed step.
+                if self.updating:
+                    np.copyto(self.params, backup)
+                raise
+            finally:
+                self.updating = False
 
     def fit_full_batch(self, X, Y, sample_weight, optimizer, epochs):
         """Full-batch training (L-BFGS) for up to ``epochs`` iterations."""
@@ -230,8 +251,11 @@ class Trainer:
             return progress.end_epoch(value)
 
         try:
-            x, _ = optimizer.minimize(objective, self.params, epochs, on_iteration)
-        except KeyboardInterrupt:
+            with np.errstate(over="ignore", invalid="ignore"):
+                x, _ = optimizer.minimize(objective, self.params, epochs, on_iteration)
+        except BaseException:
+            # The line search may have left a trial point: go back to the
+            # last accepted iterate.
             np.copyto(self.params, accepted)
             raise
         if not (np.isfinite(x).all() and math.isfinite(float(optimizer.result_.fun))):
