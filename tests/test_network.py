@@ -2,6 +2,7 @@
 
 import io
 import json
+import pickle
 import re
 import warnings
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -97,6 +98,20 @@ def test_softmax_layer_is_multinomial_logistic_regression():
     net.fit(X, np.eye(3)[y], loss="log_loss", optimizer=LBFGS(**EXACT), epochs=1000, alpha=alpha)
     logreg = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10_000).fit(X, y)
     np.testing.assert_allclose(net.predict(X), logreg.predict_proba(X), atol=1e-4)
+
+
+def test_exp_layer_is_poisson_regression():
+    # PoissonRegressor minimises mean half-deviance + alpha_s / 2 * ||w||^2, which
+    # is this network's objective with alpha = alpha_s * n.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3)) * 0.5
+    y = rng.poisson(np.exp(X @ [0.5, -0.3, 0.2] + 0.3)).astype(float)
+    alpha_s = 0.05
+    net = Network(3, random_state=0).add_layer(1, "exp")
+    net.fit(X, y, loss="poisson", optimizer=LBFGS(**EXACT), epochs=1000, alpha=alpha_s * 100)
+    glm = PoissonRegressor(alpha=alpha_s, tol=1e-12, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(net.layers[0].weights[:, 0], glm.coef_, atol=1e-6)
+    np.testing.assert_allclose(net.layers[0].bias[0], glm.intercept_, atol=1e-6)
 
 
 # -- training on real data --------------------------------------------------------
@@ -833,3 +848,17 @@ def test_get_weights_returns_copies_and_set_weights_round_trips():
     other.set_weights(net.get_weights())
     _assert_same_weights(net, other)
     assert net.n_outputs == 1 and "8 relu, 6 tanh, 1 identity" in repr(net)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "lbfgs"])
+def test_pickle_round_trip_and_continued_training(optimizer):
+    X, Y = _regression(n=30)
+    net = _small_net(dropout=0.0 if optimizer == "lbfgs" else 0.2)
+    net.fit(X, Y, optimizer=optimizer, epochs=3, batch_size=8)
+    clone = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(clone.predict(X), net.predict(X))
+    assert clone.history_ == net.history_ and clone.samples_seen_ == net.samples_seen_
+    # The optimizer state and the random stream travel with the network.
+    net.fit(X, Y, optimizer=optimizer, epochs=2, batch_size=8, warm_start=True)
+    clone.fit(X, Y, optimizer=optimizer, epochs=2, batch_size=8, warm_start=True)
+    _assert_same_weights(clone, net)
