@@ -67,3 +67,69 @@ html_theme_options = {
     "footer_end": ["sphinx-version", "theme-version"],
 }
 html_sidebars = {"install": [], "migrating": []}
+
+
+# -- Completeness of the API reference ----------------------------------------
+# Every public name must be on the API page, and every documented name must carry
+# a docstring example. Both are reported as warnings, so ``-W`` fails the build.
+
+_PUBLIC_MODULES = [
+    "sknet",
+    "sknet.activations",
+    "sknet.losses",
+    "sknet.optimizers",
+    "sknet.plotting",
+]
+
+
+def _documented_names(api_path):
+    """Full names listed in the autosummary tables of ``api.rst``."""
+    import re
+
+    names, module, in_table = set(), None, False
+    with open(api_path, encoding="utf-8") as f:
+        for line in f:
+            match = re.match(r"\.\. currentmodule:: (\S+)", line)
+            if match:
+                module = match.group(1)
+            if line.startswith(".. autosummary::"):
+                in_table = True
+            elif in_table and re.match(r"   [A-Za-z_]\w*\s*$", line):
+                names.add(f"{module}.{line.strip()}")
+            elif in_table and line.strip() and not line.startswith("   "):
+                in_table = False
+    return names
+
+
+def _check_api_reference(app):
+    import importlib
+
+    from sphinx.util import logging
+
+    logger = logging.getLogger("sknet.api")
+    api_path = os.path.join(app.srcdir, "api.rst")
+    documented = _documented_names(api_path)
+    top = importlib.import_module("sknet")
+    for module_name in _PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", []):
+            if name.startswith("__") or name.isupper():  # __version__, registries
+                continue
+            full = f"{module_name}.{name}"
+            also_top = getattr(top, name, None) is getattr(module, name)
+            if full not in documented and not (
+                also_top and f"sknet.{name}" in documented
+            ):
+                logger.warning(f"public name {full} is missing from api.rst")
+    for full in sorted(documented):
+        module_name, name = full.rsplit(".", 1)
+        try:
+            obj = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError):
+            continue  # autosummary reports names it cannot import
+        if "Examples\n" not in (obj.__doc__ or ""):
+            logger.warning(f"{full} has no Examples section in its docstring")
+
+
+def setup(app):
+    app.connect("builder-inited", _check_api_reference)

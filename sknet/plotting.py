@@ -135,9 +135,7 @@ class LossCurveDisplay:
     >>> plt.close("all")
     """
 
-    def __init__(
-        self, *, loss, val_loss=None, val_score=None, name=None, score_name=None
-    ):
+    def __init__(self, *, loss, val_loss=None, val_score=None, name=None, score_name=None):
         self.loss = loss
         self.val_loss = val_loss
         self.val_score = val_score
@@ -208,9 +206,7 @@ class LossCurveDisplay:
         score_name = "Validation score" if self.score_name is None else self.score_name
 
         lines = {}
-        lines["loss"] = self._draw(
-            ax, loss, {"label": "Training loss", "color": "C0"}, loss_kw
-        )
+        lines["loss"] = self._draw(ax, loss, {"label": "Training loss", "color": "C0"}, loss_kw)
         if val_loss is not None:
             lines["val_loss"] = self._draw(
                 ax, val_loss, {"label": "Validation loss", "color": "C1"}, val_loss_kw

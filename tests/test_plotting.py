@@ -274,3 +274,42 @@ def test_from_network_real(validation_fraction):
     else:
         assert net.history_["val_loss"] == []
         assert list(display.lines_) == ["loss"]
+
+
+def test_from_estimator_real_classifier_with_early_stopping():
+    from sklearn.datasets import make_classification
+
+    from sknet import LayeredClassifier
+
+    X, y = make_classification(n_samples=200, n_features=5, random_state=0)
+    clf = LayeredClassifier(
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        n_iter_no_change=3,
+        max_iter=15,
+        random_state=0,
+    ).fit(X, y)
+    display = LossCurveDisplay.from_estimator(clf)
+    assert_array_equal(_xy(display.lines_["loss"])[1], clf.loss_curve_)
+    assert_array_equal(_xy(display.lines_["val_loss"])[1], clf.validation_loss_curve_)
+    assert_array_equal(_xy(display.lines_["val_score"])[1], clf.validation_scores_)
+    assert_array_equal(_xy(display.lines_["loss"])[0], np.arange(1, clf.n_iter_ + 1))
+    assert display.ax_.get_title() == "LayeredClassifier"
+    assert display.score_ax_.get_ylabel() == "Validation accuracy"
+
+
+def test_from_estimator_real_regressor():
+    from sknet import LayeredRegressor
+
+    X, y = _regression_data()
+    reg = LayeredRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0).fit(X, y)
+    display = LossCurveDisplay.from_estimator(reg)
+    assert_array_equal(_xy(display.lines_["loss"])[1], reg.loss_curve_)
+    assert list(display.lines_) == ["loss"]
+    assert display.score_ax_ is None
+
+    reg.set_params(early_stopping=True, n_iter_no_change=3).fit(X, y)
+    display = LossCurveDisplay.from_estimator(make_pipeline(StandardScaler(), reg).fit(X, y))
+    assert_array_equal(_xy(display.lines_["val_loss"])[1], reg.validation_loss_curve_)
+    assert_array_equal(_xy(display.lines_["val_score"])[1], reg.validation_scores_)
+    assert display.score_ax_.get_ylabel() == "Validation R²"

@@ -14,30 +14,38 @@ mean accuracy as a heatmap.
 # %%
 # The search
 # ----------
+# Two noisy interleaved moons: the classes cannot be split by a straight line,
+# and the noise caps the best accuracy near 0.9.
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import make_moons
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sknet import LayeredClassifier
 
-X, y = load_breast_cancer(return_X_y=True)
+X, y = make_moons(n_samples=500, noise=0.3, random_state=0)
 
 pipe = make_pipeline(
     StandardScaler(),
-    LayeredClassifier(max_iter=100, learning_rate_init=3e-3, random_state=0),
+    LayeredClassifier(max_iter=200, learning_rate_init=0.01, random_state=0),
 )
 param_grid = {
-    "layeredclassifier__hidden_layer_sizes": [(4,), (32,), (32, 32), (64, 32, 16)],
+    "layeredclassifier__hidden_layer_sizes": [(2,), (8,), (32,), (32, 32)],
     "layeredclassifier__activation": ["relu", "tanh", "gelu", "sigmoid"],
 }
-search = GridSearchCV(
-    pipe, param_grid, cv=StratifiedKFold(3, shuffle=True, random_state=0), n_jobs=1
-)
-search.fit(X, y)
+search = GridSearchCV(pipe, param_grid, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+# Some combinations (sigmoid ones in particular) are still improving after 200
+# epochs; how far each gets in that budget is part of what we compare, so the
+# ConvergenceWarning they raise is silenced here.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", category=ConvergenceWarning)
+    search.fit(X, y)
 print("best:", search.best_params_, f"accuracy {search.best_score_:.3f}")
 
 # %%
@@ -74,6 +82,13 @@ fig.colorbar(image, ax=ax, label="mean cross-validated accuracy")
 ax.set_title("GridSearchCV over architecture")
 fig.tight_layout()
 plt.show()
+
+# %%
+# Two hidden units are too few for this boundary whatever their activation,
+# and a sigmoid hidden layer trains more slowly than the others within the
+# same 200 epochs. From eight units on, ``relu``, ``tanh`` and ``gelu`` are
+# within noise of each other: past a point, the architecture matters less than
+# the data.
 
 # %%
 # Per-layer stacks in a grid
