@@ -1,0 +1,386 @@
+"""What LayeredClassifier and LayeredRegressor share.
+
+The hyperparameters are scikit-learn MLP's, plus per-layer activations and
+dropout. :class:`_BaseLayered` translates them into a :class:`sknet.Network`
+and the arguments of its ``fit``: batching and backpropagation are the
+engine's; early stopping, convergence warnings and fitted attributes are kept
+here.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .activations import ACTIVATIONS
+from .network import Network
+from .optimizers import LBFGS, SGD, Adam
+
+HIDDEN_ACTIVATIONS = sorted(name for name, act in ACTIVATIONS.items() if not act.output_only)
+REGRESSION_LOSSES = ["absolute_error", "huber", "poisson", "squared_error"]
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+def _per_layer(name, value, n_layers, is_scalar):
+    """Expand a scalar to one value per hidden layer, or check a sequence's length."""
+    if is_scalar(value):
+        return [value] * n_layers
+    values = list(value)
+    if len(values) != n_layers:
+        raise ValueError(
+            f"{name} has {len(values)} entries but hidden_layer_sizes has {n_layers} "
+            "layers; give one entry per hidden layer, or a single value for all."
+        )
+    return values
+
+
+def _check_partial_fit(estimator):
+    """Make ``partial_fit`` available only where one epoch at a time makes sense."""
+    if estimator.solver not in _STOCHASTIC_SOLVERS:
+        raise AttributeError(
+            f"partial_fit is only available for the stochastic solvers 'sgd' and 'adam', "
+            f"not solver={estimator.solver!r}."
+        )
+    if estimator.early_stopping:
+        raise AttributeError(
+            "partial_fit is not available with early_stopping=True: early stopping "
+            "needs the whole training run."
+        )
+    return True
+
+
+def _is_activation(value):
+    return isinstance(value, str) or hasattr(value, "forward")
+
+
+class _BaseLayered(BaseEstimator):
+    """Shared hyperparameters, fitting and prediction of the two estimators."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [
+            StrOptions(set(HIDDEN_ACTIVATIONS)),
+            "array-like",
+            HasMethods(["forward", "derivative"]),
+        ],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+    }
+
+    # -- fitted attributes read from the engine ---------------------------------
+
+    @property
+    def coefs_(self):
+        """Weight matrices, one per layer: ``coefs_[i]`` has shape (n_in, n_out)."""
+        check_is_fitted(self, "network_")
+        return [layer.weights for layer in self.network_.layers]
+
+    @property
+    def intercepts_(self):
+        """Bias vectors, one per layer."""
+        check_is_fitted(self, "network_")
+        return [layer.bias for layer in self.network_.layers]
+
+    # -- configuration ---------------------------------------------------------
+
+    def _hidden_layers(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
+                raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}.")
+        activations = _per_layer("activation", self.activation, len(sizes), _is_activation)
+        for activation in activations:
+            if isinstance(activation, str) and activation not in HIDDEN_ACTIVATIONS:
+                raise ValueError(
+                    f"Unknown hidden activation {activation!r}; valid names are "
+                    f"{HIDDEN_ACTIVATIONS}."
+                )
+        dropouts = _per_layer("dropout", self.dropout, len(sizes), lambda v: isinstance(v, Real))
+        for rate in dropouts:
+            if isinstance(rate, bool) or not isinstance(rate, Real) or not 0 <= rate < 1:
+                raise ValueError(f"dropout rates must be in [0, 1), got {dropouts}.")
+        if any(dropouts) and self.solver == "lbfgs":
+            raise ValueError("dropout needs solver='sgd' or 'adam'; lbfgs is deterministic.")
+        return list(zip(sizes, activations, dropouts, strict=True))
+
+    def _make_optimizer(self):
+        if self.solver == "adam":
+            return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+        if self.solver == "sgd":
+            return SGD(
+                self.learning_rate_init,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.learning_rate,
+                self.power_t,
+            )
+        return LBFGS(max_fun=self.max_fun, tol=self.tol)
+
+    def _build_network(self, n_features, Y, sample_weight):
+        network = Network(n_features, random_state=self._random_state, dtype=Y.dtype)
+        for size, activation, rate in self._hidden_layers():
+            network.add_layer(size, activation=activation, dropout=rate)
+        network.add_layer(self.n_outputs_, activation=self.out_activation_)
+        network.layers[-1].bias[...] = self._base_output(Y, sample_weight)
+        return network
+
+    def _base_output(self, Y, sample_weight):
+        """The output bias that predicts the weighted mean target for every row.
+
+        Starting there, training spends no epochs learning the targets' offset.
+        """
+        mean = np.average(Y, axis=0, weights=sample_weight)
+        if self.out_activation_ == "identity":
+            return mean
+        tiny = np.finfo(Y.dtype).eps
+        if self.out_activation_ == "logistic":
+            mean = np.clip(mean, tiny, 1 - tiny)
+            return np.log(mean) - np.log1p(-mean)
+        return np.log(np.maximum(mean, tiny))  # exp output, or softmax up to a shift
+
+    # -- fitting -------------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        hidden = self._hidden_layers()
+        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            y_numeric=self._y_numeric,
+            reset=first_pass,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        Y, sample_weight = self._encode_targets(y, sample_weight, first_pass, classes)
+
+        # Rows of zero weight change nothing but would take batch slots and
+        # validation places: leave them out.
+        keep = sample_weight > 0
+        if not keep.all():
+            X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self.n_outputs_ = Y.shape[1]
+            self.n_layers_ = len(hidden) + 2
+            self.network_ = self._build_network(X.shape[1], Y, sample_weight)
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self.best_loss_ = np.inf
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.validation_loss_curve_ = None
+            if self.early_stopping and self.solver in _STOCHASTIC_SOLVERS:
+                self.validation_scores_, self.validation_loss_curve_ = [], []
+                self.best_validation_score_, self.best_loss_ = -np.inf, None
+        elif self.n_outputs_ != Y.shape[1]:
+            raise ValueError(
+                f"y has {Y.shape[1]} output(s) but the model was fitted with {self.n_outputs_}."
+            )
+
+        optimizer = self._make_optimizer()
+        previous = getattr(self.network_, "optimizer_", None)
+        if not first_pass and repr(previous) == repr(optimizer):
+            optimizer = previous  # same settings: continue its state
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight, optimizer, first_pass)
+        else:
+            self._fit_stochastic(X, Y, y, sample_weight, optimizer, first_pass, incremental)
+        return self
+
+    def _fit_lbfgs(self, X, Y, sample_weight, optimizer, first_pass):
+        network = self.network_
+        start = len(network.history_["loss"])
+        network.fit(
+            X,
+            Y,
+            loss=self._loss_name(),
+            optimizer=optimizer,
+            epochs=self.max_iter,
+            alpha=self.alpha,
+            sample_weight=sample_weight,
+            warm_start=not first_pass,
+            verbose=int(self.verbose),
+        )
+        self.loss_curve_ = list(network.history_["loss"])
+        self.n_iter_ = len(self.loss_curve_) - start
+        self.loss_ = float(optimizer.result_.fun)
+        self.t_ = 0
+        if optimizer.result_.status != 0:
+            warnings.warn(
+                f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                f"({optimizer.result_.message}). Increase max_iter or scale the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _fit_stochastic(self, X, Y, y, sample_weight, optimizer, first_pass, incremental):
+        validation_data = None
+        if self.early_stopping:
+            X, Y, sample_weight, validation_data, y_val = self._split_validation(
+                X, Y, y, sample_weight
+            )
+        n_samples = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    f"batch_size={self.batch_size} is larger than the {n_samples} "
+                    "training samples; it is clipped to that.",
+                    stacklevel=3,
+                )
+            batch_size = min(self.batch_size, n_samples)
+
+        def end_of_epoch(network, logs):
+            self.loss_ = logs["loss"]
+            if self.early_stopping:
+                score = self._validation_score(validation_data, y_val)
+                self.validation_scores_.append(score)
+                if self.verbose:
+                    print(f"Validation score: {score:f}")
+                # The validation loss breaks ties in the score: a score that
+                # has saturated (say, accuracy 1.0 on a small hold-out) would
+                # otherwise stop training while the model still improves.
+                best_score, best_val_loss = self.best_validation_score_, self._best_val_loss
+                val_loss = logs["val_loss"]
+                improved = score >= best_score + self.tol or (
+                    score >= best_score and val_loss <= best_val_loss - self.tol
+                )
+                if score > best_score or (score == best_score and val_loss < best_val_loss):
+                    self.best_validation_score_, self._best_val_loss = score, val_loss
+                    self._best_weights = network.get_weights()
+            else:
+                improved = logs["loss"] <= self.best_loss_ - self.tol
+                self.best_loss_ = min(self.best_loss_, logs["loss"])
+            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+            if self._no_improvement_count > self.n_iter_no_change:
+                if network.optimizer_.on_plateau(self.verbose):
+                    if self.verbose:
+                        what = "Validation score" if self.early_stopping else "Training loss"
+                        print(
+                            f"{what} did not improve more than tol={self.tol:f} for "
+                            f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                        )
+                    return True
+                self._no_improvement_count = 0
+            return False
+
+        network = self.network_
+        start = len(network.history_["loss"])
+        self._best_weights, self._best_val_loss = None, np.inf
+        network.fit(
+            X,
+            Y,
+            loss=self._loss_name(),
+            optimizer=optimizer,
+            epochs=1 if incremental else self.max_iter,
+            batch_size=batch_size,
+            alpha=self.alpha,
+            sample_weight=sample_weight,
+            shuffle=self.shuffle,
+            validation_data=validation_data,
+            callbacks=[end_of_epoch],
+            warm_start=not first_pass,
+            verbose=int(self.verbose),
+        )
+        self.loss_curve_ = list(network.history_["loss"])
+        self.n_iter_ = len(self.loss_curve_) - start
+        self.t_ = network.samples_seen_
+        if self.early_stopping:
+            self.validation_loss_curve_ = list(network.history_["val_loss"])
+            if self._best_weights is not None:
+                network.set_weights(self._best_weights)
+        del self._best_weights, self._best_val_loss
+        if not incremental and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _split_validation(self, X, Y, y, sample_weight):
+        n_samples = X.shape[0]
+        n_val = max(int(np.ceil(self.validation_fraction * n_samples)), 2)
+        stratify = None
+        class_counts = self._class_counts(y)
+        if class_counts is not None and class_counts.min() >= 2:
+            n_classes = len(class_counts)
+            if n_samples - max(n_val, n_classes) >= n_classes:
+                n_val, stratify = max(n_val, n_classes), y
+        if n_samples - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least 2 validation samples and 1 training "
+                f"sample, but got n_samples={n_samples}. Set early_stopping=False or "
+                "provide more samples."
+            )
+        X, X_val, Y, Y_val, sample_weight, sw_val, _, y_val = train_test_split(
+            X,
+            Y,
+            sample_weight,
+            y,
+            test_size=n_val,
+            random_state=self._random_state,
+            stratify=stratify,
+        )
+        return X, Y, sample_weight, (X_val, Y_val, sw_val), y_val
+
+    def _class_counts(self, y):
+        """Samples per class, for a stratified hold-out; None for regression."""
+        return None
+
+    def _validation_score(self, validation_data, y_val):
+        X_val, _, sw_val = validation_data
+        prediction = self.network_.predict(X_val)
+        if not np.isfinite(prediction).all():
+            return np.nan
+        return self._score_outputs(prediction, y_val, sw_val)
+
+    # -- predicting --------------------------------------------------------------
+
+    def _forward(self, X):
+        check_is_fitted(self, "network_")
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
+        return self.network_.predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,96 @@
+"""Parameter and attribute documentation shared by the two estimators."""
+
+PARAMETERS = """hidden_layer_sizes : array-like of int, default=(100,)
+    The number of neurons of each hidden layer. ``()`` gives a model
+    without hidden layer ({no_hidden}).
+activation : str or sequence of str, default="relu"
+    The hidden layers' activation: one name for all of them, or one per
+    hidden layer. Names: {activations}. ``"logistic"`` is the sigmoid.
+solver : {{"lbfgs", "sgd", "adam"}}, default="adam"
+    The optimizer: L-BFGS on the full data, SGD with momentum, or Adam.
+alpha : float, default=0.0001
+    L2 penalty on the weights, scaled as in scikit-learn's MLP:
+    ``alpha / (2 * sum of sample weights) * sum(||W||^2)`` is added to the
+    weighted mean loss.
+batch_size : int or "auto", default="auto"
+    Rows per mini-batch (stochastic solvers); "auto" is ``min(200, n)``.
+learning_rate : {{"constant", "invscaling", "adaptive"}}, default="constant"
+    The step schedule of solver="sgd".
+learning_rate_init : float, default=0.001
+    The initial step size of "sgd" and "adam".
+power_t : float, default=0.5
+    The exponent of the "invscaling" schedule.
+max_iter : int, default=200
+    The maximum number of epochs (iterations for "lbfgs").
+shuffle : bool, default=True
+    Reshuffle the rows before each epoch (stochastic solvers).
+random_state : int, RandomState instance or None, default=None
+    Seeds everything random: initial weights, shuffling, dropout and the
+    early-stopping split.
+tol : float, default=1e-4
+    The improvement below which an epoch counts as no progress.
+verbose : bool, default=False
+    Print progress.
+warm_start : bool, default=False
+    Continue from the previous fit's weights and optimizer state.
+momentum : float, default=0.9
+    Momentum of "sgd".
+nesterovs_momentum : bool, default=True
+    Use Nesterov's momentum with "sgd".
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the rows (at least two){stratified},
+    stop once the validation score has not improved by ``tol`` for
+    ``n_iter_no_change`` epochs, and keep the best weights. Equal scores are
+    told apart by the validation loss, so a score that saturates (accuracy
+    1.0 on a small hold-out) does not stop a model that still improves.
+    Rows of zero weight are left out of both parts.
+validation_fraction : float, default=0.1
+    The share held out for early stopping.
+beta_1, beta_2 : float, default=0.9, 0.999
+    Adam's moment decay rates.
+epsilon : float, default=1e-8
+    Adam's numerical stability constant.
+n_iter_no_change : int, default=10
+    Epochs without improvement before stopping (or, with "adaptive",
+    dividing the learning rate by 5).
+max_fun : int, default=15000
+    The maximum number of loss evaluations of "lbfgs".
+dropout : float or sequence of float, default=0.0
+    The share of each hidden layer's outputs dropped at random during
+    training: one rate for all hidden layers, or one per layer.
+    Predictions never drop anything.
+"""
+
+ATTRIBUTES = """loss_ : float
+    The last epoch's training objective (loss plus penalty).
+loss_curve_ : list of float
+    The training objective after each epoch (iteration for "lbfgs").
+best_loss_ : float or None
+    The lowest training objective reached (None with early stopping).
+validation_scores_ : list of float or None
+    The validation score after each epoch, with early stopping.
+validation_loss_curve_ : list of float or None
+    The loss on the held-out data after each epoch, with early stopping.
+best_validation_score_ : float or None
+    The best validation score, with early stopping.
+n_iter_ : int
+    The number of epochs run by the last call.
+t_ : int
+    The number of training samples seen by the stochastic solver.
+coefs_ : list of ndarray
+    Weight matrices, one per layer.
+intercepts_ : list of ndarray
+    Bias vectors, one per layer.
+n_layers_ : int
+    The number of layers, input and output included.
+n_outputs_ : int
+    The number of output units.
+out_activation_ : str
+    The output layer's activation.
+n_features_in_ : int
+    The number of features seen during fit.
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    The feature names, when X has string column names.
+network_ : Network
+    The fitted engine.
+"""

@@ -1,0 +1,486 @@
+"""scikit-learn estimators on top of the layer engine.
+
+:class:`LayeredClassifier` and :class:`LayeredRegressor` take every
+hyperparameter of scikit-learn's ``MLPClassifier``/``MLPRegressor`` (same name,
+default and meaning) plus per-layer activations, dropout, more regression
+losses and class weights.
+"""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+
+from ._base import HIDDEN_ACTIVATIONS, REGRESSION_LOSSES, _BaseLayered, _check_partial_fit
+from ._docstrings import ATTRIBUTES, PARAMETERS
+from .losses import LOSSES
+
+__all__ = ["LayeredClassifier", "LayeredRegressor"]
+
+
+def _balanced(codes, sample_weight):
+    """Weights giving every class present the same total sample weight."""
+    totals = np.bincount(codes, weights=sample_weight)
+    present = totals > 0
+    per_class = np.zeros_like(totals)
+    per_class[present] = totals.sum() / (present.sum() * totals[present])
+    return per_class[codes].astype(sample_weight.dtype)
+
+
+class LayeredClassifier(ClassifierMixin, _BaseLayered):
+    _parameter_constraints: dict = {
+        **_BaseLayered._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+        class_weight=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.class_weight = class_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data matrix ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, multiplied by the class weights.
+
+        Returns
+        -------
+        self : LayeredClassifier
+        """
+        return self._fit(X, y, sample_weight)
+
+    @available_if(_check_partial_fit)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, keeping weights and optimizer state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LayeredClassifier
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is not None and hasattr(self, "classes_"):
+            if not np.array_equal(self.classes_, unique_labels(classes)):
+                raise ValueError(
+                    f"`classes={list(classes)}` differs from the classes of the previous "
+                    f"call, {list(self.classes_)}."
+                )
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    _y_numeric = False
+
+    def _encode_targets(self, y, sample_weight, first_pass, classes):
+        check_classification_targets(y)
+        multilabel = type_of_target(y).startswith("multilabel")
+        if first_pass:
+            binarizer = LabelBinarizer()
+            binarizer.fit(y if classes is None or multilabel else classes)
+            if binarizer.y_type_ != "multilabel-indicator" and len(binarizer.classes_) < 2:
+                raise ValueError(
+                    "LayeredClassifier needs samples of at least 2 classes, but the data "
+                    f"contains only one class: {binarizer.classes_[0]!r}."
+                )
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+            self.out_activation_ = "softmax" if binarizer.y_type_ == "multiclass" else "logistic"
+        else:
+            unknown = np.setdiff1d(unique_labels(y), self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"y has classes {list(unknown)} that were not seen in the first fit "
+                    f"(classes_ = {list(self.classes_)})."
+                )
+        Y = self._label_binarizer.transform(y).astype(sample_weight.dtype)
+        if self.class_weight is not None:
+            sample_weight = sample_weight * self._class_weights(y, Y, sample_weight)
+        return Y, sample_weight
+
+    def _class_weights(self, y, Y, sample_weight):
+        """Per-sample multipliers from ``class_weight``.
+
+        For multilabel targets ("balanced" only) each label is balanced on its
+        own and a sample's multipliers over the labels are multiplied, as
+        scikit-learn does for multi-output targets.
+        """
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            if self.class_weight != "balanced":
+                raise ValueError("For multilabel targets class_weight must be 'balanced' or None.")
+            weights = np.ones_like(sample_weight)
+            for column in Y.T:
+                weights *= _balanced(column.astype(np.intp), sample_weight)
+            return weights
+        labels, codes = np.unique(y, return_inverse=True)
+        if self.class_weight == "balanced":
+            return _balanced(codes, sample_weight)
+        missing = [key for key in self.class_weight if key not in self.classes_]
+        if missing:
+            raise ValueError(
+                f"class_weight has keys {missing} that are not classes "
+                f"(classes_ = {list(self.classes_)})."
+            )
+        per_class = np.array([self.class_weight.get(label, 1.0) for label in labels])
+        return per_class[codes].astype(sample_weight.dtype)
+
+    def _loss_name(self):
+        return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"
+
+    def _class_counts(self, y):
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return None
+        return np.unique(y, return_counts=True)[1]
+
+    def _labels(self, proba):
+        if proba.shape[1] == 1:
+            proba = proba.ravel()
+        return self._label_binarizer.inverse_transform(proba)
+
+    def _score_outputs(self, prediction, y, sample_weight):
+        return accuracy_score(y, self._labels(prediction), sample_weight=sample_weight)
+
+    def predict(self, X):
+        """Predict class labels (an indicator matrix for multilabel targets).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        return self._labels(self._forward(X))
+
+    def predict_proba(self, X):
+        """Predict class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; for multilabel targets, one
+            independent probability per label.
+        """
+        proba = self._forward(X)
+        if self.out_activation_ == "logistic":
+            # A saturated sigmoid rounds to exactly 0 or 1; a probability
+            # strictly inside (0, 1) is the truer answer.
+            info = np.finfo(proba.dtype)
+            np.clip(proba, info.tiny, 1 - info.epsneg, out=proba)
+        if self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Predict the logarithm of class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class LayeredRegressor(RegressorMixin, _BaseLayered):
+    _parameter_constraints: dict = {
+        **_BaseLayered._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES)), HasMethods(["value", "gradient"])],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dropout=0.0,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data matrix ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LayeredRegressor
+        """
+        return self._fit(X, y, sample_weight)
+
+    @available_if(_check_partial_fit)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, keeping weights and optimizer state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : LayeredRegressor
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    _y_numeric = True
+
+    def _encode_targets(self, y, sample_weight, first_pass, classes):
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "loss='poisson' requires non-negative y (counts or rates); y has negative values."
+            )
+        if first_pass:
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        return Y.astype(sample_weight.dtype, copy=False), sample_weight
+
+    def _loss_name(self):
+        return LOSSES[self.loss] if isinstance(self.loss, str) else self.loss
+
+    def _score_outputs(self, prediction, y, sample_weight):
+        if y.ndim == 1:
+            prediction = prediction.ravel()
+        return r2_score(y, prediction, sample_weight=sample_weight)
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        prediction = self._forward(X)
+        return prediction.ravel() if prediction.shape[1] == 1 else prediction
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
+
+
+_CLASSIFIER_SUMMARY = """A neural-network classifier: per-layer sizes, activations and dropout.
+
+A drop-in superset of scikit-learn's ``MLPClassifier``: every parameter of it
+has the same name, default and meaning. Binary targets get one sigmoid output,
+multiclass targets a softmax, multilabel indicator matrices independent
+sigmoids; all are trained on the log loss.
+
+Parameters
+----------
+"""
+
+_CLASSIFIER_EXTRAS = """\
+class_weight : dict, "balanced" or None, default=None
+    Weights of the classes, multiplied into the sample weights. "balanced"
+    gives every class the same total weight, counting sample weights (for
+    multilabel targets, each label is balanced and the factors multiplied).
+
+Attributes
+----------
+classes_ : ndarray of shape (n_classes,)
+    The class labels.
+"""
+
+_CLASSIFIER_EXAMPLES = """
+Examples
+--------
+>>> from sklearn.datasets import load_iris
+>>> from sknet import LayeredClassifier
+>>> X, y = load_iris(return_X_y=True)
+>>> clf = LayeredClassifier((16, 8), activation=["tanh", "relu"], solver="lbfgs",
+...                         max_iter=500, random_state=0).fit(X, y)
+>>> clf.predict_proba(X[:1]).shape
+(1, 3)
+>>> bool(clf.score(X, y) > 0.95)
+True
+"""
+
+_REGRESSOR_SUMMARY = """A neural-network regressor: per-layer sizes, activations and dropout.
+
+A drop-in superset of scikit-learn's ``MLPRegressor``: every parameter of it
+has the same name, default and meaning. The output layer is linear (the
+exponential for the Poisson loss); 2-D ``y`` gives multi-output regression.
+
+Parameters
+----------
+loss : {"squared_error", "absolute_error", "huber", "poisson"} or Loss, \
+default="squared_error"
+    The training loss: half squared error, absolute error (robust, fits the
+    median), Huber (squared near zero, absolute beyond 1), or half Poisson
+    deviance with an exponential output (``y`` must be non-negative).
+"""
+
+_REGRESSOR_EXAMPLES = """
+Examples
+--------
+>>> from sklearn.datasets import make_regression
+>>> from sknet import LayeredRegressor
+>>> X, y = make_regression(n_samples=200, n_features=4, noise=0.1, random_state=0)
+>>> reg = LayeredRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
+>>> bool(reg.score(X, y) > 0.99)
+True
+"""
+
+_HIDDEN_NAMES = ", ".join(HIDDEN_ACTIVATIONS)
+LayeredClassifier.__doc__ = (
+    _CLASSIFIER_SUMMARY
+    + PARAMETERS.format(
+        no_hidden="logistic regression",
+        activations=_HIDDEN_NAMES,
+        stratified=" (stratified by class when every class has two samples)",
+    )
+    + _CLASSIFIER_EXTRAS
+    + ATTRIBUTES
+    + _CLASSIFIER_EXAMPLES
+)
+LayeredRegressor.__doc__ = (
+    _REGRESSOR_SUMMARY
+    + PARAMETERS.format(
+        no_hidden="linear regression; Ridge for the squared error with lbfgs",
+        activations=_HIDDEN_NAMES,
+        stratified="",
+    )
+    + "\nAttributes\n----------\n"
+    + ATTRIBUTES
+    + _REGRESSOR_EXAMPLES
+)

@@ -1,0 +1,68 @@
+"""scikit-learn's estimator checks, on the defaults and on per-layer configurations.
+
+Every check must pass. The only expected failures are checks whose premise is
+false for a configuration, each with its reason, and only for that
+configuration.
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sknet import LayeredClassifier, LayeredRegressor
+
+REPEATED_ROWS = (
+    "{what} makes a fit with integer weights differ from a fit on repeated rows: "
+    "{why}, so the premise of the check is false for this configuration."
+)
+DROPOUT = REPEATED_ROWS.format(what="Dropout", why="each repeated row draws its own dropout masks")
+HOLD_OUT = REPEATED_ROWS.format(
+    what="The early-stopping hold-out",
+    why="a random split of repeated rows differs from a split of weighted rows "
+    "(copies of one row land on both sides)",
+)
+
+
+def _repeated_rows_premise_false(reason):
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
+ESTIMATORS = [
+    LayeredClassifier(random_state=0),
+    LayeredRegressor(random_state=0),
+    LayeredClassifier(hidden_layer_sizes=(16, 8), activation=("tanh", "relu"), random_state=0),
+    LayeredRegressor(hidden_layer_sizes=(16, 8), activation=("tanh", "relu"), random_state=0),
+    LayeredClassifier(hidden_layer_sizes=(16, 8), dropout=(0.2, 0.1), random_state=0),
+    LayeredRegressor(dropout=0.1, random_state=0),
+    LayeredRegressor(loss="absolute_error", random_state=0),
+    LayeredRegressor(loss="huber", random_state=0),
+    LayeredRegressor(loss="poisson", random_state=0),
+    LayeredClassifier(solver="lbfgs", hidden_layer_sizes=(20,), random_state=0),
+    LayeredRegressor(solver="lbfgs", hidden_layer_sizes=(20,), random_state=0),
+    LayeredClassifier(solver="sgd", random_state=0),
+    LayeredRegressor(solver="sgd", random_state=0),
+    LayeredClassifier(early_stopping=True, validation_fraction=0.2, random_state=0),
+    LayeredRegressor(early_stopping=True, validation_fraction=0.2, random_state=0),
+    LayeredClassifier(class_weight="balanced", random_state=0),
+]
+
+
+def expected_failed_checks(estimator):
+    if estimator.early_stopping:
+        return _repeated_rows_premise_false(HOLD_OUT)
+    if estimator.dropout:
+        return _repeated_rows_premise_false(DROPOUT)
+    if getattr(estimator, "loss", None) == "poisson":
+        return {
+            "check_regressor_multioutput": (
+                "The check feeds negative targets, ignoring the positive_only tag; "
+                "the Poisson loss is defined only for y >= 0 and rejects them."
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
