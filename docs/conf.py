@@ -4,6 +4,7 @@ Build with ``python -m sphinx -W -b html docs docs/_build/html``.
 """
 
 import os
+import re
 import sys
 from importlib import metadata
 
@@ -84,8 +85,6 @@ _PUBLIC_MODULES = [
 
 def _documented_names(api_path):
     """Full names listed in the autosummary tables of ``api.rst``."""
-    import re
-
     names, module, in_table = set(), None, False
     with open(api_path, encoding="utf-8") as f:
         for line in f:
@@ -131,5 +130,23 @@ def _check_api_reference(app):
             logger.warning(f"{full} has no Examples section in its docstring")
 
 
+# -- Docstrings inherited from scikit-learn ------------------------------------
+# The estimators inherit get_params, score, set_*_request and friends from
+# scikit-learn, whose docstrings cross-reference labels and glossary terms that
+# exist only in scikit-learn's own documentation. Render those references as
+# plain text instead of leaving broken links.
+
+_SKLEARN_ROLE = re.compile(r":(?:ref|term):`(?:([^`<]*?)\s*<[^`>]*>|([^`]*))`")
+
+
+def _unlink_sklearn_references(app, what, name, obj, options, lines):
+    module = getattr(obj, "__module__", None) or ""
+    if not module.startswith("sklearn"):
+        return
+    for i, line in enumerate(lines):
+        lines[i] = _SKLEARN_ROLE.sub(lambda m: m.group(1) or m.group(2), line)
+
+
 def setup(app):
     app.connect("builder-inited", _check_api_reference)
+    app.connect("autodoc-process-docstring", _unlink_sklearn_references)
