@@ -116,9 +116,7 @@ def _check_api_reference(app):
                 continue
             full = f"{module_name}.{name}"
             also_top = getattr(top, name, None) is getattr(module, name)
-            if full not in documented and not (
-                also_top and f"sknet.{name}" in documented
-            ):
+            if full not in documented and not (also_top and f"sknet.{name}" in documented):
                 logger.warning(f"public name {full} is missing from api.rst")
     for full in sorted(documented):
         module_name, name = full.rsplit(".", 1)
