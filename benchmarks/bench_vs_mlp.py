@@ -548,6 +548,59 @@ class Floor:
         return statistics.median(self.samples) if self.samples else None
 
 
+class CpuMonitor:
+    """Share of the machine's CPU time used by other processes over an interval.
+
+    Reads /proc/stat (all CPUs) and this process's own CPU time; on a shared
+    machine a high share means the timings of that interval are unreliable.
+    """
+
+    def __init__(self):
+        self.start()
+
+    @staticmethod
+    def _read():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        tick = os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        return sum(fields) / tick, (sum(fields) - idle) / tick, t.user + t.system
+
+    def start(self):
+        self._t0 = self._read()
+
+    def others(self):
+        """Fraction (0..1) of all CPUs' time used by other processes since start."""
+        t1 = self._read()
+        if t1 is None or self._t0 is None:
+            return None
+        total = t1[0] - self._t0[0]
+        if total <= 0:
+            return None
+        busy = (t1[1] - self._t0[1]) - (t1[2] - self._t0[2])
+        return min(max(busy / total, 0.0), 1.0)
+
+
+def wait_idle(timeout, threshold=0.10, window=2.0, log=print):
+    """Wait (up to ``timeout`` s) until other processes use < ``threshold`` CPU."""
+    deadline = time.monotonic() + timeout
+    mon = CpuMonitor()
+    while True:
+        time.sleep(window)
+        share = mon.others()
+        if share is None or share < threshold:
+            return share
+        if time.monotonic() >= deadline:
+            log(f"machine still busy ({share:.0%} used by others): starting anyway")
+            return share
+        log(f"waiting for an idle machine: others use {share:.0%} of the CPUs")
+        mon.start()
+
+
 def time_predict(models, X, repeats, pause):
     """Median ``predict_proba`` time of each model, calls alternating."""
     samples = {lib: [] for lib in models}
@@ -577,6 +630,7 @@ class CaseResult:
     memory: dict = field(default_factory=dict)  # lib -> bytes
     floor: float | None = None
     steps: int = 0
+    others_cpu: float | None = None  # share of CPU used by other processes
     errors: dict = field(default_factory=dict)  # lib -> message
 
 
@@ -605,15 +659,34 @@ class Table:
     rows: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
+    def _numeric(self):
+        """Per column: True when every cell is a number (or n/a): right-aligned."""
+
+        def is_num(cell):
+            c = str(cell).strip().rstrip("x%")
+            if c == "n/a":
+                return True
+            try:
+                float(c)
+            except ValueError:
+                return False
+            return True
+
+        return [
+            all(is_num(row[i]) for row in self.rows) if self.rows else False
+            for i in range(len(self.headers))
+        ]
+
     def text(self):
         cells = [self.headers, *self.rows]
         widths = [max(len(str(r[i])) for r in cells) for i in range(len(self.headers))]
+        numeric = self._numeric()
         lines = [self.title, "=" * len(self.title)]
         for k, row in enumerate(cells):
             lines.append(
                 "  ".join(
-                    str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                    for i, (c, w) in enumerate(zip(row, widths, strict=True))
+                    str(c).rjust(w) if num else str(c).ljust(w)
+                    for c, w, num in zip(row, widths, numeric, strict=True)
                 ).rstrip()
             )
             if k == 0:
@@ -624,7 +697,7 @@ class Table:
     def markdown(self):
         lines = [f"### {self.title}", ""]
         lines.append("| " + " | ".join(self.headers) + " |")
-        lines.append("|" + "|".join(["---"] + ["---:"] * (len(self.headers) - 1)) + "|")
+        lines.append("|" + "|".join("---:" if n else "---" for n in self._numeric()) + "|")
         for row in self.rows:
             lines.append("| " + " | ".join(str(c) for c in row) + " |")
         if self.notes:
@@ -638,7 +711,7 @@ def build_tables(results, predict, digits_fit, cfg):
     epochs_t = Table(
         "Steady epoch time (ms)",
         ["case", "dtype", "steps", "sknet", "MLP", "torch", "sknet/MLP", "torch/MLP",
-         "floor", "floor/sknet", "floor/MLP", "floor/torch"],
+         "floor", "floor/sknet", "floor/MLP", "floor/torch", "busy"],
     )  # fmt: skip
     scores_t = Table(
         f"Test score after {cfg.epochs} epochs (median over runs)",
@@ -662,6 +735,7 @@ def build_tables(results, predict, digits_fit, cfg):
             fmt(ratio(floor_ms, ms.get("sknet")), ".2f"),
             fmt(ratio(floor_ms, ms.get("MLP")), ".2f"),
             fmt(ratio(floor_ms, ms.get("torch")), ".2f"),
+            fmt(r.others_cpu, ".0%"),
         ])  # fmt: skip
         sk, mlp = r.score.get("sknet"), r.score.get("MLP")
         scores_t.rows.append([
@@ -679,6 +753,10 @@ def build_tables(results, predict, digits_fit, cfg):
         for lib, msg in r.errors.items():
             epochs_t.notes.append(f"{r.case}/{r.dtype}: {lib} failed: {msg}")
     epochs_t.notes.append(METHOD_TEXT[cfg.method] + ".")
+    epochs_t.notes.append(
+        "busy = share of the machine's CPU time used by other processes while the "
+        "row was measured; above ~10% its times are unreliable."
+    )
     epochs_t.notes.append(
         "floor = one step's 8 matrix products (3 forward, 3 weight gradients, "
         "2 deltas) in numpy with out= buffers, times the steps per epoch; "
@@ -839,6 +917,7 @@ def header_lines(libs, cfg, command):
 
 def run_case(libs, case, dtype, cfg, log):
     res = CaseResult(case.name, dtype, case.kind)
+    monitor = CpuMonitor()
     floor = Floor(case, dtype)
     res.steps = floor.steps
     samples = {lib: [] for lib in libs.available}
@@ -871,7 +950,9 @@ def run_case(libs, case, dtype, cfg, log):
         res.epoch[lib] = statistics.median(samples[lib]) if samples[lib] else None
         res.score[lib] = statistics.median(scores[lib]) if scores[lib] else None
     res.floor = floor.epoch
-    log(f"    floor {res.floor * 1e3:8.1f} ms per epoch ({res.steps} steps)")
+    res.others_cpu = monitor.others()
+    log(f"    floor {res.floor * 1e3:8.1f} ms per epoch ({res.steps} steps); "
+        f"other processes used {fmt(res.others_cpu, '.0%')} of the CPUs")  # fmt: skip
     return res
 
 
@@ -928,7 +1009,7 @@ def parse_args(argv=None):
     p.add_argument("--dtypes", default=",".join(DTYPES),
                    help="comma-separated subset of float32,float64")
     p.add_argument("--runs", type=int, help="alternating runs per library (3)")
-    p.add_argument("--epochs", type=int, help="epochs per run, first excluded (5)")
+    p.add_argument("--epochs", type=int, help="epochs per run, first excluded (4)")
     p.add_argument("--n-samples", type=int,
                    help="rows generated for the wide cases (100000)")
     p.add_argument("--memory-epochs", type=int, help="epochs of the traced fit (2)")
@@ -940,11 +1021,13 @@ def parse_args(argv=None):
     p.add_argument("--no-memory", action="store_true", help="skip tracemalloc fits")
     p.add_argument("--pause", type=float, default=0.25,
                    help="seconds of sleep before switching library (0.25)")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait up to SECONDS for other processes to go idle")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--markdown", metavar="FILE", help="also write a markdown report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     cfg = p.parse_args(argv)  # fmt: skip
-    defaults = dict(runs=3, epochs=5, n_samples=100_000, memory_epochs=2,
+    defaults = dict(runs=3, epochs=4, n_samples=100_000, memory_epochs=2,
                     digits_iter=50, predict_rows=100_000)  # fmt: skip
     quick = dict(runs=3, epochs=3, n_samples=12_000, memory_epochs=1,
                  digits_iter=10, predict_rows=20_000)  # fmt: skip
@@ -972,7 +1055,10 @@ def main(argv=None):
         if not cfg.quiet:
             print(msg, flush=True)
 
+    if cfg.wait_idle > 0:
+        wait_idle(cfg.wait_idle, log=log)
     t_start = time.perf_counter()
+    run_monitor = CpuMonitor()
     libs = Libraries(use_torch=not cfg.no_torch, threads=cfg.threads)
     header = header_lines(libs, cfg, command)
     print("\n".join(header), flush=True)
@@ -1017,16 +1103,21 @@ def main(argv=None):
 
     tables = build_tables(results, predict, digits_fit, cfg)
     elapsed = time.perf_counter() - t_start
+    busy = run_monitor.others()
+    finish = (
+        f"total time: {elapsed:.0f} s; other processes used {fmt(busy, '.0%')} of "
+        "the CPUs meanwhile"
+    )
     print()
     for table in tables:
         print(table.text())
         print()
-    print(f"total time: {elapsed:.0f} s")
+    print(finish)
     if cfg.markdown:
         text = ["# sknet vs scikit-learn MLP (and PyTorch)", ""]
         text += [f"- {line}" if not line.startswith("  ") else f"  - {line.strip()}"
                  for line in header]  # fmt: skip
-        text += [f"- total time: {elapsed:.0f} s", ""]
+        text += [f"- {finish}", ""]
         text += ["Case definitions:", ""]
         for name, description in descriptions.items():
             text.append(f"- `{name}`: {description}")
