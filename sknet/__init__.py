@@ -5,17 +5,20 @@ optimizers) knows nothing of scikit-learn; :class:`LayeredClassifier` and
 :class:`LayeredRegressor` wrap it as scikit-learn estimators.
 """
 
+from .estimators import LayeredClassifier, LayeredRegressor
 from .layers import Dense
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
 
 __version__ = "0.1.0"
 
-__all__ = ["LBFGS", "SGD", "Adam", "Dense", "Network", "__version__"]
-
-try:  # the estimators are added once scikit-learn is importable
-    from .estimators import LayeredClassifier, LayeredRegressor
-except ImportError:  # pragma: no cover
-    pass
-else:
-    __all__ += ["LayeredClassifier", "LayeredRegressor"]
+__all__ = [
+    "LBFGS",
+    "SGD",
+    "Adam",
+    "Dense",
+    "LayeredClassifier",
+    "LayeredRegressor",
+    "Network",
+    "__version__",
+]

@@ -149,15 +149,16 @@ class _BaseLayered(BaseEstimator):
     def _build_network(self, n_features, Y, sample_weight):
         network = Network(n_features, random_state=self._random_state, dtype=Y.dtype)
         for size, activation, rate in self._hidden_layers():
-            network.add_layer(size, activation=activation, dropout=rate)
-        network.add_layer(self.n_outputs_, activation=self.out_activation_)
-        network.layers[-1].bias[...] = self._base_output(Y, sample_weight)
+            network.add_layer(size, activation=activation, dropout=rate, init="mlp_uniform")
+        network.add_layer(self.n_outputs_, activation=self.out_activation_, init="mlp_uniform")
+        network.layers[-1].bias[...] += self._base_output(Y, sample_weight)
         return network
 
     def _base_output(self, Y, sample_weight):
         """The output bias that predicts the weighted mean target for every row.
 
-        Starting there, training spends no epochs learning the targets' offset.
+        Added to MLP's random initial bias, it spares training the epochs
+        that would otherwise go to learning the targets' offset.
         """
         mean = np.average(Y, axis=0, weights=sample_weight)
         if self.out_activation_ == "identity":

@@ -89,7 +89,7 @@ out_activation_ : str
     The output layer's activation.
 n_features_in_ : int
     The number of features seen during fit.
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     The feature names, when X has string column names.
 network_ : Network
     The fitted engine.

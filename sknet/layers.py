@@ -7,26 +7,44 @@ from .activations import get_activation
 __all__ = ["INITIALIZERS", "Dense"]
 
 
-def glorot_uniform(fan_in, fan_out, rng):
-    """Uniform in +-sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+# An initialiser takes (fan_in, fan_out, activation, rng) and returns the
+# initial weights and bias.
+
+
+def glorot_uniform(fan_in, fan_out, activation, rng):
+    """Weights uniform in +-sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)), np.zeros(fan_out)
 
 
-def glorot_normal(fan_in, fan_out, rng):
-    """Normal with standard deviation sqrt(2 / (fan_in + fan_out))."""
-    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+def glorot_normal(fan_in, fan_out, activation, rng):
+    """Weights normal with standard deviation sqrt(2 / (fan_in + fan_out))."""
+    std = np.sqrt(2.0 / (fan_in + fan_out))
+    return rng.normal(0.0, std, size=(fan_in, fan_out)), np.zeros(fan_out)
 
 
-def he_uniform(fan_in, fan_out, rng):
-    """Uniform in +-sqrt(6 / fan_in) (He et al., 2015), for ReLU-like units."""
+def he_uniform(fan_in, fan_out, activation, rng):
+    """Weights uniform in +-sqrt(6 / fan_in) (He et al., 2015), for ReLU-like units."""
     limit = np.sqrt(6.0 / fan_in)
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)), np.zeros(fan_out)
 
 
-def he_normal(fan_in, fan_out, rng):
-    """Normal with standard deviation sqrt(2 / fan_in), for ReLU-like units."""
-    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+def he_normal(fan_in, fan_out, activation, rng):
+    """Weights normal with standard deviation sqrt(2 / fan_in), for ReLU-like units."""
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out)), np.zeros(fan_out)
+
+
+def mlp_uniform(fan_in, fan_out, activation, rng):
+    """scikit-learn MLP's scheme: weights *and* biases uniform in +-sqrt(f / (fan_in + fan_out)).
+
+    ``f`` is 2 for a sigmoid layer and 6 otherwise. The estimators use it so
+    that a model swapped in for ``MLPClassifier`` starts from the same
+    distribution.
+    """
+    factor = 2.0 if activation.name == "sigmoid" else 6.0
+    limit = np.sqrt(factor / (fan_in + fan_out))
+    weights = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+    return weights, rng.uniform(-limit, limit, size=fan_out)
 
 
 INITIALIZERS = {
@@ -34,6 +52,7 @@ INITIALIZERS = {
     "glorot_normal": glorot_normal,
     "he_uniform": he_uniform,
     "he_normal": he_normal,
+    "mlp_uniform": mlp_uniform,
 }
 
 # Activations that zero or damp half their input keep the variance of the
@@ -58,9 +77,10 @@ class Dense:
         The share of this layer's outputs zeroed at random during training,
         in [0, 1). Predictions never drop anything.
     init : str, default="auto"
-        The weight initialiser: one of ``"glorot_uniform"``, ``"glorot_normal"``,
-        ``"he_uniform"``, ``"he_normal"``, or ``"auto"`` (He for ReLU-like
-        activations, Glorot otherwise). Biases start at zero.
+        The initialiser: one of ``"glorot_uniform"``, ``"glorot_normal"``,
+        ``"he_uniform"``, ``"he_normal"`` (biases start at zero),
+        ``"mlp_uniform"`` (scikit-learn MLP's: weights and biases uniform), or
+        ``"auto"`` (He for ReLU-like activations, Glorot otherwise).
     rng : numpy.random.Generator, optional
         The source of the initial weights.
 
@@ -108,10 +128,11 @@ class Dense:
         return "he_uniform" if self.activation.name in _RELU_LIKE else "glorot_uniform"
 
     def initialize(self, rng, dtype=np.float64):
-        """Draw new weights from ``rng`` and set the biases to zero."""
+        """Draw new weights (and, for ``"mlp_uniform"``, biases) from ``rng``."""
         initializer = INITIALIZERS[self.init_name]
-        self.weights = initializer(self.n_inputs, self.units, rng).astype(dtype)
-        self.bias = np.zeros(self.units, dtype=dtype)
+        weights, bias = initializer(self.n_inputs, self.units, self.activation, rng)
+        self.weights = weights.astype(dtype)
+        self.bias = bias.astype(dtype)
 
     @property
     def n_params(self):

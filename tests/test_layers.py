@@ -70,7 +70,22 @@ def test_initialisation_is_seeded():
     assert not np.array_equal(a.weights, _layer(seed=4).weights)
     a.initialize(np.random.default_rng(0), dtype=np.float32)
     assert a.weights.dtype == np.float32 and a.bias.dtype == np.float32
-    assert sorted(INITIALIZERS) == ["glorot_normal", "glorot_uniform", "he_normal", "he_uniform"]
+    assert sorted(INITIALIZERS) == [
+        "glorot_normal",
+        "glorot_uniform",
+        "he_normal",
+        "he_uniform",
+        "mlp_uniform",
+    ]
+
+
+@pytest.mark.parametrize("activation, factor", [("relu", 6.0), ("sigmoid", 2.0), ("tanh", 6.0)])
+def test_mlp_uniform_draws_weights_and_biases_like_scikit_learn(activation, factor):
+    layer = _layer(300, 200, activation, init="mlp_uniform")
+    limit = np.sqrt(factor / 500)
+    for values in (layer.weights, layer.bias):
+        assert np.abs(values).max() <= limit
+        assert np.abs(values).max() > 0.95 * limit
 
 
 @pytest.mark.parametrize(
