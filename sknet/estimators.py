@@ -131,8 +131,8 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         if classes is not None and hasattr(self, "classes_"):
             if not np.array_equal(self.classes_, unique_labels(classes)):
                 raise ValueError(
-                    f"`classes={list(classes)}` differs from the classes of the previous "
-                    f"call, {list(self.classes_)}."
+                    f"`classes={np.asarray(classes).tolist()}` differs from the classes "
+                    f"of the previous call, {self.classes_.tolist()}."
                 )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
@@ -152,13 +152,12 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
             self.out_activation_ = "softmax" if binarizer.y_type_ == "multiclass" else "logistic"
-        else:
-            unknown = np.setdiff1d(unique_labels(y), self.classes_)
-            if len(unknown):
-                raise ValueError(
-                    f"y has classes {list(unknown)} that were not seen in the first fit "
-                    f"(classes_ = {list(self.classes_)})."
-                )
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y has classes {unknown.tolist()} that are not in classes_ = "
+                f"{self.classes_.tolist()} (set by the first fit, or by `classes`)."
+            )
         Y = self._label_binarizer.transform(y).astype(sample_weight.dtype)
         if self.class_weight is not None:
             sample_weight = sample_weight * self._class_weights(y, Y, sample_weight)
@@ -185,7 +184,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         if missing:
             raise ValueError(
                 f"class_weight has keys {missing} that are not classes "
-                f"(classes_ = {list(self.classes_)})."
+                f"(classes_ = {self.classes_.tolist()})."
             )
         per_class = np.array([self.class_weight.get(label, 1.0) for label in labels])
         return per_class[codes].astype(sample_weight.dtype)
