@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, get_activation
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
 
@@ -133,6 +133,28 @@ class _BaseLayered(BaseEstimator):
             raise ValueError("dropout needs solver='sgd' or 'adam'; lbfgs is deterministic.")
         return list(zip(sizes, activations, dropouts, strict=True))
 
+    def _check_same_architecture(self, hidden):
+        """A warm start or partial_fit continues the fitted network: its layers must match."""
+        layers = self.network_.layers[:-1]
+        fitted_sizes = [layer.units for layer in layers]
+        sizes = [size for size, _, _ in hidden]
+        if fitted_sizes != sizes:
+            raise ValueError(
+                f"hidden_layer_sizes is {sizes} but the fitted network's hidden layers "
+                f"have {fitted_sizes} units; warm_start and partial_fit continue the "
+                "fitted network. Set warm_start=False to start over."
+            )
+        fitted_names = [layer.activation.name for layer in layers]
+        names = [get_activation(activation).name for _, activation, _ in hidden]
+        if fitted_names != names:
+            raise ValueError(
+                f"activation is {names} but the fitted network's hidden layers use "
+                f"{fitted_names}; warm_start and partial_fit continue the fitted "
+                "network. Set warm_start=False to start over."
+            )
+        for layer, (_, _, rate) in zip(layers, hidden, strict=True):
+            layer.dropout = float(rate)  # a new dropout rate applies from now on
+
     def _make_optimizer(self):
         if self.solver == "adam":
             return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
@@ -186,7 +208,9 @@ class _BaseLayered(BaseEstimator):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
         Y, sample_weight = self._encode_targets(y, sample_weight, first_pass, classes)
 
         # Rows of zero weight change nothing but would take batch slots and
@@ -208,10 +232,12 @@ class _BaseLayered(BaseEstimator):
             if self.early_stopping and self.solver in _STOCHASTIC_SOLVERS:
                 self.validation_scores_, self.validation_loss_curve_ = [], []
                 self.best_validation_score_, self.best_loss_ = -np.inf, None
-        elif self.n_outputs_ != Y.shape[1]:
-            raise ValueError(
-                f"y has {Y.shape[1]} output(s) but the model was fitted with {self.n_outputs_}."
-            )
+        else:
+            if self.n_outputs_ != Y.shape[1]:
+                raise ValueError(
+                    f"y has {Y.shape[1]} output(s) but the model was fitted with {self.n_outputs_}."
+                )
+            self._check_same_architecture(hidden)
 
         optimizer = self._make_optimizer()
         previous = getattr(self.network_, "optimizer_", None)

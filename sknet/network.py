@@ -80,7 +80,7 @@ class Network:
         the validation split. The same seed and data give bit-identical fits.
     dtype : {None, "float32", "float64"}, default=None
         The floating-point type of weights and computations. None follows the
-        data at the first fit: float32 data train in float32, anything else in
+        data: float32 data train (and predict) in float32, anything else in
         float64.
 
     Attributes
@@ -292,7 +292,6 @@ class Network:
                 target[...] = value
 
     def _set_dtype(self, dtype):
-        self.dtype = dtype
         for layer in self.layers:
             if layer.weights.dtype != dtype:
                 layer.weights = layer.weights.astype(dtype)
@@ -493,7 +492,12 @@ class Network:
         self._check_built()
         if not sparse.issparse(X) and not hasattr(X, "dtype"):
             X = np.asarray(X)
-        dtype = self.dtype or self.layers[0].weights.dtype
+        # A dtype given to the network wins; otherwise float32 data on a
+        # float32 network stay float32 and anything else is float64.
+        dtype = self.dtype
+        if dtype is None:
+            x_dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+            dtype = np.result_type(self.layers[0].weights.dtype, x_dtype)
         X = self._check_X(X, dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=dtype)
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
@@ -644,6 +648,7 @@ class Network:
             for spec in architecture["layers"]:
                 net.add_layer(spec["units"], spec["activation"], spec["dropout"], spec["init"])
             n_layers = len(net.layers)
+            net._set_dtype(arrays["weights_0"].dtype)
             net.set_weights(
                 [arrays[f"{kind}_{i}"] for i in range(n_layers) for kind in ("weights", "bias")]
             )
