@@ -26,6 +26,7 @@ package imports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import gc
 import os
@@ -362,6 +363,7 @@ class Libraries:
 
     def __init__(self, use_torch=True, threads=2):
         self.sknet = import_sknet()
+        self.use_torch = use_torch
         self.torch = import_torch() if use_torch else None
         if self.torch is not None:
             self.torch.set_num_threads(threads)
@@ -395,7 +397,9 @@ class Libraries:
             "python": platform.python_version(),
             "numpy": np.__version__,
             "scikit-learn": sklearn.__version__,
-            "torch": self.torch.__version__ if self.torch else "not installed",
+            "torch": self.torch.__version__
+            if self.torch
+            else ("not installed" if self.use_torch else "not used"),
             "sknet": getattr(self.sknet, "__version__", "?")
             if self.sknet
             else "not importable",
@@ -900,7 +904,7 @@ def header_lines(libs, cfg, command):
         *[f"  {b}" for b in blas_info()],
         "OPENBLAS_* environment: "
         + (", ".join(f"{k}={v}" for k, v in env.items()) or "none set"),
-        f"torch threads: {cfg.threads}" if libs.torch else "torch: not installed",
+        f"threads: {cfg.threads} (torch.set_num_threads; BLAS through threadpoolctl)",
         f"command: {command}",
         f"protocol: {cfg.runs} alternating runs of {cfg.epochs} epochs per library "
         f"(order {', '.join(libs.available)}, repeated, {cfg.pause} s pause before "
@@ -1023,7 +1027,8 @@ def parse_args(argv=None):
                    help="seconds of sleep before switching library (0.25)")
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                    help="first wait up to SECONDS for other processes to go idle")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads of torch and of numpy's BLAS (threadpoolctl) (2)")
     p.add_argument("--markdown", metavar="FILE", help="also write a markdown report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     cfg = p.parse_args(argv)  # fmt: skip
@@ -1047,8 +1052,22 @@ def parse_args(argv=None):
     return cfg
 
 
+def blas_limits(threads):
+    """Context limiting the BLAS libraries to ``threads`` (no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def main(argv=None):
     cfg = parse_args(argv)
+    with blas_limits(cfg.threads):
+        return _main(cfg, argv)
+
+
+def _main(cfg, argv):
     command = shlex.join(["python", *sys.argv]) if argv is None else shlex.join(argv)
 
     def log(msg):
