@@ -33,6 +33,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -893,6 +894,21 @@ def blas_info():
     return out
 
 
+def source_state(module):
+    """``git describe --always --dirty`` of the checkout a module comes from."""
+    if module is None:
+        return "n/a"
+    try:
+        path = Path(module.__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=path, capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError, TypeError):
+        return "not a git checkout"
+    return out.stdout.strip()
+
+
 def header_lines(libs, cfg, command):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     env = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")}
@@ -900,6 +916,7 @@ def header_lines(libs, cfg, command):
         f"date: {now}",
         f"CPU: {cpu_model()}, {n_cpus()} cores (nproc)",
         "versions: " + ", ".join(f"{k} {v}" for k, v in libs.versions().items()),
+        f"sknet source: git {source_state(libs.sknet)}",
         "BLAS (threadpoolctl):",
         *[f"  {b}" for b in blas_info()],
         "OPENBLAS_* environment: "
@@ -1023,8 +1040,10 @@ def parse_args(argv=None):
                    help="how steady epoch times are taken (partial_fit)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--no-memory", action="store_true", help="skip tracemalloc fits")
-    p.add_argument("--pause", type=float, default=0.25,
+    p.add_argument("--pause", type=float,
                    help="seconds of sleep before switching library (0.25)")
+    p.add_argument("--predict-repeats", type=int,
+                   help="alternating predict_proba calls per library (5)")
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                    help="first wait up to SECONDS for other processes to go idle")
     p.add_argument("--threads", type=int, default=2,
@@ -1033,9 +1052,11 @@ def parse_args(argv=None):
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     cfg = p.parse_args(argv)  # fmt: skip
     defaults = dict(runs=3, epochs=4, n_samples=100_000, memory_epochs=2,
-                    digits_iter=50, predict_rows=100_000)  # fmt: skip
-    quick = dict(runs=3, epochs=3, n_samples=12_000, memory_epochs=1,
-                 digits_iter=10, predict_rows=20_000)  # fmt: skip
+                    digits_iter=50, predict_rows=100_000, pause=0.25,
+                    predict_repeats=5)  # fmt: skip
+    quick = dict(runs=2, epochs=3, n_samples=8_000, memory_epochs=1,
+                 digits_iter=10, predict_rows=20_000, pause=0.2,
+                 predict_repeats=3)  # fmt: skip
     for key, value in (quick if cfg.quick else defaults).items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
@@ -1112,7 +1133,8 @@ def _main(cfg, argv):
                 reps = np.resize(np.arange(len(case.X_train)), cfg.predict_rows)
                 Xp = np.ascontiguousarray(case.X_train[reps])
                 predict[dtype] = time_predict(
-                    {lib: models[lib] for lib in order}, Xp, max(cfg.runs, 5), cfg.pause
+                    {lib: models[lib] for lib in order}, Xp, cfg.predict_repeats,
+                    cfg.pause,
                 )
                 parts = [f"{k} {v * 1e3:.1f} ms" for k, v in predict[dtype].items()]
                 log("    predict_proba " + ", ".join(parts))

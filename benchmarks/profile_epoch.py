@@ -51,6 +51,55 @@ def engine_fit(sknet, case, epochs, seed):
     return net
 
 
+def blas_pools():
+    """The BLAS libraries loaded in this process, one line each (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ["threadpoolctl not installed"]
+    return [
+        f"{i['internal_api']} {i.get('version')} threads={i['num_threads']} "
+        f"{i['filepath']}"
+        for i in threadpool_info()
+        if i["user_api"] == "blas"
+    ]
+
+
+def pool_check(dtype, reps=100):
+    """Time numpy matmuls alone, then interleaved with a scipy BLAS call.
+
+    numpy and scipy each ship their own OpenBLAS, with their own thread pools.
+    When calls alternate between the two, each pool's idle threads busy-wait
+    while the other pool works, and on a 2-core machine each switch can cost
+    milliseconds. Returns microseconds per iteration: (alone, interleaved).
+    """
+    from scipy.linalg.blas import get_blas_funcs
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((256, 256)).astype(dtype)
+    b = rng.standard_normal((256, 256)).astype(dtype)
+    out = np.empty((256, 256), dtype=dtype)
+    x = rng.standard_normal(92_000).astype(dtype)
+    y = np.zeros_like(x)
+    axpy = get_blas_funcs("axpy", (x,))
+
+    def timed(step):
+        step()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            step()
+        return (time.perf_counter() - t0) / reps * 1e6
+
+    def alone():
+        np.matmul(a, b, out=out)
+
+    def interleaved():
+        np.matmul(a, b, out=out)
+        axpy(x, y, a=1e-4)
+
+    return timed(alone), timed(interleaved)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -58,6 +107,8 @@ def main(argv=None):
     p.add_argument("--n-samples", type=int, default=100_000)
     p.add_argument("--top", type=int, default=25, help="functions to list (25)")
     p.add_argument("--sort", default="tottime", help="pstats sort key (tottime)")
+    p.add_argument("--no-pool-check", action="store_true",
+                   help="skip the numpy/scipy BLAS thread-pool check")
     p.add_argument("--engine", action="store_true",
                    help="profile sknet.Network.fit rather than the estimator")  # fmt: skip
     args = p.parse_args(argv)
@@ -109,6 +160,13 @@ def main(argv=None):
     print(f"profiled fit: {profiled:.3f} s (cProfile adds overhead per Python call)")
     print(f"floor: {floor.epoch * 1e3:.1f} ms per epoch ({floor.steps} steps of 8 "
           f"matrix products); floor / plain epoch = {floor.epoch / per_epoch:.2f}")  # fmt: skip
+    print("BLAS libraries loaded:")
+    for line in blas_pools():
+        print(f"  {line}")
+    if not args.no_pool_check:
+        alone, mixed = pool_check(args.dtype)
+        print(f"pool check: 256x256 matmul alone {alone:.0f} us; followed each time "
+              f"by a scipy.linalg.blas axpy (92,000 values) {mixed:.0f} us")  # fmt: skip
     print()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
