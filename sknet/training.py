@@ -12,7 +12,6 @@ import math
 import time
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
 
 __all__ = ["Trainer"]
 
@@ -88,7 +87,9 @@ class Trainer:
             self.params[b_slice] = layer.bias
             layer.weights, layer.bias = weights, self.params[b_slice]
             self.grad_views.append((self.grad[w_slice].reshape(weights.shape), self.grad[b_slice]))
-        self._axpy = get_blas_funcs("axpy", (self.params,))
+        # scipy's BLAS is a second OpenBLAS whose threads would fight numpy's
+        # for the cores: the L2 term uses numpy and a buffer instead.
+        self._decay = np.empty(self.n_weights, dtype=self.dtype)
 
     def _allocate(self, batch_size):
         for layer in self.layers:
@@ -155,7 +156,8 @@ class Trainer:
                 np.matmul(delta, layer.weights.T, out=previous.delta_view(n))
                 previous.backward_activation(n)
         if self.alpha:
-            self._axpy(weights, self.grad[: self.n_weights], a=self.alpha / weight)
+            np.multiply(weights, self.alpha / weight, out=self._decay)
+            self.grad[: self.n_weights] += self._decay
         return objective, weight
 
     # -- the loops ------------------------------------------------------------
