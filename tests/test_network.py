@@ -746,11 +746,13 @@ def test_sparse_input_matches_dense_lbfgs():
     X[np.abs(X) < 0.8] = 0.0
     fit = dict(optimizer="lbfgs", epochs=60, alpha=0.1)
     dense = _small_net().fit(X, Y, **fit)
+    # Sparse and dense products round differently in the last bit; sixty
+    # L-BFGS iterations on a non-convex loss grow that to about 1e-10.
     for matrix in (sparse.csr_matrix(X), sparse.csc_matrix(X)):
         sparse_net = _small_net().fit(matrix, Y, **fit)
-        np.testing.assert_allclose(sparse_net.predict(matrix), dense.predict(X), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(sparse_net.predict(matrix), dense.predict(X), rtol=0, atol=1e-8)
         for u, v in zip(sparse_net.get_weights(), dense.get_weights(), strict=True):
-            np.testing.assert_allclose(u, v, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(u, v, rtol=0, atol=1e-8)
 
 
 def test_sparse_input_matches_dense_adam():
