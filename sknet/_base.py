@@ -208,15 +208,15 @@ class _BaseLayered(BaseEstimator):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
-        Y, sample_weight = self._encode_targets(y, sample_weight, first_pass, classes)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        Y, sample_weight = self._encode_targets(y, sample_weight, first_pass, classes, X.dtype)
 
         # Rows of zero weight change nothing but would take batch slots and
         # validation places: leave them out.
-        keep = sample_weight > 0
-        if not keep.all():
+        if sample_weight is not None and not (keep := sample_weight > 0).all():
             X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
 
         self._random_state = check_random_state(self.random_state)
@@ -376,15 +376,12 @@ class _BaseLayered(BaseEstimator):
                 f"sample, but got n_samples={n_samples}. Set early_stopping=False or "
                 "provide more samples."
             )
-        X, X_val, Y, Y_val, sample_weight, sw_val, _, y_val = train_test_split(
-            X,
-            Y,
-            sample_weight,
-            y,
-            test_size=n_val,
-            random_state=self._random_state,
-            stratify=stratify,
+        arrays = (X, Y, y) if sample_weight is None else (X, Y, y, sample_weight)
+        parts = train_test_split(
+            *arrays, test_size=n_val, random_state=self._random_state, stratify=stratify
         )
+        X, X_val, Y, Y_val, _, y_val = parts[:6]
+        sample_weight, sw_val = parts[6:] if sample_weight is not None else (None, None)
         return X, Y, sample_weight, (X_val, Y_val, sw_val), y_val
 
     def _class_counts(self, y):

@@ -138,7 +138,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
 
     _y_numeric = False
 
-    def _encode_targets(self, y, sample_weight, first_pass, classes):
+    def _encode_targets(self, y, sample_weight, first_pass, classes, dtype):
         check_classification_targets(y)
         multilabel = type_of_target(y).startswith("multilabel")
         if first_pass:
@@ -158,8 +158,16 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
                 f"y has classes {unknown.tolist()} that are not in classes_ = "
                 f"{self.classes_.tolist()} (set by the first fit, or by `classes`)."
             )
-        Y = self._label_binarizer.transform(y).astype(sample_weight.dtype)
+        if self._label_binarizer.y_type_ == "multiclass":
+            # One-hot rows written straight into the training dtype: no
+            # integer copy of the indicator matrix on the way.
+            Y = np.zeros((len(y), len(self.classes_)), dtype=dtype)
+            Y[np.arange(len(y)), np.searchsorted(self.classes_, y)] = 1
+        else:
+            Y = self._label_binarizer.transform(y).astype(dtype)
         if self.class_weight is not None:
+            if sample_weight is None:
+                sample_weight = np.ones(len(y), dtype=dtype)
             sample_weight = sample_weight * self._class_weights(y, Y, sample_weight)
         return Y, sample_weight
 
@@ -357,7 +365,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
 
     _y_numeric = True
 
-    def _encode_targets(self, y, sample_weight, first_pass, classes):
+    def _encode_targets(self, y, sample_weight, first_pass, classes, dtype):
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError(
                 "loss='poisson' requires non-negative y (counts or rates); y has negative values."
@@ -365,7 +373,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         if first_pass:
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return Y.astype(sample_weight.dtype, copy=False), sample_weight
+        return Y.astype(dtype, copy=False), sample_weight
 
     def _loss_name(self):
         return LOSSES[self.loss] if isinstance(self.loss, str) else self.loss

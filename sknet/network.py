@@ -394,6 +394,13 @@ class Network:
         X = self._check_X(X, dtype, min_rows=1)
         Y = self._check_Y(Y, X.shape[0], dtype)
         sample_weight = self._check_sample_weight(sample_weight, X.shape[0], dtype)
+        if sample_weight is not None:
+            if not (keep := sample_weight > 0).all():
+                # Zero-weight rows change nothing but would take batch slots.
+                X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
+            if (sample_weight == sample_weight[0]).all():
+                # Equal weights are no weights: same objective, same rounding.
+                sample_weight = None
         check_target = getattr(loss, "check_target", None)
         if check_target is not None:
             check_target(Y)
@@ -455,14 +462,8 @@ class Network:
         order = self._rng.permutation(n)
         val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
         sw_train = sw_val = None
-        if sample_weight is not None:
+        if sample_weight is not None:  # all positive: zero-weight rows are gone
             sw_train, sw_val = sample_weight[train], sample_weight[val]
-            for part, weights in (("training", sw_train), ("validation", sw_val)):
-                if not weights.sum() > 0:
-                    raise ValueError(
-                        f"The {part} rows left by validation_fraction={fraction} all have "
-                        "zero sample weight."
-                    )
         return X[train], Y[train], sw_train, (X[val], Y[val], sw_val)
 
     # -- using ----------------------------------------------------------------

@@ -10,6 +10,8 @@ dtype)``, ``step(params, grad)``, ``end_epoch(samples_seen)`` and
 ``minimize(objective, params, max_iter, callback)`` instead.
 """
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize
 
@@ -180,24 +182,26 @@ class Adam(_Stochastic):
 
     def step(self, params, grad):
         """Update ``params`` in place from ``grad``."""
+        # The moments are kept divided by (1 - beta): m' = m / (1 - b1) and
+        # v' = v / (1 - b2) update without a scaled copy of the gradient, and
+        # the constants move into the step size and epsilon. Ten passes over
+        # the parameters instead of twelve, for the same update.
         first, second, scratch = self._state
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
-        lr = self.current_learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        # first <- b1 * first + (1 - b1) * grad
-        first *= b1
-        np.multiply(grad, 1 - b1, out=scratch)
-        first += scratch
-        # second <- b2 * second + (1 - b2) * grad**2
-        second *= b2
+        # Python floats, not numpy float64 scalars, keep float32 arithmetic float32.
+        bias_correction = math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        step_size = self.current_learning_rate * bias_correction * (1 - b1) / math.sqrt(1 - b2)
+        first *= b1  # m' <- b1 m' + g
+        first += grad
+        second *= b2  # v' <- b2 v' + g^2
         np.square(grad, out=scratch)
-        scratch *= 1 - b2
         second += scratch
-        # params -= lr * first / (sqrt(second) + epsilon)
+        # params -= lr_t * m / (sqrt(v) + eps)
         np.sqrt(second, out=scratch)
-        scratch += self.epsilon
+        scratch += self.epsilon / math.sqrt(1 - b2)
         np.divide(first, scratch, out=scratch)
-        scratch *= lr
+        scratch *= step_size
         params -= scratch
 
     def __repr__(self):

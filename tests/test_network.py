@@ -528,14 +528,14 @@ def test_invalid_fit_arguments(kwargs, match):
         _small_net().fit(X, Y, **kwargs)
 
 
-def test_validation_split_with_zero_weight_part():
+def test_zero_weight_rows_are_left_out_before_the_validation_split():
     X, Y = _regression(n=20)
-    net = _small_net(seed=0)
-    twin = _small_net(seed=0)
-    *_, (X_val, _, _) = twin._split(X, Y, None, 0.25)
-    sw = np.isin(X[:, 0], X_val[:, 0]).astype(float)  # weight only on the held-out rows
-    with pytest.raises(ValueError, match="training rows left by validation_fraction=0.25 all have"):
-        net.fit(X, Y, sample_weight=sw, validation_fraction=0.25)
+    sw = np.ones(20)
+    sw[::2] = 0
+    weighted = _small_net(seed=0).fit(X, Y, sample_weight=sw, validation_fraction=0.25, epochs=3)
+    dropped = _small_net(seed=0).fit(X[1::2], Y[1::2], validation_fraction=0.25, epochs=3)
+    assert weighted.history_ == dropped.history_
+    _assert_same_weights(weighted, dropped)
 
 
 def test_structural_errors():
