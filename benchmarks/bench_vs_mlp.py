@@ -512,7 +512,7 @@ def _matmul_buffers(units, rows, dtype, rng):
 class Floor:
     """The matrix products of one epoch, timed in numpy at the case's shapes."""
 
-    def __init__(self, case, dtype, block=50):
+    def __init__(self, case, dtype, block=40):
         units = case.layer_units
         if len(units) != 4:
             raise ValueError("the floor is written for two hidden layers")
@@ -765,7 +765,7 @@ def build_tables(results, predict, digits_fit, cfg):
     epochs_t.notes.append(
         "floor = one step's 8 matrix products (3 forward, 3 weight gradients, "
         "2 deltas) in numpy with out= buffers, times the steps per epoch; "
-        "median over runs."
+        "median of samples taken after every library's run."
     )
     tables += [epochs_t, scores_t]
     if memory_t.rows:
@@ -895,18 +895,23 @@ def blas_info():
 
 
 def source_state(module):
-    """``git describe --always --dirty`` of the checkout a module comes from."""
+    """The commit a module's checkout is at, and whether its folder has changes."""
     if module is None:
         return "n/a"
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], cwd=path, capture_output=True, text=True, timeout=10,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+
     try:
         path = Path(module.__file__).resolve().parent
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=path, capture_output=True, text=True, timeout=10, check=True,
-        )  # fmt: skip
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", ".")
     except (OSError, subprocess.SubprocessError, TypeError):
         return "not a git checkout"
-    return out.stdout.strip()
+    return commit + (f" + uncommitted changes in {path.name}/" if dirty else "")
 
 
 def header_lines(libs, cfg, command):
@@ -965,8 +970,10 @@ def run_case(libs, case, dtype, cfg, log):
             scores[lib].append(score)
             log(f"    run {run} {lib:5s} epoch {statistics.median(times) * 1e3:8.1f} ms"
                 f"  score {score:.4f}")  # fmt: skip
-        settle(cfg.pause)
-        floor.measure()
+            # the floor is sampled after every library's run, so that it sees the
+            # same moments of a noisy machine as the runs do
+            settle(cfg.pause)
+            floor.measure()
     for lib in libs.available:
         res.epoch[lib] = statistics.median(samples[lib]) if samples[lib] else None
         res.score[lib] = statistics.median(scores[lib]) if scores[lib] else None
@@ -1030,7 +1037,7 @@ def parse_args(argv=None):
     p.add_argument("--dtypes", default=",".join(DTYPES),
                    help="comma-separated subset of float32,float64")
     p.add_argument("--runs", type=int, help="alternating runs per library (3)")
-    p.add_argument("--epochs", type=int, help="epochs per run, first excluded (4)")
+    p.add_argument("--epochs", type=int, help="epochs per run, first excluded (5)")
     p.add_argument("--n-samples", type=int,
                    help="rows generated for the wide cases (100000)")
     p.add_argument("--memory-epochs", type=int, help="epochs of the traced fit (2)")
@@ -1051,7 +1058,7 @@ def parse_args(argv=None):
     p.add_argument("--markdown", metavar="FILE", help="also write a markdown report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     cfg = p.parse_args(argv)  # fmt: skip
-    defaults = dict(runs=3, epochs=4, n_samples=100_000, memory_epochs=2,
+    defaults = dict(runs=3, epochs=5, n_samples=100_000, memory_epochs=2,
                     digits_iter=50, predict_rows=100_000, pause=0.25,
                     predict_repeats=5)  # fmt: skip
     quick = dict(runs=2, epochs=3, n_samples=8_000, memory_epochs=1,
