@@ -208,13 +208,21 @@ class Dense:
             np.copyto(delta, result)
         return delta
 
-    def backward_params(self, x, delta, grad_weights, grad_bias):
-        """Write the gradients of the weights and biases for input ``x``."""
+    def backward_params(self, x, delta, grad_weights, grad_bias, ones=None):
+        """Write the gradients of the weights and biases for input ``x``.
+
+        ``ones``, a vector of ones as long as the batch, turns the bias
+        gradient (the column sums of ``delta``) into a BLAS product, about
+        twice as fast as ``sum(axis=0)``.
+        """
         if isinstance(x, np.ndarray):
             np.matmul(x.T, delta, out=grad_weights)
         else:
             np.copyto(grad_weights, x.T @ delta)
-        np.sum(delta, axis=0, out=grad_bias)
+        if ones is None:
+            np.sum(delta, axis=0, out=grad_bias)
+        else:
+            np.matmul(ones, delta, out=grad_bias)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -95,6 +95,7 @@ class Trainer:
         for layer in self.layers:
             layer.allocate(batch_size, self.dtype)
         self._scale = np.empty(batch_size, dtype=self.dtype)
+        self._ones = np.ones(batch_size, dtype=self.dtype)
 
     def release(self):
         """Drop the per-batch buffers."""
@@ -150,7 +151,7 @@ class Trainer:
         for i in range(len(layers) - 1, -1, -1):
             layer = layers[i]
             delta = layer.delta_view(n)
-            layer.backward_params(inputs[i], delta, *self.grad_views[i])
+            layer.backward_params(inputs[i], delta, *self.grad_views[i], self._ones[:n])
             if i:
                 previous = layers[i - 1]
                 np.matmul(delta, layer.weights.T, out=previous.delta_view(n))
