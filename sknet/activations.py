@@ -17,6 +17,8 @@ import math
 import numpy as np
 from scipy.special import erf, expit
 
+from ._registry import lookup, registered_name
+
 __all__ = [
     "ACTIVATIONS",
     "ELU",
@@ -480,12 +482,7 @@ def get_activation(activation):
     Sigmoid()
     """
     if isinstance(activation, str):
-        try:
-            return ACTIVATIONS[activation.lower()]
-        except KeyError:
-            raise ValueError(
-                f"Unknown activation {activation!r}; valid names are {sorted(ACTIVATIONS)}."
-            ) from None
+        return lookup(ACTIVATIONS, activation, "activation")
     if isinstance(activation, Activation):
         return activation
     if callable(getattr(activation, "forward", None)) and callable(
@@ -500,7 +497,4 @@ def get_activation(activation):
 
 def activation_name(activation):
     """Return the registry name of a built-in activation, or None."""
-    for name, registered in ACTIVATIONS.items():
-        if registered is activation:
-            return name
-    return None
+    return registered_name(ACTIVATIONS, activation)

@@ -15,6 +15,7 @@ the chain rule, which is both faster and exact where probabilities saturate.
 
 import numpy as np
 
+from ._registry import lookup, registered_name
 from .activations import Exponential, Identity, Sigmoid, Softmax, Softplus
 
 __all__ = [
@@ -310,10 +311,7 @@ def get_loss(loss):
     HuberLoss(delta=1.0)
     """
     if isinstance(loss, str):
-        try:
-            return LOSSES[loss.lower()]
-        except KeyError:
-            raise ValueError(f"Unknown loss {loss!r}; valid names are {sorted(LOSSES)}.") from None
+        return lookup(LOSSES, loss, "loss")
     if callable(getattr(loss, "value", None)) and callable(getattr(loss, "gradient", None)):
         return loss
     raise ValueError(
@@ -324,7 +322,4 @@ def get_loss(loss):
 
 def loss_name(loss):
     """Return the registry name of a built-in loss, or None."""
-    for name, registered in LOSSES.items():
-        if registered is loss:
-            return name
-    return None
+    return registered_name(LOSSES, loss)

@@ -15,6 +15,8 @@ import math
 import numpy as np
 from scipy.optimize import minimize
 
+from ._registry import lookup
+
 __all__ = ["LBFGS", "OPTIMIZERS", "SGD", "Adam", "get_optimizer"]
 
 
@@ -323,12 +325,7 @@ def get_optimizer(optimizer, learning_rate=None):
     Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-08)
     """
     if isinstance(optimizer, str):
-        try:
-            cls = OPTIMIZERS[optimizer.lower()]
-        except KeyError:
-            raise ValueError(
-                f"Unknown optimizer {optimizer!r}; valid names are {sorted(OPTIMIZERS)}."
-            ) from None
+        cls = lookup(OPTIMIZERS, optimizer, "optimizer")
         if learning_rate is None or cls is LBFGS:
             return cls()
         return cls(learning_rate=learning_rate)

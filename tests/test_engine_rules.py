@@ -13,7 +13,7 @@ import pytest
 
 import sknet
 
-ENGINE = ["activations", "losses", "optimizers", "layers", "network", "training"]
+ENGINE = ["_registry", "activations", "losses", "optimizers", "layers", "network", "training"]
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in ENGINE]
 
 
