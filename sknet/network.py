@@ -121,7 +121,6 @@ class Network:
         self.layers = []
         self.history_ = {"loss": [], "val_loss": []}
         self.samples_seen_ = 0
-        self._updating = False
 
     # -- building -----------------------------------------------------------
 

@@ -102,21 +102,22 @@ class SGD(_Stochastic):
         self.current_learning_rate = float(self.learning_rate)
         self._state = (np.zeros(size, dtype=dtype), np.empty(size, dtype=dtype))
 
-    def step(self, params, grad):
-        """Update ``params`` in place from ``grad``."""
+    def step(self, params, grad, out=None):
+        """Update ``params`` from ``grad``, in place or into ``out``."""
         velocity, scratch = self._state
         lr, momentum = self.current_learning_rate, self.momentum
+        out = params if out is None else out
         # velocity <- momentum * velocity - lr * grad
         velocity *= momentum
         np.multiply(grad, lr, out=scratch)
         velocity -= scratch
         if self.nesterov:
-            # params += momentum * velocity - lr * grad
-            params -= scratch
+            # params + momentum * velocity - lr * grad
+            np.subtract(params, scratch, out=out)
             np.multiply(velocity, momentum, out=scratch)
-            params += scratch
+            out += scratch
         else:
-            params += velocity
+            np.add(params, velocity, out=out)
 
     def end_epoch(self, samples_seen):
         if self.schedule == "invscaling":
@@ -182,8 +183,8 @@ class Adam(_Stochastic):
         self.t = 0
         self._state = tuple(np.zeros(size, dtype=dtype) for _ in range(3))
 
-    def step(self, params, grad):
-        """Update ``params`` in place from ``grad``."""
+    def step(self, params, grad, out=None):
+        """Update ``params`` from ``grad``, in place or into ``out``."""
         # The moments are kept divided by (1 - beta): m' = m / (1 - b1) and
         # v' = v / (1 - b2) update without a scaled copy of the gradient, and
         # the constants move into the step size and epsilon. Ten passes over
@@ -204,7 +205,7 @@ class Adam(_Stochastic):
         scratch += self.epsilon / math.sqrt(1 - b2)
         np.divide(first, scratch, out=scratch)
         scratch *= step_size
-        params -= scratch
+        np.subtract(params, scratch, out=params if out is None else out)
 
     def __repr__(self):
         return (

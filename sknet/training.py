@@ -8,6 +8,7 @@ contiguous prefix, and L-BFGS needs no packing. Every buffer a step uses is
 made once, when the trainer is made.
 """
 
+import inspect
 import math
 import time
 
@@ -65,31 +66,55 @@ class Trainer:
         self.target_loss = target_loss
         self.callbacks = callbacks
         self.verbose = verbose
-        self.updating = False
         self._pack()
 
     def _pack(self):
-        """Gather all weights, then all biases, into one flat array of views."""
+        """Gather all weights, then all biases, into one flat array of views.
+
+        A second array of the same layout holds the previous step's
+        parameters: an optimizer writes the new parameters there and the two
+        swap, so the last good weights are kept without a copy, and an update
+        interrupted half-way never shows.
+        """
         layers = self.layers
         weight_sizes = [layer.weights.size for layer in layers]
         bias_sizes = [layer.bias.size for layer in layers]
         self.n_weights = sum(weight_sizes)
         total = self.n_weights + sum(bias_sizes)
         self.params = np.empty(total, dtype=self.dtype)
+        self.previous = np.empty(total, dtype=self.dtype)
         self.grad = np.empty(total, dtype=self.dtype)
-        self.grad_views = []
         offsets = np.cumsum([0, *weight_sizes, *bias_sizes])
-        for i, layer in enumerate(layers):
-            w_slice = slice(offsets[i], offsets[i + 1])
-            b_slice = slice(offsets[len(layers) + i], offsets[len(layers) + i + 1])
-            weights = self.params[w_slice].reshape(layer.weights.shape)
+        slices = [
+            (
+                slice(offsets[i], offsets[i + 1]),
+                slice(offsets[len(layers) + i], offsets[len(layers) + i + 1]),
+            )
+            for i in range(len(layers))
+        ]
+
+        def views(flat):
+            return [
+                (flat[w].reshape(layer.weights.shape), flat[b])
+                for layer, (w, b) in zip(layers, slices, strict=True)
+            ]
+
+        self._views = {id(self.params): views(self.params), id(self.previous): views(self.previous)}
+        self.grad_views = views(self.grad)
+        for layer, (weights, bias) in zip(layers, self._views[id(self.params)], strict=True):
             weights[...] = layer.weights
-            self.params[b_slice] = layer.bias
-            layer.weights, layer.bias = weights, self.params[b_slice]
-            self.grad_views.append((self.grad[w_slice].reshape(weights.shape), self.grad[b_slice]))
-        # scipy's BLAS is a second OpenBLAS whose threads would fight numpy's
-        # for the cores: the L2 term uses numpy and a buffer instead.
-        self._decay = np.empty(self.n_weights, dtype=self.dtype)
+            bias[...] = layer.bias
+        self._point_layers()
+
+    def _point_layers(self):
+        """Make every layer's weights and bias views into ``self.params``."""
+        for layer, (weights, bias) in zip(self.layers, self._views[id(self.params)], strict=True):
+            layer.weights, layer.bias = weights, bias
+
+    def _swap(self):
+        # One statement: Ctrl-C cannot fall between the two assignments.
+        self.params, self.previous = self.previous, self.params
+        self._point_layers()
 
     def _allocate(self, batch_size):
         for layer in self.layers:
@@ -157,8 +182,11 @@ class Trainer:
                 np.matmul(delta, layer.weights.T, out=previous.delta_view(n))
                 previous.backward_activation(n)
         if self.alpha:
-            np.multiply(weights, self.alpha / weight, out=self._decay)
-            self.grad[: self.n_weights] += self._decay
+            # The previous parameters are overwritten by the coming step, so
+            # their array serves as scratch.
+            decay = self.previous[: self.n_weights]
+            np.multiply(weights, self.alpha / weight, out=decay)
+            self.grad[: self.n_weights] += decay
         return objective, weight
 
     # -- the loops ------------------------------------------------------------
@@ -175,7 +203,8 @@ class Trainer:
             X_buffer = np.empty((batch_size, X.shape[1]), dtype=self.dtype) if dense else None
             Y_buffer = np.empty((batch_size, Y.shape[1]), dtype=self.dtype)
             sw_buffer = np.empty(batch_size, dtype=self.dtype)
-        backup = self.params.copy()
+        np.copyto(self.previous, self.params)  # the fallback before the first step
+        writes_out = "out" in inspect.signature(optimizer.step).parameters
         progress = _Progress(self, epochs)
         rng = self.network._rng
         # Overflow is expected when training diverges; it is detected and
@@ -202,12 +231,14 @@ class Trainer:
                         batch_loss, weight = self.forward_backward(Xb, Yb, swb)
                         if not weight:
                             continue
-                        # Keep the last good weights: a diverging step, or Ctrl-C in
-                        # the middle of an update, puts them back.
-                        np.copyto(backup, self.params)
-                        self.updating = True
-                        optimizer.step(self.params, self.grad)
-                        self.updating = False
+                        # The new parameters go to the other array; the current
+                        # ones stay whole until the swap.
+                        if writes_out:
+                            optimizer.step(self.params, self.grad, out=self.previous)
+                        else:
+                            np.copyto(self.previous, self.params)
+                            optimizer.step(self.previous, self.grad)
+                        self._swap()
                         # A running weighted mean: a sum of huge but finite batch
                         # losses could overflow.
                         total_weight += weight
@@ -219,16 +250,13 @@ class Trainer:
                     if progress.end_epoch(epoch_loss):
                         break
             except Diverged:
-                np.copyto(self.params, backup)
+                self._swap()  # back to the last step whose loss was finite
                 raise self._divergence_error(progress.epoch + 1) from None
             except BaseException:
-                # Ctrl-C (or any error) in the middle of an update puts back the
-                # weights of the last completed step.
-                if self.updating:
-                    np.copyto(self.params, backup)
+                # Ctrl-C (or any error) during an update leaves self.params whole:
+                # the layers are pointed back at it.
+                self._point_layers()
                 raise
-            finally:
-                self.updating = False
 
     def fit_full_batch(self, X, Y, sample_weight, optimizer, epochs):
         """Full-batch training (L-BFGS) for up to ``epochs`` iterations."""
