@@ -30,10 +30,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_vs_mlp import (  # noqa: E402
+    CpuMonitor,
     Floor,
     estimator_params,
+    fmt,
     import_sknet,
     make_case,
+    wait_idle,
 )
 
 
@@ -107,6 +110,8 @@ def main(argv=None):
     p.add_argument("--n-samples", type=int, default=100_000)
     p.add_argument("--top", type=int, default=25, help="functions to list (25)")
     p.add_argument("--sort", default="tottime", help="pstats sort key (tottime)")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait up to SECONDS for other processes to go idle")
     p.add_argument("--no-pool-check", action="store_true",
                    help="skip the numpy/scipy BLAS thread-pool check")
     p.add_argument("--engine", action="store_true",
@@ -124,6 +129,9 @@ def main(argv=None):
         print("sknet's estimators do not import: profiling the engine instead")
 
     case = make_case("wide_clf", args.n_samples).astype(args.dtype)
+    if args.wait_idle > 0:
+        wait_idle(args.wait_idle)
+    monitor = CpuMonitor()
     if args.engine:
         label = "sknet.Network.fit"
 
@@ -160,6 +168,7 @@ def main(argv=None):
     print(f"profiled fit: {profiled:.3f} s (cProfile adds overhead per Python call)")
     print(f"floor: {floor.epoch * 1e3:.1f} ms per epoch ({floor.steps} steps of 8 "
           f"matrix products); floor / plain epoch = {floor.epoch / per_epoch:.2f}")  # fmt: skip
+    print(f"other processes used {fmt(monitor.others(), '.0%')} of the CPUs meanwhile")
     print("BLAS libraries loaded:")
     for line in blas_pools():
         print(f"  {line}")
