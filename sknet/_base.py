@@ -168,8 +168,8 @@ class _BaseLayered(BaseEstimator):
             )
         return LBFGS(max_fun=self.max_fun, tol=self.tol)
 
-    def _build_network(self, n_features, Y, sample_weight):
-        network = Network(n_features, random_state=self._random_state, dtype=Y.dtype)
+    def _build_network(self, X, Y, sample_weight):
+        network = Network(X.shape[1], random_state=self._random_state, dtype=X.dtype)
         for size, activation, rate in self._hidden_layers():
             network.add_layer(size, activation=activation, dropout=rate, init="mlp_uniform")
         network.add_layer(self.n_outputs_, activation=self.out_activation_, init="mlp_uniform")
@@ -182,7 +182,10 @@ class _BaseLayered(BaseEstimator):
         Added to MLP's random initial bias, it spares training the epochs
         that would otherwise go to learning the targets' offset.
         """
-        mean = np.average(Y, axis=0, weights=sample_weight)
+        if sample_weight is None:
+            mean = Y.mean(axis=0, dtype=np.float64)
+        else:
+            mean = (sample_weight @ Y) / sample_weight.sum()
         if self.out_activation_ == "identity":
             return mean
         tiny = np.finfo(Y.dtype).eps
@@ -218,12 +221,14 @@ class _BaseLayered(BaseEstimator):
         # validation places: leave them out.
         if sample_weight is not None and not (keep := sample_weight > 0).all():
             X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
+        if sample_weight is not None and (sample_weight == sample_weight[0]).all():
+            sample_weight = None  # equal weights are no weights, as in the engine
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self.n_outputs_ = Y.shape[1]
             self.n_layers_ = len(hidden) + 2
-            self.network_ = self._build_network(X.shape[1], Y, sample_weight)
+            self.network_ = self._build_network(X, Y, sample_weight)
             self.loss_curve_ = []
             self._no_improvement_count = 0
             self.best_loss_ = np.inf

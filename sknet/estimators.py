@@ -158,13 +158,13 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
                 f"y has classes {unknown.tolist()} that are not in classes_ = "
                 f"{self.classes_.tolist()} (set by the first fit, or by `classes`)."
             )
+        # 0/1 targets are exact in float32, which halves their memory when
+        # training in float64 (the engine accepts float32 targets as they are).
         if self._label_binarizer.y_type_ == "multiclass":
-            # One-hot rows written straight into the training dtype: no
-            # integer copy of the indicator matrix on the way.
-            Y = np.zeros((len(y), len(self.classes_)), dtype=dtype)
+            Y = np.zeros((len(y), len(self.classes_)), dtype=np.float32)
             Y[np.arange(len(y)), np.searchsorted(self.classes_, y)] = 1
         else:
-            Y = self._label_binarizer.transform(y).astype(dtype)
+            Y = self._label_binarizer.transform(y).astype(np.float32)
         if self.class_weight is not None:
             if sample_weight is None:
                 sample_weight = np.ones(len(y), dtype=dtype)

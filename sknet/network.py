@@ -22,7 +22,9 @@ __all__ = ["Network"]
 
 FORMAT_NAME = "sknet.Network"
 FORMAT_VERSION = 1
-_PREDICT_CHUNK = 4096
+# Rows per predict block: 1024 keeps each layer's activations in cache (measured
+# faster than 4096 or one block of all rows, in float32 and float64).
+_PREDICT_CHUNK = 1024
 
 
 def _as_generator(random_state):
@@ -219,7 +221,9 @@ class Network:
             )
         if Y.shape[0] != n_rows:
             raise ValueError(f"X has {n_rows} rows but Y has {Y.shape[0]}.")
-        Y = np.ascontiguousarray(Y, dtype=dtype)
+        # float32 targets may stay float32 under float64 training: one-hot and
+        # indicator targets are exact in float32 and take half the memory.
+        Y = np.ascontiguousarray(Y, dtype=Y.dtype if Y.dtype == np.float32 else dtype)
         _check_finite("Y", Y)
         return Y
 

@@ -181,7 +181,9 @@ class Adam(_Stochastic):
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}.")
         self.current_learning_rate = float(self.learning_rate)
         self.t = 0
-        self._state = tuple(np.zeros(size, dtype=dtype) for _ in range(3))
+        # A scratch array is made only for in-place steps: a step that writes
+        # into ``out`` works in ``out`` itself.
+        self._state = (np.zeros(size, dtype=dtype), np.zeros(size, dtype=dtype), None)
 
     def step(self, params, grad, out=None):
         """Update ``params`` from ``grad``, in place or into ``out``."""
@@ -190,6 +192,13 @@ class Adam(_Stochastic):
         # the constants move into the step size and epsilon. Ten passes over
         # the parameters instead of twelve, for the same update.
         first, second, scratch = self._state
+        if out is None or out is params:
+            if scratch is None:
+                scratch = np.empty_like(first)
+                self._state = (first, second, scratch)
+            out = params
+        else:
+            scratch = out  # overwritten last, with the new parameters
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         # Python floats, not numpy float64 scalars, keep float32 arithmetic float32.
@@ -200,12 +209,12 @@ class Adam(_Stochastic):
         second *= b2  # v' <- b2 v' + g^2
         np.square(grad, out=scratch)
         second += scratch
-        # params -= lr_t * m / (sqrt(v) + eps)
+        # params - lr_t * m / (sqrt(v) + eps)
         np.sqrt(second, out=scratch)
         scratch += self.epsilon / math.sqrt(1 - b2)
         np.divide(first, scratch, out=scratch)
         scratch *= step_size
-        np.subtract(params, scratch, out=params if out is None else out)
+        np.subtract(params, scratch, out=out)
 
     def __repr__(self):
         return (

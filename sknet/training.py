@@ -201,7 +201,7 @@ class Trainer:
         dense = isinstance(X, np.ndarray)
         if gather:
             X_buffer = np.empty((batch_size, X.shape[1]), dtype=self.dtype) if dense else None
-            Y_buffer = np.empty((batch_size, Y.shape[1]), dtype=self.dtype)
+            Y_buffer = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
             sw_buffer = np.empty(batch_size, dtype=self.dtype)
         np.copyto(self.previous, self.params)  # the fallback before the first step
         writes_out = "out" in inspect.signature(optimizer.step).parameters
