@@ -639,6 +639,31 @@ def test_keyboard_interrupt_mid_step_restores_previous_weights():
     assert np.isfinite(net.predict(X)).all()
 
 
+def test_keyboard_interrupt_while_writing_the_new_step_keeps_the_current_weights():
+    # Optimizers with an ``out`` argument write the new parameters into the
+    # spare array; an interrupt half-way through that write must not show.
+    X, Y = _regression(n=40)
+    opt = Adam(learning_rate=0.01)
+    original_step = opt.step
+    calls, before = [], []
+
+    def step(params, grad, out=None):
+        calls.append(1)
+        if len(calls) == 5:
+            before.append(params.copy())
+            out[: out.size // 2] = -1.0  # half of the new step, then Ctrl-C
+            raise KeyboardInterrupt
+        original_step(params, grad, out=out)
+
+    opt.step = step
+    net = _small_net()
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, optimizer=opt, epochs=10, batch_size=20, shuffle=True)
+    np.testing.assert_array_equal(_flat(net), before[0])
+    reference = _small_net().fit(X, Y, optimizer=Adam(learning_rate=0.01), epochs=2, batch_size=20)
+    _assert_same_weights(net, reference)
+
+
 def test_other_errors_mid_step_restore_previous_weights():
     X, Y = _regression(n=40)
     opt = SGD(learning_rate=0.01)
