@@ -14,11 +14,35 @@ import time
 
 import numpy as np
 
-__all__ = ["Trainer"]
+__all__ = ["DivergenceError", "Trainer"]
 
 
 class Diverged(Exception):
     """Raised inside the loop when the loss stops being finite."""
+
+
+class DivergenceError(ValueError):
+    """Training stopped because the loss stopped being finite.
+
+    A ``ValueError``, so code that catches bad settings catches it too; the
+    estimators catch it by name to finish an early-stopped fit with the best
+    weights, as scikit-learn's MLP does.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch (1-based) in which the loss stopped being finite.
+
+    Examples
+    --------
+    >>> from sknet.training import DivergenceError
+    >>> issubclass(DivergenceError, ValueError)
+    True
+    """
+
+    def __init__(self, message, epoch):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class Trainer:
@@ -295,11 +319,12 @@ class Trainer:
         np.copyto(self.params, x, casting="same_kind")
 
     def _divergence_error(self, epoch):
-        return ValueError(
+        return DivergenceError(
             f"Training diverged at epoch {epoch}: the loss is no longer finite. "
             "The weights are those of the last finite step. Try scaling the "
             "input data (e.g. standardising X and y), a lower learning rate, or "
-            "a larger alpha."
+            "a larger alpha.",
+            epoch,
         )
 
 
