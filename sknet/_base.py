@@ -13,11 +13,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._array_api import on_host, same_place, take_rows, where
 from .activations import ACTIVATIONS, get_activation
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
@@ -168,8 +170,18 @@ class _BaseLayered(BaseEstimator):
             )
         return LBFGS(max_fun=self.max_fun, tol=self.tol)
 
+    #: Whether targets are encoded on the host (class labels) rather than where X lives.
+    _labels_on_host = False
+
+    def _place_targets(self, y, X):
+        """Targets follow X to its namespace and device (class labels stay on the host)."""
+        return on_host(y) if self._labels_on_host else same_place(y, X)
+
     def _build_network(self, X, Y, sample_weight):
-        network = Network(X.shape[1], random_state=self._random_state, dtype=X.dtype)
+        # The network is built on the host (its initial weights come from the
+        # one numpy generator) and moves to X's device when it trains.
+        dtype = np.float32 if where(X)[0].float32 == X.dtype else np.float64
+        network = Network(X.shape[1], random_state=self._random_state, dtype=dtype)
         for size, activation, rate in self._hidden_layers():
             network.add_layer(size, activation=activation, dropout=rate, init="mlp_uniform")
         network.add_layer(self.n_outputs_, activation=self.out_activation_, init="mlp_uniform")
@@ -182,6 +194,7 @@ class _BaseLayered(BaseEstimator):
         Added to MLP's random initial bias, it spares training the epochs
         that would otherwise go to learning the targets' offset.
         """
+        Y, sample_weight = on_host(Y), on_host(sample_weight)
         if sample_weight is None:
             mean = Y.mean(axis=0, dtype=np.float64)
         else:
@@ -199,13 +212,19 @@ class _BaseLayered(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         hidden = self._hidden_layers()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        # Under array-API dispatch, training runs where X lives; the targets
+        # and weights follow X (a classifier's labels stay on the host).
+        xp, _, on_numpy = where(X)
+        if not on_numpy:
+            y = self._place_targets(y, X)
+            sample_weight = same_place(sample_weight, X)
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse=["csr", "csc"],
             multi_output=True,
-            dtype=(np.float64, np.float32),
+            dtype=[xp.float64, xp.float32],
             y_numeric=self._y_numeric,
             reset=first_pass,
         )
@@ -215,13 +234,18 @@ class _BaseLayered(BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
-        Y, sample_weight = self._encode_targets(y, sample_weight, first_pass, classes, X.dtype)
+        dtype = np.dtype(np.float32 if X.dtype == xp.float32 else np.float64)
+        if self._labels_on_host:
+            sample_weight = on_host(sample_weight)
+        Y, sample_weight = self._encode_targets(y, sample_weight, first_pass, classes, dtype)
+        Y, sample_weight = same_place(Y, X), same_place(sample_weight, X)
 
         # Rows of zero weight change nothing but would take batch slots and
         # validation places: leave them out.
-        if sample_weight is not None and not (keep := sample_weight > 0).all():
-            X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
-        if sample_weight is not None and (sample_weight == sample_weight[0]).all():
+        if sample_weight is not None and not bool(xp.all(keep := sample_weight > 0)):
+            rows = np.flatnonzero(on_host(keep))
+            X, Y, y, sample_weight = (take_rows(a, rows) for a in (X, Y, y, sample_weight))
+        if sample_weight is not None and bool(xp.all(sample_weight == sample_weight[0])):
             sample_weight = None  # equal weights are no weights, as in the engine
 
         self._random_state = check_random_state(self.random_state)
@@ -381,12 +405,16 @@ class _BaseLayered(BaseEstimator):
                 f"sample, but got n_samples={n_samples}. Set early_stopping=False or "
                 "provide more samples."
             )
-        arrays = (X, Y, y) if sample_weight is None else (X, Y, y, sample_weight)
-        parts = train_test_split(
-            *arrays, test_size=n_val, random_state=self._random_state, stratify=stratify
+        # train_test_split's own split, with each array then indexed in its
+        # own namespace (labels on the host, the rest where X lives).
+        splitter = ShuffleSplit if stratify is None else StratifiedShuffleSplit
+        cv = splitter(
+            test_size=n_val, train_size=n_samples - n_val, random_state=self._random_state
         )
-        X, X_val, Y, Y_val, _, y_val = parts[:6]
-        sample_weight, sw_val = parts[6:] if sample_weight is not None else (None, None)
+        train, val = next(cv.split(np.zeros((n_samples, 1)), on_host(stratify)))
+        X, X_val, Y, Y_val, y, y_val, sample_weight, sw_val = (
+            take_rows(array, rows) for array in (X, Y, y, sample_weight) for rows in (train, val)
+        )
         return X, Y, sample_weight, (X_val, Y_val, sw_val), y_val
 
     def _class_counts(self, y):
@@ -396,20 +424,29 @@ class _BaseLayered(BaseEstimator):
     def _validation_score(self, validation_data, y_val):
         X_val, _, sw_val = validation_data
         prediction = self.network_.predict(X_val)
-        if not np.isfinite(prediction).all():
+        xp = where(prediction)[0]
+        if not bool(xp.all(xp.isfinite(prediction))):
             return np.nan
         return self._score_outputs(prediction, y_val, sw_val)
 
     # -- predicting --------------------------------------------------------------
 
-    def _forward(self, X):
+    @property
+    def _fitted_weights(self):
+        """The first weight matrix: where (namespace, device) the model lives."""
+        return self.network_.layers[0].weights
+
+    def _forward(self, X, method):
         check_is_fitted(self, "network_")
+        check_same_namespace(X, self, attribute="_fitted_weights", method=method)
+        xp = where(X)[0]
         X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+            self, X, accept_sparse=["csr", "csc"], dtype=[xp.float64, xp.float32], reset=False
         )
         return self.network_.predict(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags

@@ -15,6 +15,7 @@ where a name is accepted; :func:`get_activation` wraps it.
 import math
 
 import numpy as np
+from array_api_compat import array_namespace as _array_namespace
 from scipy.special import erf, expit
 
 from ._registry import lookup, registered_name
@@ -83,6 +84,19 @@ class Activation:
         grad *= self.derivative(z, a)
         return grad
 
+    # The array-API forms: ``z``, ``a`` and ``grad`` are arrays of namespace
+    # ``xp`` (torch, CuPy, array_api_strict, ...), never written in place.
+    # The defaults call the numpy-style methods, which suits activations
+    # written with operators only.
+
+    def forward_xp(self, z, xp):
+        """Return ``f(z)`` as a new array of namespace ``xp``."""
+        return self.forward(z)
+
+    def backward_xp(self, z, a, grad, xp):
+        """Return ``grad * f'(z)`` as a new array of namespace ``xp``."""
+        return grad * self.derivative(z, a)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -114,6 +128,12 @@ class Identity(Activation):
     def backward(self, z, a, grad):
         return grad
 
+    def forward_xp(self, z, xp):
+        return z
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad
+
 
 class Sigmoid(Activation):
     """The logistic sigmoid ``f(z) = 1 / (1 + exp(-z))``, computed without overflow.
@@ -143,6 +163,14 @@ class Sigmoid(Activation):
         grad *= a
         return grad
 
+    def forward_xp(self, z, xp):
+        # exp(-|z|) never overflows; the two branches are the same function.
+        e = xp.exp(-xp.abs(z))
+        return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad * a * (1 - a)
+
 
 class Tanh(Activation):
     """The hyperbolic tangent.
@@ -169,6 +197,12 @@ class Tanh(Activation):
         np.subtract(1, a, out=a)
         grad *= a
         return grad
+
+    def forward_xp(self, z, xp):
+        return xp.tanh(z)
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad * (1 - a * a)
 
 
 class ReLU(Activation):
@@ -197,6 +231,12 @@ class ReLU(Activation):
         np.greater(a, 0, out=a)
         grad *= a
         return grad
+
+    def forward_xp(self, z, xp):
+        return xp.maximum(z, 0.0)
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad * xp.astype(a > 0, grad.dtype)
 
 
 class LeakyReLU(Activation):
@@ -236,6 +276,12 @@ class LeakyReLU(Activation):
         grad *= a
         return grad
 
+    def forward_xp(self, z, xp):
+        return xp.maximum(z * self.slope, z)
+
+    def backward_xp(self, z, a, grad, xp):
+        return xp.where(a > 0, grad, grad * self.slope)
+
     def __repr__(self):
         return f"LeakyReLU(slope={self.slope!r})"
 
@@ -272,6 +318,12 @@ class ELU(Activation):
         np.minimum(a, 1, out=a)
         grad *= a
         return grad
+
+    def forward_xp(self, z, xp):
+        return xp.expm1(xp.minimum(z, 0.0)) + xp.maximum(z, 0.0)
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad * xp.minimum(a + 1, 1.0)
 
 
 class Softplus(Activation):
@@ -310,11 +362,47 @@ class Softplus(Activation):
         grad *= a
         return grad
 
+    def forward_xp(self, z, xp):
+        return xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0.0)
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad * -xp.expm1(-a)
+
+
+def array_namespace_of(array):
+    """The array-API namespace of ``array``, or None for a non-array."""
+    try:
+        return _array_namespace(array)
+    except TypeError:
+        return None
+
 
 # Python floats, not numpy float64 scalars: under numpy's promotion rules a
 # float64 scalar would turn float32 arrays into float64 ones.
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _erf(x, xp):
+    """The error function in namespace ``xp``.
+
+    scipy.special dispatches numpy, torch, CuPy and JAX to their own exact
+    erf. A namespace it cannot convert (array_api_strict off the CPU) gets
+    Abramowitz and Stegun's formula 7.1.26, whose absolute error is below
+    1.5e-7.
+    """
+    try:
+        result = erf(x)
+    except (RuntimeError, TypeError, ValueError):
+        result = None
+    if result is not None and array_namespace_of(result) is xp:
+        return result
+    t = 1 / (1 + 0.3275911 * xp.abs(x))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    magnitude = 1 - poly * xp.exp(-(x * x))
+    return xp.where(x >= 0, magnitude, -magnitude)
 
 
 class GELU(Activation):
@@ -357,6 +445,13 @@ class GELU(Activation):
         grad *= a
         return grad
 
+    def forward_xp(self, z, xp):
+        return 0.5 * (1 + _erf(z / _SQRT2, xp)) * z
+
+    def backward_xp(self, z, a, grad, xp):
+        cdf = 0.5 * (1 + _erf(z / _SQRT2, xp))
+        return grad * (z * (xp.exp(-0.5 * (z * z)) * _INV_SQRT_2PI) + cdf)
+
 
 class Softmax(Activation):
     """The softmax over each row, for the output layer of a multiclass network.
@@ -390,6 +485,13 @@ class Softmax(Activation):
         grad *= a
         return grad
 
+    def forward_xp(self, z, xp):
+        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+        return e / xp.sum(e, axis=1, keepdims=True)
+
+    def backward_xp(self, z, a, grad, xp):
+        return (grad - xp.sum(grad * a, axis=1, keepdims=True)) * a
+
 
 class Exponential(Activation):
     """The exponential ``f(z) = exp(z)``, for a Poisson output layer.
@@ -420,6 +522,13 @@ class Exponential(Activation):
         grad *= a
         return grad
 
+    def forward_xp(self, z, xp):
+        cap = math.log(xp.finfo(z.dtype).max) - 1
+        return xp.exp(xp.minimum(z, cap))
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad * a
+
 
 class _UserActivation(Activation):
     """Adapts an object with ``forward(z)`` and ``derivative(z, a)``."""
@@ -437,6 +546,9 @@ class _UserActivation(Activation):
 
     def derivative(self, z, a):
         return self.function.derivative(z, a)
+
+    def forward_xp(self, z, xp):
+        return self.function.forward(z)
 
     def __repr__(self):
         return repr(self.function)

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
+from ._array_api import on_host, same_place, where
 from ._base import HIDDEN_ACTIVATIONS, REGRESSION_LOSSES, _BaseLayered, _check_partial_fit
 from ._docstrings import ATTRIBUTES, PARAMETERS
 from .losses import LOSSES
@@ -137,6 +138,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     _y_numeric = False
+    _labels_on_host = True
 
     def _encode_targets(self, y, sample_weight, first_pass, classes, dtype):
         check_classification_targets(y)
@@ -211,7 +213,8 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         return self._label_binarizer.inverse_transform(proba)
 
     def _score_outputs(self, prediction, y, sample_weight):
-        return accuracy_score(y, self._labels(prediction), sample_weight=sample_weight)
+        labels = self._labels(on_host(prediction))  # labels live on the host
+        return accuracy_score(y, labels, sample_weight=on_host(sample_weight))
 
     def predict(self, X):
         """Predict class labels (an indicator matrix for multilabel targets).
@@ -224,7 +227,13 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        return self._labels(self._forward(X))
+        proba = self._forward(X, "predict")
+        if isinstance(proba, np.ndarray):
+            return self._labels(proba)
+        # As scikit-learn's array-API classifiers do: labels are looked up on
+        # the host; numeric labels go back to X's namespace and device.
+        labels = self._labels(on_host(proba))
+        return labels if labels.dtype.kind not in "biuf" else same_place(labels, X)
 
     def predict_proba(self, X):
         """Predict class probabilities.
@@ -239,14 +248,19 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
             Columns follow ``classes_``; for multilabel targets, one
             independent probability per label.
         """
-        proba = self._forward(X)
+        return self._predict_proba(X, "predict_proba")
+
+    def _predict_proba(self, X, method):
+        proba = self._forward(X, method)
+        xp = where(proba)[0]
         if self.out_activation_ == "logistic":
             # A saturated sigmoid rounds to exactly 0 or 1; a probability
             # strictly inside (0, 1) is the truer answer.
-            info = np.finfo(proba.dtype)
-            np.clip(proba, info.tiny, 1 - info.epsneg, out=proba)
+            info = xp.finfo(proba.dtype)
+            largest_below_one = 1 - float(info.eps) / 2
+            proba = xp.clip(proba, float(info.smallest_normal), largest_below_one)
         if self._label_binarizer.y_type_ == "binary":
-            return np.hstack([1 - proba, proba])
+            return xp.concat([1 - proba, proba], axis=1)
         return proba
 
     def predict_log_proba(self, X):
@@ -260,8 +274,9 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         -------
         ndarray of shape (n_samples, n_classes)
         """
+        proba = self._predict_proba(X, "predict_log_proba")
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return where(proba)[0].log(proba)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -366,21 +381,25 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
     _y_numeric = True
 
     def _encode_targets(self, y, sample_weight, first_pass, classes, dtype):
-        if self.loss == "poisson" and np.any(y < 0):
+        xp, _, on_numpy = where(y)
+        if self.loss == "poisson" and bool(xp.any(y < 0)):
             raise ValueError(
                 "loss='poisson' requires non-negative y (counts or rates); y has negative values."
             )
         if first_pass:
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return Y.astype(dtype, copy=False), sample_weight
+        if on_numpy:
+            Y = y.reshape(-1, 1) if y.ndim == 1 else y
+            return Y.astype(dtype, copy=False), sample_weight
+        Y = xp.reshape(y, (-1, 1)) if y.ndim == 1 else y
+        return xp.astype(Y, getattr(xp, dtype.name)), sample_weight
 
     def _loss_name(self):
         return LOSSES[self.loss] if isinstance(self.loss, str) else self.loss
 
     def _score_outputs(self, prediction, y, sample_weight):
         if y.ndim == 1:
-            prediction = prediction.ravel()
+            prediction = where(prediction)[0].reshape(prediction, (-1,))
         return r2_score(y, prediction, sample_weight=sample_weight)
 
     def predict(self, X):
@@ -394,8 +413,10 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        prediction = self._forward(X)
-        return prediction.ravel() if prediction.shape[1] == 1 else prediction
+        prediction = self._forward(X, "predict")
+        if prediction.shape[1] == 1:
+            return where(prediction)[0].reshape(prediction, (-1,))
+        return prediction
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

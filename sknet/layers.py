@@ -3,6 +3,7 @@
 import numpy as np
 
 from .activations import get_activation
+from .backends import NUMPY
 
 __all__ = ["INITIALIZERS", "Dense"]
 
@@ -54,6 +55,15 @@ INITIALIZERS = {
     "he_normal": he_normal,
     "mlp_uniform": mlp_uniform,
 }
+
+# What a fit adds to a layer, and pickling and release() remove.
+_TRAINING_STATE = ("_z", "_a", "_delta", "_mask", "_out", "_batch")
+
+
+def _rows(buffer, n):
+    """The first ``n`` rows of a work buffer (None when the backend makes none)."""
+    return None if buffer is None else buffer[:n]
+
 
 # Activations that zero or damp half their input keep the variance of the
 # signal only with He's larger initial weights.
@@ -139,17 +149,35 @@ class Dense:
         """The number of weights and biases."""
         return self.units * (self.n_inputs + 1)
 
-    def predict(self, x):
+    # -- the layer protocol: parameters ---------------------------------------
+
+    #: Which parameters the L2 penalty applies to: the weights, not the bias.
+    penalized = (True, False)
+
+    def get_parameters(self):
+        """The parameters, in the order of :attr:`penalized`: ``[weights, bias]``."""
+        return [self.weights, self.bias]
+
+    def set_parameters(self, parameters):
+        """Point the layer at new parameter arrays (used by the trainer's store)."""
+        self.weights, self.bias = parameters
+
+    # -- the layer protocol: computing ------------------------------------------
+
+    def predict(self, x, backend=NUMPY):
         """Return the layer's output for ``x`` (no dropout).
 
         Parameters
         ----------
-        x : ndarray or sparse matrix of shape (n_samples, n_inputs)
+        x : ndarray, sparse matrix or array of the backend, of shape (n_samples, n_inputs)
+        backend : backend, default: numpy's
 
         Returns
         -------
-        ndarray of shape (n_samples, units)
+        array of shape (n_samples, units)
         """
+        if backend is not NUMPY:
+            return backend.dense_forward(x, self.weights, self.bias, self.activation, None, None)[1]
         z = x @ self.weights
         z = np.asarray(z)
         z += self.bias
@@ -157,76 +185,119 @@ class Dense:
             return self.activation.forward(z, out=z)
         return self.activation.forward(z)
 
-    # -- training: buffers allocated once per fit, reused by every batch ----
+    def allocate(self, batch_size, dtype, backend=NUMPY):
+        """Make the buffers a training step needs for up to ``batch_size`` rows.
 
-    def allocate(self, batch_size, dtype):
-        """Make the buffers a training step needs for up to ``batch_size`` rows."""
+        The array-API backend makes none: its operations return new arrays.
+        """
         shape = (batch_size, self.units)
-        self._z = np.empty(shape, dtype=dtype)
-        self._a = self._z if self.activation.inplace else np.empty(shape, dtype=dtype)
-        self._delta = np.empty(shape, dtype=dtype)
+        self._z = backend.buffer(shape, dtype)
+        self._a = self._z if self.activation.inplace else backend.buffer(shape, dtype)
+        self._delta = backend.buffer(shape, dtype)
         if self.dropout:
-            self._mask = np.empty(shape, dtype=dtype)
-            self._out = np.empty(shape, dtype=dtype)
+            self._mask = backend.buffer(shape, dtype)
+            self._out = backend.buffer(shape, dtype)
 
     def release(self):
-        """Drop the training buffers."""
-        for name in ("_z", "_a", "_delta", "_mask", "_out"):
+        """Drop the training buffers and the last batch's values."""
+        for name in _TRAINING_STATE:
             self.__dict__.pop(name, None)
 
-    def forward_train(self, x, rng):
-        """Forward ``x`` (n rows) through the buffers; return the output view."""
+    def delta_view(self, n):
+        """Where the gradient with respect to this layer's output arrives, for ``n`` rows.
+
+        A buffer with numpy (the next layer's :meth:`backward` writes into it);
+        None with the array API.
+        """
+        return _rows(self._delta, n)
+
+    def forward_train(self, x, rng, backend=NUMPY):
+        """Forward a batch ``x`` and keep what :meth:`backward` needs; return the output.
+
+        With dropout, a share ``dropout`` of the outputs is zeroed, the mask
+        drawn from ``rng``.
+        """
         n = x.shape[0]
-        z = self._z[:n]
-        if isinstance(x, np.ndarray):
-            np.matmul(x, self.weights, out=z)
-        else:  # sparse input: scipy returns a new dense array
-            np.copyto(z, x @ self.weights)
-        z += self.bias
-        a = self.activation.forward(z, out=self._a[:n])
+        z, a = backend.dense_forward(
+            x, self.weights, self.bias, self.activation, _rows(self._z, n), _rows(self._a, n)
+        )
+        self._batch = (z, a, None)
         if not self.dropout:
             return a
-        mask = self._mask[:n]
-        rng.random(out=mask, dtype=mask.dtype)
-        # Inverted dropout: keep with probability 1 - p, scale by 1 / (1 - p)
-        # so that predictions need no rescaling.
-        np.greater_equal(mask, self.dropout, out=mask)
-        mask *= 1.0 / (1.0 - self.dropout)
-        return np.multiply(a, mask, out=self._out[:n])
+        out, mask = backend.dropout(a, self.dropout, rng, _rows(self._mask, n), _rows(self._out, n))
+        self._batch = (z, a, mask)
+        return out
 
-    def delta_view(self, n):
-        """The buffer that receives d loss / d output for ``n`` rows."""
-        return self._delta[:n]
+    def backward(
+        self,
+        x,
+        grad_output,
+        slots,
+        backend=NUMPY,
+        ones=None,
+        grad_input=None,
+        input_gradient=True,
+        preactivation=False,
+    ):
+        """Back-propagate the gradient of the loss through the last batch.
+
+        Parameters
+        ----------
+        x : array of shape (n, n_inputs)
+            The batch's input, as given to :meth:`forward_train`.
+        grad_output : array of shape (n, units)
+            The gradient with respect to the layer's output (numpy may
+            overwrite it), or, with ``preactivation=True``, with respect to
+            ``x @ weights + bias``.
+        slots : list
+            Where the parameter gradients go (numpy arrays), or Nones.
+        backend : backend, default: numpy's
+        ones : array of shape (n,), optional
+            A vector of ones, for the bias gradient.
+        grad_input : array of shape (n, n_inputs), optional
+            Where numpy writes the gradient with respect to ``x``.
+        input_gradient : bool, default=True
+            False for a first layer, whose input needs no gradient.
+        preactivation : bool, default=False
+
+        Returns
+        -------
+        gradients : list of arrays
+            The gradients of ``[weights, bias]``.
+        grad_input : array of shape (n, n_inputs) or None
+            The gradient with respect to ``x`` (None without ``input_gradient``).
+        """
+        delta = grad_output
+        if not preactivation:
+            delta = self._activation_backward(delta, backend)
+        if ones is None:
+            ones = backend.ones(x.shape[0], self._batch[0].dtype)
+        gradients = list(backend.parameter_gradients(x, delta, *slots, ones))
+        if input_gradient:
+            grad_input = backend.input_gradient(delta, self.weights, grad_input)
+        else:
+            grad_input = None
+        return gradients, grad_input
+
+    def _activation_backward(self, delta, backend):
+        z, a, mask = self._batch
+        if mask is not None:
+            delta = backend.multiply(delta, mask)
+        return backend.activation_backward(self.activation, z, a, delta)
 
     def backward_activation(self, n):
-        """Turn d loss / d output (in the delta buffer) into d loss / d z."""
-        delta = self._delta[:n]
-        if self.dropout:
-            delta *= self._mask[:n]
-        result = self.activation.backward(self._z[:n], self._a[:n], delta)
-        if result is not delta:  # a user activation may return a new array
-            np.copyto(delta, result)
-        return delta
+        """numpy: turn d loss / d output (in the delta buffer) into d loss / d z."""
+        return self._activation_backward(self._delta[:n], NUMPY)
 
     def backward_params(self, x, delta, grad_weights, grad_bias, ones=None):
-        """Write the gradients of the weights and biases for input ``x``.
-
-        ``ones``, a vector of ones as long as the batch, turns the bias
-        gradient (the column sums of ``delta``) into a BLAS product, about
-        twice as fast as ``sum(axis=0)``.
-        """
-        if isinstance(x, np.ndarray):
-            np.matmul(x.T, delta, out=grad_weights)
-        else:
-            np.copyto(grad_weights, x.T @ delta)
+        """numpy: write the gradients of the weights and biases for input ``x``."""
         if ones is None:
-            np.sum(delta, axis=0, out=grad_bias)
-        else:
-            np.matmul(ones, delta, out=grad_bias)
+            ones = np.ones(x.shape[0], dtype=delta.dtype)
+        NUMPY.parameter_gradients(x, delta, grad_weights, grad_bias, ones)
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for name in ("_z", "_a", "_delta", "_mask", "_out"):
+        for name in _TRAINING_STATE:
             state.pop(name, None)
         return state
 

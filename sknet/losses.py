@@ -14,6 +14,7 @@ the chain rule, which is both faster and exact where probabilities saturate.
 """
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ._registry import lookup, registered_name
 from .activations import Exponential, Identity, Sigmoid, Softmax, Softplus
@@ -34,6 +35,18 @@ __all__ = [
 def _clip_probabilities(y_pred):
     eps = np.finfo(y_pred.dtype).eps
     return np.clip(y_pred, eps, 1 - eps)
+
+
+def _any(condition):
+    """``any`` of a boolean array of any array library, as a Python bool."""
+    if isinstance(condition, np.ndarray):
+        return bool(condition.any())
+    return bool(array_namespace(condition).any(condition))
+
+
+def _clip_probabilities_xp(y_pred, xp):
+    eps = float(xp.finfo(y_pred.dtype).eps)
+    return xp.clip(y_pred, eps, 1 - eps)
 
 
 class Loss:
@@ -75,6 +88,18 @@ class Loss:
         """Return d value / d y_pred, shape ``(n_samples, n_outputs)``."""
         raise NotImplementedError
 
+    # The array-API forms, for arrays of namespace ``xp`` (torch, CuPy,
+    # array_api_strict, ...); the defaults call the numpy-style methods,
+    # which suits losses written with operators only.
+
+    def value_xp(self, y_true, y_pred, xp):
+        """Return the loss of each sample as an array of namespace ``xp``."""
+        return self.value(y_true, y_pred)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        """Return d value / d y_pred as a new array of namespace ``xp``."""
+        return self.gradient(y_true, y_pred)
+
     def check_output_activation(self, activation):
         """Raise ValueError when ``activation`` cannot feed this loss."""
         allowed = self.output_activations
@@ -113,6 +138,13 @@ class SquaredError(Loss):
     def gradient(self, y_true, y_pred, out=None):
         return np.subtract(y_pred, y_true, out=out)
 
+    def value_xp(self, y_true, y_pred, xp):
+        diff = y_pred - y_true
+        return 0.5 * xp.sum(diff * diff, axis=1)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        return y_pred - y_true
+
 
 class AbsoluteError(Loss):
     """The absolute error ``sum(|y_pred - y_true|)`` per sample.
@@ -135,6 +167,12 @@ class AbsoluteError(Loss):
     def gradient(self, y_true, y_pred, out=None):
         out = np.subtract(y_pred, y_true, out=out)
         return np.sign(out, out=out)
+
+    def value_xp(self, y_true, y_pred, xp):
+        return xp.sum(xp.abs(y_pred - y_true), axis=1)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        return xp.sign(y_pred - y_true)
 
 
 class HuberLoss(Loss):
@@ -172,6 +210,14 @@ class HuberLoss(Loss):
         out = np.subtract(y_pred, y_true, out=out)
         return np.clip(out, -self.delta, self.delta, out=out)
 
+    def value_xp(self, y_true, y_pred, xp):
+        abs_r = xp.abs(y_pred - y_true)
+        quadratic = xp.minimum(abs_r, float(self.delta))
+        return xp.sum(quadratic * (abs_r - 0.5 * quadratic), axis=1)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        return xp.clip(y_pred - y_true, -float(self.delta), float(self.delta))
+
     def __repr__(self):
         return f"HuberLoss(delta={self.delta!r})"
 
@@ -203,8 +249,17 @@ class PoissonLoss(Loss):
         out = np.divide(y_true, y_pred, out=out)
         return np.subtract(1, out, out=out)
 
+    def value_xp(self, y_true, y_pred, xp):
+        y_pred = xp.maximum(y_pred, float(xp.finfo(y_pred.dtype).smallest_normal))
+        ratio = xp.where(y_true > 0, y_true / y_pred, 1.0)
+        return xp.sum(y_true * xp.log(ratio) - y_true + y_pred, axis=1)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        y_pred = xp.maximum(y_pred, float(xp.finfo(y_pred.dtype).smallest_normal))
+        return 1 - y_true / y_pred
+
     def check_target(self, y):
-        if np.any(y < 0):
+        if _any(y < 0):
             raise ValueError(
                 "The 'poisson' loss needs non-negative targets; y has negative values."
             )
@@ -233,6 +288,12 @@ class LogLoss(Loss):
     def gradient(self, y_true, y_pred, out=None):
         out = np.divide(y_true, _clip_probabilities(y_pred), out=out)
         return np.negative(out, out=out)
+
+    def value_xp(self, y_true, y_pred, xp):
+        return -xp.sum(y_true * xp.log(_clip_probabilities_xp(y_pred, xp)), axis=1)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        return -(y_true / _clip_probabilities_xp(y_pred, xp))
 
     def check_target(self, y):
         _check_probabilities(self.name, y)
@@ -265,12 +326,20 @@ class BinaryLogLoss(Loss):
         out /= p * (1 - p)
         return out
 
+    def value_xp(self, y_true, y_pred, xp):
+        p = _clip_probabilities_xp(y_pred, xp)
+        return -xp.sum(y_true * xp.log(p) + (1 - y_true) * xp.log1p(-p), axis=1)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        p = _clip_probabilities_xp(y_pred, xp)
+        return (p - y_true) / (p * (1 - p))
+
     def check_target(self, y):
         _check_probabilities(self.name, y)
 
 
 def _check_probabilities(name, y):
-    if np.any(y < 0) or np.any(y > 1):
+    if _any(y < 0) or _any(y > 1):
         raise ValueError(
             f"The {name!r} loss needs targets between 0 and 1 (one-hot rows or indicator columns)."
         )

@@ -4,6 +4,7 @@ The network holds the layers and checks the data; :mod:`sknet.training`
 runs the loop.
 """
 
+import copy
 import json
 import math
 import numbers
@@ -13,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from .activations import activation_name
+from .backends import NUMPY, get_backend, to_numpy
 from .layers import Dense
 from .losses import get_loss
 from .optimizers import get_optimizer
@@ -25,6 +27,8 @@ FORMAT_VERSION = 1
 # Rows per predict block: 1024 keeps each layer's activations in cache (measured
 # faster than 4096 or one block of all rows, in float32 and float64).
 _PREDICT_CHUNK = 1024
+# On a device, large blocks keep the device busy; blocks only bound the memory.
+_DEVICE_PREDICT_CHUNK = 65536
 
 
 def _as_generator(random_state):
@@ -54,7 +58,11 @@ def _describe(path):
     return repr(name) if isinstance(name, str) else "The file object"
 
 
-def _check_finite(name, values):
+def _check_finite(name, values, backend=NUMPY):
+    if backend is not NUMPY:
+        if not backend.all_finite(values):
+            raise ValueError(f"{name} contains NaN or infinity.")
+        return
     # A sum is finite exactly when no entry is NaN or infinite, barring an
     # overflow of the sum itself, which the slow path then rules out.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -62,6 +70,33 @@ def _check_finite(name, values):
     if math.isfinite(total) or np.isfinite(values).all():
         return
     raise ValueError(f"{name} contains NaN or infinity.")
+
+
+def _is_float32(dtype):
+    """Whether ``dtype`` (numpy's or another library's) is float32."""
+    if dtype is None:
+        return False
+    if isinstance(dtype, np.dtype):
+        return dtype == np.float32
+    # torch.float32, array_api_strict.float32, ...: compared by name, since
+    # the standard leaves comparisons across libraries undefined.
+    return str(dtype).rsplit(".", 1)[-1] == "float32"
+
+
+def _check_numbers(name, array, backend, dtype):
+    """An array of the array-API ``backend``: on its device, numeric, in ``dtype``."""
+    xp = backend.xp
+    array = backend.convert(array)
+    if not xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
+        raise ValueError(f"{name} must hold real numbers, got an array of dtype {array.dtype}.")
+    return xp.astype(array, backend.dtype(dtype)) if array.dtype != backend.dtype(dtype) else array
+
+
+def _take(backend, array, rows):
+    """``array[rows]`` for host indices ``rows``, in any backend."""
+    if backend is NUMPY:
+        return array[rows]
+    return backend.gather_rows(array, backend.indices(rows), None)
 
 
 def _check_positive_int(name, value):
@@ -181,13 +216,17 @@ class Network:
     # -- data ---------------------------------------------------------------
 
     def _working_dtype(self, X):
+        """The numpy dtype of training: the network's, or float32 for float32 data."""
         if self.dtype is not None:
             return self.dtype
-        is_float32 = getattr(X, "dtype", None) == np.float32
+        is_float32 = _is_float32(getattr(X, "dtype", None))
         return np.dtype(np.float32) if is_float32 else np.dtype(np.float64)
 
-    def _check_X(self, X, dtype, min_rows=0):
-        if sparse.issparse(X):
+    def _check_X(self, X, dtype, min_rows=0, backend=NUMPY):
+        if backend is not NUMPY:
+            X = _check_numbers("X", X, backend, dtype)
+            values = X
+        elif sparse.issparse(X):
             X = X.tocsr().astype(dtype, copy=False)
             values = X.data
         else:
@@ -204,16 +243,22 @@ class Network:
             )
         if X.shape[0] < min_rows:
             raise ValueError(f"X has {X.shape[0]} rows; at least {min_rows} needed.")
-        _check_finite("X", values)
+        _check_finite("X", values, backend)
         return X
 
-    def _check_Y(self, Y, n_rows, dtype):
-        Y = np.asarray(Y)
-        if Y.dtype.kind not in "biuf":
-            raise ValueError(f"Y must hold numbers, got an array of dtype {Y.dtype}.")
-        given_shape = Y.shape
-        if Y.ndim == 1:
-            Y = Y.reshape(-1, 1)
+    def _check_Y(self, Y, n_rows, dtype, backend=NUMPY):
+        if backend is not NUMPY:
+            Y = _check_numbers("Y", Y, backend, dtype)
+            given_shape = tuple(Y.shape)
+            if Y.ndim == 1:
+                Y = backend.xp.reshape(Y, (-1, 1))
+        else:
+            Y = np.asarray(Y)
+            if Y.dtype.kind not in "biuf":
+                raise ValueError(f"Y must hold numbers, got an array of dtype {Y.dtype}.")
+            given_shape = Y.shape
+            if Y.ndim == 1:
+                Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape[1] != self.n_outputs:
             raise ValueError(
                 f"Y must have {self.n_outputs} column(s), one per output unit, "
@@ -221,26 +266,52 @@ class Network:
             )
         if Y.shape[0] != n_rows:
             raise ValueError(f"X has {n_rows} rows but Y has {Y.shape[0]}.")
-        # float32 targets may stay float32 under float64 training: one-hot and
-        # indicator targets are exact in float32 and take half the memory.
-        Y = np.ascontiguousarray(Y, dtype=Y.dtype if Y.dtype == np.float32 else dtype)
-        _check_finite("Y", Y)
+        if backend is NUMPY:
+            # float32 targets may stay float32 under float64 training: one-hot and
+            # indicator targets are exact in float32 and take half the memory.
+            Y = np.ascontiguousarray(Y, dtype=Y.dtype if Y.dtype == np.float32 else dtype)
+        _check_finite("Y", Y, backend)
         return Y
 
-    def _check_sample_weight(self, sample_weight, n_rows, dtype):
+    def _check_sample_weight(self, sample_weight, n_rows, dtype, backend=NUMPY):
         if sample_weight is None:
             return None
-        sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
-        if sample_weight.shape != (n_rows,):
+        if backend is not NUMPY:
+            sample_weight = _check_numbers("sample_weight", sample_weight, backend, dtype)
+        else:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+        if tuple(sample_weight.shape) != (n_rows,):
             raise ValueError(
-                f"sample_weight must have shape ({n_rows},), got {sample_weight.shape}."
+                f"sample_weight must have shape ({n_rows},), got {tuple(sample_weight.shape)}."
             )
-        _check_finite("sample_weight", sample_weight)
-        if np.any(sample_weight < 0):
+        _check_finite("sample_weight", sample_weight, backend)
+        xp = backend.xp
+        if bool(xp.any(sample_weight < 0)):
             raise ValueError("sample_weight must not be negative.")
-        if not sample_weight.sum() > 0:
+        if not bool(xp.sum(sample_weight) > 0):
             raise ValueError("sample_weight must have a positive sum.")
         return sample_weight
+
+    def _to_backend(self, backend, dtype):
+        """Move every layer's parameters to ``backend`` in ``dtype`` (a numpy dtype)."""
+        target = backend.dtype(dtype)
+        for layer in self.layers:
+            parameters = layer.get_parameters()
+            if all(backend.owns(p) and p.dtype == target for p in parameters):
+                continue
+            layer.set_parameters([backend.convert(p, target) for p in parameters])
+
+    def _layers_on(self, backend, dtype):
+        """The layers with their parameters in ``backend`` and ``dtype``: the
+        layers themselves, or shallow copies holding converted parameters."""
+        layers = []
+        for layer in self.layers:
+            parameters = layer.get_parameters()
+            if not all(backend.owns(p) and p.dtype == dtype for p in parameters):
+                layer = copy.copy(layer)
+                layer.set_parameters([backend.convert(p, dtype) for p in parameters])
+            layers.append(layer)
+        return layers
 
     # -- parameters ---------------------------------------------------------
 
@@ -259,7 +330,11 @@ class Network:
         >>> [w.shape for w in net.get_weights()]
         [(3, 2), (2,)]
         """
-        return [arr.copy() for layer in self.layers for arr in (layer.weights, layer.bias)]
+        return [
+            get_backend(arr).copy(arr)
+            for layer in self.layers
+            for arr in (layer.weights, layer.bias)
+        ]
 
     def set_weights(self, weights):
         """Copy ``[W0, b0, W1, b1, ...]`` into the layers.
@@ -284,21 +359,29 @@ class Network:
                 f"Expected {2 * len(self.layers)} arrays (weights and bias of each "
                 f"layer), got {len(weights)}."
             )
+        new = []
         for i, layer in enumerate(self.layers):
+            arrays = []
             for name, value in (("weights", weights[2 * i]), ("bias", weights[2 * i + 1])):
                 target = getattr(layer, name)
-                value = np.asarray(value)
-                if value.shape != target.shape:
+                # The values move to where the layer's parameters live.
+                backend = get_backend(target)
+                value = backend.convert(value, target.dtype)
+                if tuple(value.shape) != tuple(target.shape):
                     raise ValueError(
-                        f"Layer {i} {name} must have shape {target.shape}, got {value.shape}."
+                        f"Layer {i} {name} must have shape {tuple(target.shape)}, "
+                        f"got {tuple(value.shape)}."
                     )
-                target[...] = value
+                arrays.append(value)
+            new.append(arrays)
+        for layer, arrays in zip(self.layers, new, strict=True):
+            if get_backend(layer.weights) is NUMPY:
+                layer.weights[...], layer.bias[...] = arrays
+            else:
+                layer.set_parameters(arrays)
 
     def _set_dtype(self, dtype):
-        for layer in self.layers:
-            if layer.weights.dtype != dtype:
-                layer.weights = layer.weights.astype(dtype)
-                layer.bias = layer.bias.astype(dtype)
+        self._to_backend(NUMPY, dtype)
 
     # -- training -----------------------------------------------------------
 
@@ -393,41 +476,60 @@ class Network:
                 f"Dropout needs a stochastic optimizer (sgd or adam), not {optimizer.name!r}."
             )
 
+        # The data's library and device decide where training runs.
+        backend = get_backend(X)
         dtype = self._working_dtype(X)
-        X = self._check_X(X, dtype, min_rows=1)
-        Y = self._check_Y(Y, X.shape[0], dtype)
-        sample_weight = self._check_sample_weight(sample_weight, X.shape[0], dtype)
+        X = self._check_X(X, dtype, min_rows=1, backend=backend)
+        Y = self._check_Y(Y, X.shape[0], dtype, backend)
+        sample_weight = self._check_sample_weight(sample_weight, X.shape[0], dtype, backend)
+        weight_scale = 1.0
         if sample_weight is not None:
-            if not (keep := sample_weight > 0).all():
+            xp = backend.xp
+            if not bool(xp.all(keep := sample_weight > 0)):
                 # Zero-weight rows change nothing but would take batch slots.
                 X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
-            if (sample_weight == sample_weight[0]).all():
-                # Equal weights are no weights: same objective, same rounding.
+            if bool(xp.all(sample_weight == sample_weight[0])):
+                # Equal weights are no weights: same objective, same rounding;
+                # the penalty still sees their total.
+                weight_scale = float(sample_weight[0])
                 sample_weight = None
         check_target = getattr(loss, "check_target", None)
         if check_target is not None:
             check_target(Y)
         if validation_data is not None:
-            validation = self._check_validation_data(validation_data, dtype)
+            validation = self._check_validation_data(validation_data, dtype, backend)
         elif validation_fraction:
-            X, Y, sample_weight, validation = self._split(X, Y, sample_weight, validation_fraction)
+            X, Y, sample_weight, validation = self._split(
+                X, Y, sample_weight, validation_fraction, backend
+            )
         else:
             validation = None
 
-        self._set_dtype(dtype)
+        self._to_backend(backend, dtype)
         if not warm_start:
             self.history_ = {"loss": [], "val_loss": []}
             self.samples_seen_ = 0
         self.optimizer_ = optimizer
         trainer = Trainer(
-            self, loss, float(alpha), dtype, validation, target_loss, list(callbacks), verbose
+            self,
+            loss,
+            float(alpha),
+            backend.dtype(dtype),
+            validation,
+            target_loss,
+            list(callbacks),
+            verbose,
+            backend=backend,
+            weight_scale=weight_scale,
         )
         try:
             if optimizer.full_batch:
                 trainer.fit_full_batch(X, Y, sample_weight, optimizer, epochs)
             else:
-                if not (warm_start and optimizer.is_ready(trainer.params.size, dtype)):
-                    optimizer.reset(trainer.params.size, dtype)
+                size, state_dtype = trainer.store.params.shape[0], backend.dtype(dtype)
+                on_device = () if backend is NUMPY else (backend,)
+                if not (warm_start and optimizer.is_ready(size, state_dtype, *on_device)):
+                    optimizer.reset(size, state_dtype, *on_device)
                 trainer.fit_stochastic(X, Y, sample_weight, optimizer, epochs, batch_size, shuffle)
         finally:
             trainer.release()
@@ -444,17 +546,17 @@ class Network:
             return previous
         return get_optimizer(optimizer, learning_rate)
 
-    def _check_validation_data(self, validation_data, dtype):
+    def _check_validation_data(self, validation_data, dtype, backend=NUMPY):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError(
                 "validation_data must be (X_val, Y_val) or (X_val, Y_val, sample_weight_val)."
             )
-        X_val = self._check_X(validation_data[0], dtype, min_rows=1)
-        Y_val = self._check_Y(validation_data[1], X_val.shape[0], dtype)
+        X_val = self._check_X(validation_data[0], dtype, min_rows=1, backend=backend)
+        Y_val = self._check_Y(validation_data[1], X_val.shape[0], dtype, backend)
         sw = validation_data[2] if len(validation_data) == 3 else None
-        return X_val, Y_val, self._check_sample_weight(sw, X_val.shape[0], dtype)
+        return X_val, Y_val, self._check_sample_weight(sw, X_val.shape[0], dtype, backend)
 
-    def _split(self, X, Y, sample_weight, fraction):
+    def _split(self, X, Y, sample_weight, fraction, backend=NUMPY):
         n = X.shape[0]
         n_val = math.ceil(fraction * n)
         if n_val < 1 or n - n_val < 1:
@@ -466,8 +568,12 @@ class Network:
         val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
         sw_train = sw_val = None
         if sample_weight is not None:  # all positive: zero-weight rows are gone
-            sw_train, sw_val = sample_weight[train], sample_weight[val]
-        return X[train], Y[train], sw_train, (X[val], Y[val], sw_val)
+            sw_train, sw_val = (
+                _take(backend, sample_weight, train),
+                _take(backend, sample_weight, val),
+            )
+        X_train, Y_train = _take(backend, X, train), _take(backend, Y, train)
+        return X_train, Y_train, sw_train, (_take(backend, X, val), _take(backend, Y, val), sw_val)
 
     # -- using ----------------------------------------------------------------
 
@@ -494,19 +600,33 @@ class Network:
         array([[0.33333333, 0.33333333, 0.33333333]])
         """
         self._check_built()
-        if not sparse.issparse(X) and not hasattr(X, "dtype"):
+        backend = get_backend(X)
+        if backend is NUMPY and not sparse.issparse(X) and not hasattr(X, "dtype"):
             X = np.asarray(X)
         # A dtype given to the network wins; otherwise float32 data on a
         # float32 network stay float32 and anything else is float64.
         dtype = self.dtype
         if dtype is None:
-            x_dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-            dtype = np.result_type(self.layers[0].weights.dtype, x_dtype)
-        X = self._check_X(X, dtype)
+            both_float32 = _is_float32(X.dtype) and _is_float32(self.layers[0].weights.dtype)
+            dtype = np.dtype(np.float32 if both_float32 else np.float64)
+        X = self._check_X(X, dtype, backend=backend)
+        # Parameters that live elsewhere (another library or device) are
+        # copied for this call; the network keeps its own.
+        layers = self._layers_on(backend, backend.dtype(dtype))
+        if backend is not NUMPY:
+            blocks = []
+            n = X.shape[0]
+            for start in range(0, n, _DEVICE_PREDICT_CHUNK):
+                # Slices stay in bounds: the standard leaves others unspecified.
+                h = X[start : min(start + _DEVICE_PREDICT_CHUNK, n), ...]
+                for layer in layers:
+                    h = layer.predict(h, backend)
+                blocks.append(h)
+            return blocks[0] if len(blocks) == 1 else backend.xp.concat(blocks, axis=0)
         out = np.empty((X.shape[0], self.n_outputs), dtype=dtype)
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
             h = X[start : start + _PREDICT_CHUNK]
-            for layer in self.layers:
+            for layer in layers:
                 h = layer.predict(h)
             out[start : start + h.shape[0]] = h
         return out
@@ -536,9 +656,18 @@ class Network:
         """
         loss = get_loss(loss)
         prediction = self.predict(X)
-        Y = self._check_Y(Y, prediction.shape[0], prediction.dtype)
-        per_sample = loss.value(Y, prediction)
-        return float(np.average(per_sample, weights=sample_weight))
+        backend = get_backend(prediction)
+        dtype = np.dtype(np.float32 if _is_float32(prediction.dtype) else np.float64)
+        Y = self._check_Y(Y, prediction.shape[0], dtype, backend)
+        if backend is NUMPY:
+            per_sample = loss.value(Y, prediction)
+            return float(np.average(per_sample, weights=sample_weight))
+        xp = backend.xp
+        per_sample = loss.value_xp(Y, prediction, xp)
+        if sample_weight is None:
+            return float(xp.mean(per_sample))
+        sample_weight = backend.convert(sample_weight, per_sample.dtype)
+        return float(xp.sum(per_sample * sample_weight) / xp.sum(sample_weight))
 
     # -- persistence ----------------------------------------------------------
 
@@ -592,8 +721,8 @@ class Network:
         }
         arrays = {"architecture": np.array(json.dumps(architecture))}
         for i, layer in enumerate(self.layers):
-            arrays[f"weights_{i}"] = layer.weights
-            arrays[f"bias_{i}"] = layer.bias
+            arrays[f"weights_{i}"] = to_numpy(layer.weights)
+            arrays[f"bias_{i}"] = to_numpy(layer.bias)
         np.savez(path, **arrays)
 
     @classmethod

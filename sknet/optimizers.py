@@ -29,10 +29,16 @@ class _Stochastic:
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
 
-    def is_ready(self, size, dtype):
-        """Whether the state fits parameters of this size and dtype."""
+    def is_ready(self, size, dtype, backend=None):
+        """Whether the state fits parameters of this size and dtype (on this backend)."""
         state = getattr(self, "_state", None)
-        return state is not None and state[0].size == size and state[0].dtype == dtype
+        if state is None or state[0].dtype != dtype or state[0].shape != (size,):
+            return False
+        return backend is None or backend.owns(state[0])
+
+    @staticmethod
+    def _zeros(size, dtype, backend):
+        return np.zeros(size, dtype=dtype) if backend is None else backend.zeros(size, dtype)
 
     def end_epoch(self, samples_seen):
         """Hook called after each epoch with the number of samples seen so far."""
@@ -89,8 +95,8 @@ class SGD(_Stochastic):
         self.schedule = schedule
         self.power_t = power_t
 
-    def reset(self, size, dtype):
-        """Allocate the state for ``size`` parameters of ``dtype``."""
+    def reset(self, size, dtype, backend=None):
+        """Allocate the state for ``size`` parameters of ``dtype`` (on ``backend``'s device)."""
         self._check_learning_rate()
         if self.schedule not in ("constant", "invscaling", "adaptive"):
             raise ValueError(
@@ -100,7 +106,9 @@ class SGD(_Stochastic):
         if not 0 <= self.momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}.")
         self.current_learning_rate = float(self.learning_rate)
-        self._state = (np.zeros(size, dtype=dtype), np.empty(size, dtype=dtype))
+        velocity = self._zeros(size, dtype, backend)
+        scratch = np.empty(size, dtype=dtype) if backend is None or backend.xp is np else None
+        self._state = (velocity, scratch)
 
     def step(self, params, grad, out=None):
         """Update ``params`` from ``grad``, in place or into ``out``."""
@@ -118,6 +126,17 @@ class SGD(_Stochastic):
             out += scratch
         else:
             np.add(params, velocity, out=out)
+
+    def step_xp(self, params, grad, xp):
+        """Return the updated ``params``: the same step for arrays of namespace ``xp``."""
+        velocity, scratch = self._state
+        lr, momentum = self.current_learning_rate, self.momentum
+        scaled = grad * lr
+        velocity = velocity * momentum - scaled
+        self._state = (velocity, scratch)
+        if self.nesterov:
+            return (params - scaled) + velocity * momentum
+        return params + velocity
 
     def end_epoch(self, samples_seen):
         if self.schedule == "invscaling":
@@ -173,8 +192,8 @@ class Adam(_Stochastic):
         self.beta_2 = beta_2
         self.epsilon = epsilon
 
-    def reset(self, size, dtype):
-        """Allocate the state for ``size`` parameters of ``dtype``."""
+    def reset(self, size, dtype, backend=None):
+        """Allocate the state for ``size`` parameters of ``dtype`` (on ``backend``'s device)."""
         self._check_learning_rate()
         for name in ("beta_1", "beta_2"):
             if not 0 <= getattr(self, name) < 1:
@@ -183,7 +202,7 @@ class Adam(_Stochastic):
         self.t = 0
         # A scratch array is made only for in-place steps: a step that writes
         # into ``out`` works in ``out`` itself.
-        self._state = (np.zeros(size, dtype=dtype), np.zeros(size, dtype=dtype), None)
+        self._state = (self._zeros(size, dtype, backend), self._zeros(size, dtype, backend), None)
 
     def step(self, params, grad, out=None):
         """Update ``params`` from ``grad``, in place or into ``out``."""
@@ -199,11 +218,8 @@ class Adam(_Stochastic):
             out = params
         else:
             scratch = out  # overwritten last, with the new parameters
-        self.t += 1
+        step_size, epsilon = self._advance()
         b1, b2 = self.beta_1, self.beta_2
-        # Python floats, not numpy float64 scalars, keep float32 arithmetic float32.
-        bias_correction = math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        step_size = self.current_learning_rate * bias_correction * (1 - b1) / math.sqrt(1 - b2)
         first *= b1  # m' <- b1 m' + g
         first += grad
         second *= b2  # v' <- b2 v' + g^2
@@ -211,10 +227,29 @@ class Adam(_Stochastic):
         second += scratch
         # params - lr_t * m / (sqrt(v) + eps)
         np.sqrt(second, out=scratch)
-        scratch += self.epsilon / math.sqrt(1 - b2)
+        scratch += epsilon
         np.divide(first, scratch, out=scratch)
         scratch *= step_size
         np.subtract(params, scratch, out=out)
+
+    def _advance(self):
+        """Count the step; return its step size and epsilon for the scaled moments."""
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        # Python floats, not numpy float64 scalars, keep float32 arithmetic float32.
+        bias_correction = math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        step_size = self.current_learning_rate * bias_correction * (1 - b1) / math.sqrt(1 - b2)
+        return step_size, self.epsilon / math.sqrt(1 - b2)
+
+    def step_xp(self, params, grad, xp):
+        """Return the updated ``params``: the same step for arrays of namespace ``xp``."""
+        first, second, _ = self._state
+        step_size, epsilon = self._advance()
+        # The same operations in the same order as :meth:`step`, so both round alike.
+        first = first * self.beta_1 + grad
+        second = second * self.beta_2 + grad * grad
+        self._state = (first, second, None)
+        return params - (first / (xp.sqrt(second) + epsilon)) * step_size
 
     def __repr__(self):
         return (

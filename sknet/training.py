@@ -1,18 +1,20 @@
-"""The one training loop of :class:`sknet.Network`.
+"""The one training loop of :class:`sknet.Network`, for every backend.
 
-While a network trains, every weight and bias lives in one flat array (each
-layer's ``weights`` and ``bias`` become views into it), and the gradient in
-another of the same layout: weights first, then biases. Optimizers then update
-all layers with a few vectorised operations, the L2 penalty touches one
-contiguous prefix, and L-BFGS needs no packing. Every buffer a step uses is
-made once, when the trainer is made.
+While a network trains, every parameter lives in one flat vector (see
+:mod:`sknet._parameters`): optimizers update all layers with a few vectorised
+operations, the L2 penalty reads one contiguous prefix, and L-BFGS needs no
+packing. With numpy, every buffer a step uses is made once per fit; with an
+array-API library, nothing per batch comes back to the host: the batches are
+gathered on the device and the epoch's loss is read once per epoch.
 """
 
-import inspect
 import math
 import time
 
 import numpy as np
+from scipy import sparse
+
+from .backends import NUMPY
 
 __all__ = ["DivergenceError", "Trainer"]
 
@@ -48,6 +50,12 @@ class DivergenceError(ValueError):
 class Trainer:
     """Trains the layers of a network on one data set.
 
+    The loop is written once; the backend (numpy, or an array-API library on
+    some device) does the arithmetic, and the layers do their own forward and
+    backward passes through the layer protocol (``get_parameters``,
+    ``set_parameters``, ``penalized``, ``allocate``, ``forward_train``,
+    ``backward``, ``release``).
+
     Parameters
     ----------
     network : Network
@@ -56,12 +64,18 @@ class Trainer:
     loss : Loss
     alpha : float
         The L2 penalty on the weights.
-    dtype : numpy dtype
+    dtype : dtype
+        The training dtype, numpy's or the backend's.
     validation : tuple or None
         ``(X_val, Y_val, sample_weight_val)`` for the validation loss.
     target_loss : float or None
     callbacks : list of callable
     verbose : int
+    backend : backend, default: numpy's
+        See :mod:`sknet.backends`.
+    weight_scale : float, default=1.0
+        The common value of sample weights that were all equal and so
+        dropped: the penalty is divided by the total weight either way.
 
     Examples
     --------
@@ -78,7 +92,19 @@ class Trainer:
     True
     """
 
-    def __init__(self, network, loss, alpha, dtype, validation, target_loss, callbacks, verbose):
+    def __init__(
+        self,
+        network,
+        loss,
+        alpha,
+        dtype,
+        validation,
+        target_loss,
+        callbacks,
+        verbose,
+        backend=NUMPY,
+        weight_scale=1.0,
+    ):
         self.network = network
         self.layers = network.layers
         self.loss = loss
@@ -90,61 +116,26 @@ class Trainer:
         self.target_loss = target_loss
         self.callbacks = callbacks
         self.verbose = verbose
-        self._pack()
+        self.backend = backend
+        self.weight_scale = weight_scale
+        self.store = backend.parameter_store(self.layers, dtype)
 
-    def _pack(self):
-        """Gather all weights, then all biases, into one flat array of views.
+    @property
+    def params(self):
+        """The flat parameter vector (see :mod:`sknet._parameters`)."""
+        return self.store.params
 
-        A second array of the same layout holds the previous step's
-        parameters: an optimizer writes the new parameters there and the two
-        swap, so the last good weights are kept without a copy, and an update
-        interrupted half-way never shows.
-        """
-        layers = self.layers
-        weight_sizes = [layer.weights.size for layer in layers]
-        bias_sizes = [layer.bias.size for layer in layers]
-        self.n_weights = sum(weight_sizes)
-        total = self.n_weights + sum(bias_sizes)
-        self.params = np.empty(total, dtype=self.dtype)
-        self.previous = np.empty(total, dtype=self.dtype)
-        self.grad = np.empty(total, dtype=self.dtype)
-        offsets = np.cumsum([0, *weight_sizes, *bias_sizes])
-        slices = [
-            (
-                slice(offsets[i], offsets[i + 1]),
-                slice(offsets[len(layers) + i], offsets[len(layers) + i + 1]),
-            )
-            for i in range(len(layers))
-        ]
-
-        def views(flat):
-            return [
-                (flat[w].reshape(layer.weights.shape), flat[b])
-                for layer, (w, b) in zip(layers, slices, strict=True)
-            ]
-
-        self._views = {id(self.params): views(self.params), id(self.previous): views(self.previous)}
-        self.grad_views = views(self.grad)
-        for layer, (weights, bias) in zip(layers, self._views[id(self.params)], strict=True):
-            weights[...] = layer.weights
-            bias[...] = layer.bias
-        self._point_layers()
-
-    def _point_layers(self):
-        """Make every layer's weights and bias views into ``self.params``."""
-        for layer, (weights, bias) in zip(self.layers, self._views[id(self.params)], strict=True):
-            layer.weights, layer.bias = weights, bias
-
-    def _swap(self):
-        # One statement: Ctrl-C cannot fall between the two assignments.
-        self.params, self.previous = self.previous, self.params
-        self._point_layers()
+    @property
+    def grad(self):
+        """The flat gradient of the last batch, in the layout of :attr:`params`."""
+        return self.store.grad
 
     def _allocate(self, batch_size):
+        backend = self.backend
         for layer in self.layers:
-            layer.allocate(batch_size, self.dtype)
-        self._scale = np.empty(batch_size, dtype=self.dtype)
-        self._ones = np.ones(batch_size, dtype=self.dtype)
+            layer.allocate(batch_size, self.dtype, backend)
+        self._scale = backend.buffer((batch_size,), self.dtype)
+        self._ones = backend.ones(batch_size, self.dtype)
 
     def release(self):
         """Drop the per-batch buffers."""
@@ -152,83 +143,83 @@ class Trainer:
             layer.release()
 
     def forward_backward(self, X, Y, sample_weight):
-        """One batch: forward, loss, then the gradient into ``self.grad``.
+        """One batch: forward, loss, then the gradient into ``self.store.grad``.
 
         Returns the batch objective (weighted mean loss plus penalty) and the
         batch's total weight (0 for a batch whose weights are all zero, which
-        is then skipped).
+        is then skipped). With the numpy backend both are Python floats; with
+        the array API they may stay on the device.
         """
+        backend = self.backend
         n = X.shape[0]
         if sample_weight is None:
-            weight = float(n)
+            weight = float(n) * self.weight_scale
             scale = 1.0 / n
         else:
-            weight = float(sample_weight.sum())
-            if weight <= 0:
+            weight = backend.read(sample_weight.sum()) if backend is NUMPY else None
+            if weight is not None and weight <= 0:
                 return 0.0, 0.0
-            scale = np.divide(sample_weight, weight, out=self._scale[:n])[:, np.newaxis]
+            if weight is None:  # the array API: zero-weight rows were removed by fit
+                weight = backend.xp.sum(sample_weight)
+            scale = backend.row_scale(sample_weight, weight, _rows(self._scale, n))
 
         layers = self.layers
         inputs = []
         h = X
+        rng = self.network._rng
         for layer in layers:
             inputs.append(h)
-            h = layer.forward_train(h, self.network._rng)
+            h = layer.forward_train(h, rng, backend)
 
-        per_sample = self.loss.value(Y, h)
-        if sample_weight is None:
-            objective = float(per_sample.sum()) * scale
-        else:
-            objective = float(per_sample @ scale[:, 0])
-        weights = self.params[: self.n_weights]
+        objective = backend.loss_sum(self.loss, Y, h, scale)
         if self.alpha:
-            objective += self.alpha / (2 * weight) * float(np.dot(weights, weights))
-        if not math.isfinite(objective):
+            objective = objective + self.alpha / (2 * weight) * self.store.penalty(backend)
+        if not backend.batch_is_finite(objective):
             raise Diverged
 
-        out = layers[-1]
-        delta = out.delta_view(n)
+        grad_out = layers[-1].delta_view(n)
         if self.fused:
-            np.subtract(h, Y, out=delta)
+            grad_out = backend.fused_delta(h, Y, scale, grad_out)
         else:
-            gradient = self.loss.gradient(Y, h, out=delta)
-            if gradient is not delta:  # a user loss may ignore ``out``
-                np.copyto(delta, gradient)
-            out.backward_activation(n)
-        delta *= scale
-
+            grad_out = backend.loss_gradient(self.loss, Y, h, scale, grad_out)
+        ones = self._ones[:n]
+        gradients = [None] * len(layers)
         for i in range(len(layers) - 1, -1, -1):
-            layer = layers[i]
-            delta = layer.delta_view(n)
-            layer.backward_params(inputs[i], delta, *self.grad_views[i], self._ones[:n])
-            if i:
-                previous = layers[i - 1]
-                np.matmul(delta, layer.weights.T, out=previous.delta_view(n))
-                previous.backward_activation(n)
-        if self.alpha:
-            # The previous parameters are overwritten by the coming step, so
-            # their array serves as scratch.
-            decay = self.previous[: self.n_weights]
-            np.multiply(weights, self.alpha / weight, out=decay)
-            self.grad[: self.n_weights] += decay
+            gradients[i], grad_out = layers[i].backward(
+                inputs[i],
+                grad_out,
+                self.store.gradient_slots(i),
+                backend,
+                ones,
+                grad_input=layers[i - 1].delta_view(n) if i else None,
+                input_gradient=i > 0,
+                preactivation=self.fused and i == len(layers) - 1,
+            )
+        self.store.collect_gradients(gradients, self.alpha / weight if self.alpha else 0.0)
         return objective, weight
 
     # -- the loops ------------------------------------------------------------
 
     def fit_stochastic(self, X, Y, sample_weight, optimizer, epochs, batch_size, shuffle):
-        """Mini-batch training for up to ``epochs`` passes over the data."""
+        """Mini-batch training for up to ``epochs`` passes over the data.
+
+        The numpy backend checks the loss of every batch and, when it stops
+        being finite, returns to the last step whose loss was finite. An
+        array-API backend reads the loss once per epoch and returns to the
+        weights of the last finite epoch.
+        """
+        backend, store = self.backend, self.store
         n = X.shape[0]
         batch_size = min(batch_size, n)
         self._allocate(batch_size)
         # With a single batch a shuffle only reorders a sum: skip it.
         gather = shuffle and n > batch_size
-        dense = isinstance(X, np.ndarray)
         if gather:
-            X_buffer = np.empty((batch_size, X.shape[1]), dtype=self.dtype) if dense else None
-            Y_buffer = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
-            sw_buffer = np.empty(batch_size, dtype=self.dtype)
-        np.copyto(self.previous, self.params)  # the fallback before the first step
-        writes_out = "out" in inspect.signature(optimizer.step).parameters
+            dense = not sparse.issparse(X)
+            X_buffer = backend.buffer((batch_size, X.shape[1]), self.dtype) if dense else None
+            Y_buffer = backend.buffer((batch_size, Y.shape[1]), Y.dtype)
+            sw_buffer = backend.buffer((batch_size,), self.dtype)
+        store.begin()
         progress = _Progress(self, epochs)
         rng = self.network._rng
         # Overflow is expected when training diverges; it is detected and
@@ -236,96 +227,109 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore"):
             try:
                 for _ in range(epochs):
-                    order = rng.permutation(n) if gather else None
+                    store.begin_epoch()
+                    # The order is drawn on the host and sent once per epoch.
+                    order = backend.indices(rng.permutation(n)) if gather else None
                     epoch_loss = total_weight = 0.0
                     for start in range(0, n, batch_size):
                         stop = min(start + batch_size, n)
                         if order is None:
-                            rows = slice(start, stop)
-                            Xb, Yb = X[rows], Y[rows]
-                            swb = None if sample_weight is None else sample_weight[rows]
+                            Xb, Yb = X[start:stop, ...], Y[start:stop, ...]
+                            swb = None if sample_weight is None else sample_weight[start:stop]
                         else:
-                            idx = order[start:stop]
-                            m = stop - start
-                            Xb = np.take(X, idx, axis=0, out=X_buffer[:m]) if dense else X[idx]
-                            Yb = np.take(Y, idx, axis=0, out=Y_buffer[:m])
+                            idx, m = order[start:stop], stop - start
+                            Xb = backend.gather_rows(X, idx, _rows(X_buffer, m))
+                            Yb = backend.gather_rows(Y, idx, _rows(Y_buffer, m))
                             swb = None
                             if sample_weight is not None:
-                                swb = np.take(sample_weight, idx, out=sw_buffer[:m])
+                                swb = backend.gather_rows(sample_weight, idx, _rows(sw_buffer, m))
                         batch_loss, weight = self.forward_backward(Xb, Yb, swb)
-                        if not weight:
+                        if backend is NUMPY and not weight:
                             continue
-                        # The new parameters go to the other array; the current
-                        # ones stay whole until the swap.
-                        if writes_out:
-                            optimizer.step(self.params, self.grad, out=self.previous)
-                        else:
-                            np.copyto(self.previous, self.params)
-                            optimizer.step(self.previous, self.grad)
-                        self._swap()
+                        # The new parameters replace the current ones in one
+                        # assignment: an interrupted step never shows.
+                        store.step(optimizer)
                         # A running weighted mean: a sum of huge but finite batch
                         # losses could overflow.
-                        total_weight += weight
-                        epoch_loss += (batch_loss - epoch_loss) * (weight / total_weight)
-                    if not np.isfinite(self.params).all():
+                        total_weight = total_weight + weight
+                        share = weight / total_weight
+                        epoch_loss = epoch_loss + (batch_loss - epoch_loss) * share
+                    epoch_loss = backend.read(epoch_loss)  # once per epoch
+                    if not (math.isfinite(epoch_loss) and backend.all_finite(store.params)):
                         raise Diverged
                     self.network.samples_seen_ += n
                     optimizer.end_epoch(self.network.samples_seen_)
                     if progress.end_epoch(epoch_loss):
                         break
             except Diverged:
-                self._swap()  # back to the last step whose loss was finite
+                store.fall_back()  # to the last finite step (numpy) or epoch
                 raise self._divergence_error(progress.epoch + 1) from None
             except BaseException:
-                # Ctrl-C (or any error) during an update leaves self.params whole:
-                # the layers are pointed back at it.
-                self._point_layers()
+                # Ctrl-C (or any error) during an update leaves the current
+                # parameters whole: the layers are pointed back at them.
+                store.point_layers()
                 raise
 
     def fit_full_batch(self, X, Y, sample_weight, optimizer, epochs):
-        """Full-batch training (L-BFGS) for up to ``epochs`` iterations."""
+        """Full-batch training (L-BFGS) for up to ``epochs`` iterations.
+
+        scipy's L-BFGS runs on the host: on another device, the parameters
+        and the gradient are copied between host and device once per
+        evaluation.
+        """
+        store = self.store
         self._allocate(X.shape[0])
         progress = _Progress(self, epochs)
-        last_finite = self.params.astype(np.float64)
-        accepted = self.params.copy()
+        start = store.to_host()
+        last_finite = start.copy()
+        accepted = start.copy()
 
         def objective(x):
-            np.copyto(self.params, x, casting="same_kind")
+            store.set_from_host(x)
             try:
                 value, _ = self.forward_backward(X, Y, sample_weight)
             except Diverged:
                 return np.inf, np.zeros_like(x)
+            value = self.backend.read(value)
+            if not math.isfinite(value):
+                return np.inf, np.zeros_like(x)
             np.copyto(last_finite, x)
-            return value, self.grad.astype(np.float64)
+            return value, store.gradient_to_host()
 
         def on_iteration(x, value):
             # The line search may leave a trial point in the parameters; the
             # callback receives the iterate scipy accepted.
-            np.copyto(self.params, x, casting="same_kind")
-            np.copyto(accepted, self.params)
+            store.set_from_host(x)
+            np.copyto(accepted, x)
             return progress.end_epoch(value)
 
         try:
             with np.errstate(over="ignore", invalid="ignore"):
-                x, _ = optimizer.minimize(objective, self.params, epochs, on_iteration)
+                x, _ = optimizer.minimize(objective, start, epochs, on_iteration)
         except BaseException:
             # The line search may have left a trial point: go back to the
             # last accepted iterate.
-            np.copyto(self.params, accepted)
+            store.set_from_host(accepted)
             raise
         if not (np.isfinite(x).all() and math.isfinite(float(optimizer.result_.fun))):
-            np.copyto(self.params, last_finite, casting="same_kind")
+            store.set_from_host(last_finite)
             raise self._divergence_error(progress.epoch + 1)
-        np.copyto(self.params, x, casting="same_kind")
+        store.set_from_host(x)
 
     def _divergence_error(self, epoch):
+        where = "step" if self.backend is NUMPY else "epoch"
         return DivergenceError(
             f"Training diverged at epoch {epoch}: the loss is no longer finite. "
-            "The weights are those of the last finite step. Try scaling the "
+            f"The weights are those of the last finite {where}. Try scaling the "
             "input data (e.g. standardising X and y), a lower learning rate, or "
             "a larger alpha.",
             epoch,
         )
+
+
+def _rows(buffer, n):
+    """The first ``n`` rows of a work buffer (None when the backend makes none)."""
+    return None if buffer is None else buffer[:n]
 
 
 class _Progress:

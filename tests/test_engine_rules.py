@@ -13,7 +13,17 @@ import pytest
 
 import sknet
 
-ENGINE = ["_registry", "activations", "losses", "optimizers", "layers", "network", "training"]
+ENGINE = [
+    "_registry",
+    "activations",
+    "losses",
+    "optimizers",
+    "backends",
+    "_parameters",
+    "layers",
+    "network",
+    "training",
+]
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in ENGINE]
 
 

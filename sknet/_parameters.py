@@ -1,0 +1,310 @@
+"""Where the parameters of a network live while it trains.
+
+Every parameter of every layer sits in one flat vector, penalised ones (the
+weight matrices) first, so that an optimizer updates all layers with a few
+vectorised operations, the L2 penalty reads one contiguous prefix, and L-BFGS
+needs no packing. Layers see their parameters through
+``layer.set_parameters``.
+
+Two stores, one per kind of backend:
+
+* :class:`FlatParameters` (numpy): the layers' parameters are views into the
+  flat vector, and a second vector holds the previous step. An optimizer
+  writes the new step into the second vector and the two swap, so the last
+  good parameters are kept without a copy and an update interrupted half-way
+  never shows.
+* :class:`DeviceParameters` (array API): arrays are never written in place;
+  each step makes a new flat vector and the layers get fresh slices of it.
+  The previous vector stays whole for as long as it is referenced, which
+  gives the fallback of an epoch for free.
+"""
+
+import inspect
+
+import numpy as np
+
+__all__ = ["DeviceParameters", "FlatParameters", "ParameterStore"]
+
+
+def _layout(layers):
+    """``(layer, slot, size, shape)`` for every parameter, penalised ones first."""
+    entries = [
+        (i, slot, penalized, array.shape)
+        for i, layer in enumerate(layers)
+        for slot, (array, penalized) in enumerate(
+            zip(layer.get_parameters(), layer.penalized, strict=True)
+        )
+    ]
+    entries.sort(key=lambda entry: not entry[2])  # stable: layer order kept
+    offsets, start = {}, 0
+    for i, slot, _, shape in entries:
+        size = int(np.prod(shape, dtype=np.int64))
+        offsets[i, slot] = (start, start + size, shape)
+        start += size
+    n_penalized = sum(
+        int(np.prod(shape, dtype=np.int64)) for _, _, penalized, shape in entries if penalized
+    )
+    return offsets, start, n_penalized
+
+
+class ParameterStore:
+    """The interface of a parameter store: what the training loop asks of it.
+
+    Attributes
+    ----------
+    params : array
+        The flat parameter vector, penalised parameters first.
+    grad : array
+        The flat gradient of the last batch, in the same layout.
+    n_penalized : int
+        The length of the penalised prefix.
+
+    Examples
+    --------
+    >>> from sknet._parameters import FlatParameters, ParameterStore
+    >>> issubclass(FlatParameters, ParameterStore)
+    True
+    """
+
+    def point_layers(self):
+        """Make every layer's parameters those of :attr:`params`."""
+        raise NotImplementedError
+
+    def gradient_slots(self, i):
+        """Where layer ``i`` writes its parameter gradients (arrays, or Nones)."""
+        raise NotImplementedError
+
+    def penalty(self, backend):
+        """The sum of squares of the penalised parameters."""
+        raise NotImplementedError
+
+    def collect_gradients(self, gradients, decay):
+        """Gather the layers' gradients into :attr:`grad`, adding ``decay * weights``."""
+        raise NotImplementedError
+
+    def begin(self):
+        """Before the first step of a fit."""
+        raise NotImplementedError
+
+    def begin_epoch(self):
+        """At the start of an epoch: keep what :meth:`fall_back` needs."""
+        raise NotImplementedError
+
+    def step(self, optimizer):
+        """Apply one optimizer step to :attr:`params`; the change shows all at once."""
+        raise NotImplementedError
+
+    def fall_back(self):
+        """Return to the last parameters known to be finite."""
+        raise NotImplementedError
+
+    def to_host(self):
+        """The parameters as a float64 numpy vector (for scipy)."""
+        raise NotImplementedError
+
+    def gradient_to_host(self):
+        """The gradient as a float64 numpy vector (for scipy)."""
+        raise NotImplementedError
+
+    def set_from_host(self, vector):
+        """Set the parameters from a numpy vector."""
+        raise NotImplementedError
+
+
+class FlatParameters(ParameterStore):
+    """numpy: one flat vector, layers holding views into it, and a spare for the next step.
+
+    Parameters
+    ----------
+    layers : list of layers
+    dtype : numpy dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet import Network
+    >>> from sknet._parameters import FlatParameters
+    >>> net = Network(2, random_state=0).add_layer(1, "identity")
+    >>> store = FlatParameters(net.layers, np.dtype("float64"))
+    >>> store.params.size, store.n_penalized  # two weights, then one bias
+    (3, 2)
+    >>> bool(np.shares_memory(net.layers[0].weights, store.params))
+    True
+    """
+
+    def __init__(self, layers, dtype):
+        self.layers = layers
+        offsets, total, self.n_penalized = _layout(layers)
+        self.params = np.empty(total, dtype=dtype)
+        self.previous = np.empty(total, dtype=dtype)
+        self.grad = np.empty(total, dtype=dtype)
+
+        def views(flat):
+            return [
+                [
+                    flat[offsets[i, slot][0] : offsets[i, slot][1]].reshape(offsets[i, slot][2])
+                    for slot in range(len(layer.penalized))
+                ]
+                for i, layer in enumerate(layers)
+            ]
+
+        self._views = {id(self.params): views(self.params), id(self.previous): views(self.previous)}
+        self._grad_views = views(self.grad)
+        for layer, slots in zip(layers, self._views[id(self.params)], strict=True):
+            for slot, array in zip(slots, layer.get_parameters(), strict=True):
+                slot[...] = array
+        self.point_layers()
+
+    def point_layers(self):
+        """Make every layer's parameters views into ``self.params``."""
+        for layer, slots in zip(self.layers, self._views[id(self.params)], strict=True):
+            layer.set_parameters(slots)
+
+    def gradient_slots(self, i):
+        """Where layer ``i`` writes its parameter gradients."""
+        return self._grad_views[i]
+
+    def penalty(self, backend):
+        """The sum of squares of the penalised parameters."""
+        weights = self.params[: self.n_penalized]
+        return backend.sum_of_squares(weights)
+
+    def collect_gradients(self, gradients, decay):
+        """Gather the layers' gradients (already in place) and add ``decay * weights``."""
+        if decay:
+            # The previous parameters are overwritten by the coming step, so
+            # their array serves as scratch.
+            scratch = self.previous[: self.n_penalized]
+            np.multiply(self.params[: self.n_penalized], decay, out=scratch)
+            self.grad[: self.n_penalized] += scratch
+        return self.grad
+
+    def begin(self):
+        """Before the first step: the spare vector is the fallback."""
+        np.copyto(self.previous, self.params)
+
+    def begin_epoch(self):
+        """The numpy loop checks every batch: nothing to keep per epoch."""
+
+    def step(self, optimizer):
+        """Apply one optimizer step, writing the new parameters into the spare vector."""
+        if "out" in inspect.signature(optimizer.step).parameters:
+            optimizer.step(self.params, self.grad, out=self.previous)
+        else:
+            np.copyto(self.previous, self.params)
+            optimizer.step(self.previous, self.grad)
+        self._swap()
+
+    def _swap(self):
+        # One statement: Ctrl-C cannot fall between the two assignments.
+        self.params, self.previous = self.previous, self.params
+        self.point_layers()
+
+    def fall_back(self):
+        """Return to the parameters before the last step."""
+        self._swap()
+
+    def to_host(self):
+        """The parameters as a float64 numpy vector (for scipy)."""
+        return self.params.astype(np.float64)
+
+    def gradient_to_host(self):
+        return self.grad.astype(np.float64)
+
+    def set_from_host(self, vector):
+        """Copy a numpy vector into the parameters."""
+        np.copyto(self.params, vector, casting="same_kind")
+
+
+class DeviceParameters(ParameterStore):
+    """Array API: a flat vector replaced (not written) by every step.
+
+    Parameters
+    ----------
+    layers : list of layers
+    dtype : dtype of the namespace
+    backend : ArrayAPIBackend
+
+    Examples
+    --------
+    >>> import array_api_strict as xps
+    >>> from sknet import Network
+    >>> from sknet.backends import get_backend
+    >>> from sknet._parameters import DeviceParameters
+    >>> net = Network(2, random_state=0).add_layer(1, "identity")
+    >>> backend = get_backend(xps.ones(1))
+    >>> store = DeviceParameters(net.layers, xps.float64, backend)
+    >>> store.params.shape, type(net.layers[0].weights).__module__.split(".")[0]
+    ((3,), 'array_api_strict')
+    """
+
+    def __init__(self, layers, dtype, backend):
+        self.layers = layers
+        self.backend = backend
+        self.dtype = dtype
+        self._offsets, total, self.n_penalized = _layout(layers)
+        xp = backend.xp
+        order = sorted(self._offsets, key=lambda key: self._offsets[key][0])
+        parameters = [layer.get_parameters() for layer in layers]
+        pieces = [
+            xp.reshape(backend.convert(parameters[i][slot], dtype), (-1,)) for i, slot in order
+        ]
+        self._order = order
+        self.params = xp.concat(pieces) if pieces else xp.zeros((0,), dtype=dtype)
+        self.grad = None
+        self._fallback = self.params
+        self.point_layers()
+
+    def point_layers(self):
+        xp = self.backend.xp
+        for i, layer in enumerate(self.layers):
+            slots = []
+            for slot in range(len(layer.penalized)):
+                start, stop, shape = self._offsets[i, slot]
+                slots.append(xp.reshape(self.params[start:stop], shape))
+            layer.set_parameters(slots)
+
+    def gradient_slots(self, i):
+        return [None] * len(self.layers[i].penalized)
+
+    def penalty(self, backend):
+        return backend.sum_of_squares(self.params[: self.n_penalized])
+
+    def collect_gradients(self, gradients, decay):
+        """Concatenate the layers' gradients in the store's order, adding ``decay * weights``."""
+        xp = self.backend.xp
+        pieces = []
+        for i, slot in self._order:
+            gradient = gradients[i][slot]
+            if decay and self._offsets[i, slot][0] < self.n_penalized:
+                gradient = gradient + decay * self.layers[i].get_parameters()[slot]
+            pieces.append(xp.reshape(gradient, (-1,)))
+        self.grad = xp.concat(pieces)
+        return self.grad
+
+    def begin(self):
+        self._fallback = self.params
+
+    def begin_epoch(self):
+        # Arrays are never written in place: keeping a reference is a snapshot.
+        self._fallback = self.params
+
+    def step(self, optimizer):
+        params = optimizer.step_xp(self.params, self.grad, self.backend.xp)
+        self.params = params
+        self.point_layers()
+
+    def fall_back(self):
+        """Return to the parameters at the start of the epoch."""
+        self.params = self._fallback
+        self.point_layers()
+
+    def to_host(self):
+        return np.asarray(self.backend.to_numpy(self.params), dtype=np.float64)
+
+    def gradient_to_host(self):
+        return np.asarray(self.backend.to_numpy(self.grad), dtype=np.float64)
+
+    def set_from_host(self, vector):
+        self.params = self.backend.convert(np.asarray(vector), self.dtype)
+        self.point_layers()
