@@ -7,6 +7,9 @@ engine's; early stopping, convergence warnings and fitted attributes are kept
 here.
 """
 
+import functools
+import os
+import types
 import warnings
 from numbers import Integral, Real
 
@@ -21,8 +24,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._array_api import on_host, same_place, take_rows, where
 from .activations import ACTIVATIONS, get_activation
+from .backends import NUMPY, get_backend
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
+from .training import DivergenceError
 
 HIDDEN_ACTIVATIONS = sorted(name for name, act in ACTIVATIONS.items() if not act.output_only)
 REGRESSION_LOSSES = ["absolute_error", "huber", "poisson", "squared_error"]
@@ -42,19 +47,161 @@ def _per_layer(name, value, n_layers, is_scalar):
     return values
 
 
+class _PartialFitWithEarlyStopping(AttributeError, ValueError):
+    """``partial_fit`` with ``early_stopping=True``.
+
+    A ``ValueError`` with MLP's message, as MLP raises (so code catching it
+    keeps working), and an ``AttributeError``, so that ``hasattr(estimator,
+    "partial_fit")`` is False: scikit-learn's checks and meta-estimators then
+    do not call a method that cannot run.
+    """
+
+
 def _check_partial_fit(estimator):
-    """Make ``partial_fit`` available only where one epoch at a time makes sense."""
+    """Offer ``partial_fit`` only where one epoch at a time makes sense."""
     if estimator.solver not in _STOCHASTIC_SOLVERS:
         raise AttributeError(
             f"partial_fit is only available for the stochastic solvers 'sgd' and 'adam', "
             f"not solver={estimator.solver!r}."
         )
     if estimator.early_stopping:
-        raise AttributeError(
-            "partial_fit is not available with early_stopping=True: early stopping "
-            "needs the whole training run."
+        raise _PartialFitWithEarlyStopping(
+            "partial_fit does not support early_stopping=True: early stopping needs "
+            "the whole training run. Set early_stopping=False, or use fit."
         )
     return True
+
+
+class _if_partial_fit_possible:
+    """Like scikit-learn's ``available_if(_check_partial_fit)``, but its error is
+    raised as it is (``available_if`` turns every error into an AttributeError)."""
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.method
+        _check_partial_fit(obj)
+        return types.MethodType(self.method, obj)
+
+
+def _restores_on_error(fit):
+    """Leave the estimator as it was before a ``fit`` that raises.
+
+    A failed refit keeps the previous model whole (``classes_``, the network
+    and the curves all from one fit). The exception is what training already
+    did and the fit marked to keep (``_keep_after_error``): the epochs before
+    a Ctrl-C, or those of a warm start, which continues the network in place.
+
+    A shallow copy suffices: a fresh fit makes new objects (network, curves),
+    and a warm one changes the fitted objects only once training has begun.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            if not vars(self).pop("_keep_after_error", False):
+                vars(self).clear()
+                vars(self).update(before)
+            raise
+
+    return wrapper
+
+
+def _memory_limit():
+    """The bytes of memory this process may use, or None when unknown.
+
+    The physical memory, or a container's (cgroup's) limit when lower.
+    """
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as file:
+                text = file.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+    limits = [limit for limit in limits if limit > 0]
+    return min(limits) if limits else None
+
+
+def _checked_layer_array(name, index, value, target):
+    """``value`` as the ``index``-th array of ``coefs_`` or ``intercepts_``, checked."""
+    value = np.asarray(on_host(value))  # checked on the host, whatever its library
+    if value.dtype.kind not in "iuf":
+        raise ValueError(f"{name}[{index}] must hold real numbers, got dtype {value.dtype}.")
+    shape = tuple(target.shape)
+    if value.shape != shape:
+        raise ValueError(
+            f"{name}[{index}] must have shape {shape}, the shape of layer {index}, "
+            f"got {value.shape}."
+        )
+    dtype = np.dtype(np.float32 if str(target.dtype).endswith("float32") else np.float64)
+    with np.errstate(over="ignore"):
+        value = value.astype(dtype, copy=False)
+    if not np.isfinite(value).all():
+        raise ValueError(
+            f"{name}[{index}] contains NaN or infinity (or values beyond the range of "
+            f"the network's dtype, {target.dtype})."
+        )
+    return value
+
+
+def _write_layer_array(layer, attribute, value):
+    """Write checked host values into a layer's weights or bias, wherever they live."""
+    target = getattr(layer, attribute)
+    backend = get_backend(target)
+    if backend is NUMPY:
+        target[...] = value
+    else:  # arrays of the array API are replaced, not written into
+        setattr(layer, attribute, backend.convert(value, target.dtype))
+    return getattr(layer, attribute)
+
+
+class _LayerArrays(list):
+    """``coefs_`` or ``intercepts_``: assigning an item writes into its layer, as on MLP."""
+
+    def __init__(self, name, layers, attribute):
+        super().__init__(getattr(layer, attribute) for layer in layers)
+        self._name, self._layers, self._attribute = name, layers, attribute
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            indices = range(len(self))[index]
+            values = list(value)
+            if len(values) != len(indices):
+                raise ValueError(
+                    f"{self._name} has one array per layer: {len(indices)} layer(s) in the "
+                    f"slice, got {len(values)} array(s)."
+                )
+        else:
+            indices, values = [range(len(self))[index]], [value]
+        targets = [getattr(self._layers[i], self._attribute) for i in indices]
+        checked = [
+            _checked_layer_array(self._name, i, v, t)
+            for i, v, t in zip(indices, values, targets, strict=True)
+        ]
+        for i, value in zip(indices, checked, strict=True):
+            super().__setitem__(i, _write_layer_array(self._layers[i], self._attribute, value))
+
+    def _fixed(self, *args, **kwargs):
+        raise TypeError(
+            f"{self._name} has one array per layer; its length is fixed by "
+            "hidden_layer_sizes. Assign arrays to its items instead."
+        )
+
+    __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = _fixed
+    clear = sort = reverse = _fixed
 
 
 def _is_activation(value):
@@ -104,13 +251,43 @@ class _BaseLayered(BaseEstimator):
     def coefs_(self):
         """Weight matrices, one per layer: ``coefs_[i]`` has shape (n_in, n_out)."""
         check_is_fitted(self, "network_")
-        return [layer.weights for layer in self.network_.layers]
+        return _LayerArrays("coefs_", self.network_.layers, "weights")
+
+    @coefs_.setter
+    def coefs_(self, values):
+        self._set_layer_arrays("coefs_", "weights", values)
 
     @property
     def intercepts_(self):
         """Bias vectors, one per layer."""
         check_is_fitted(self, "network_")
-        return [layer.bias for layer in self.network_.layers]
+        return _LayerArrays("intercepts_", self.network_.layers, "bias")
+
+    @intercepts_.setter
+    def intercepts_(self, values):
+        self._set_layer_arrays("intercepts_", "bias", values)
+
+    def _set_layer_arrays(self, name, attribute, values):
+        """Copy new weights or biases into the fitted network, all checked first."""
+        check_is_fitted(
+            self,
+            "network_",
+            msg=f"This %(name)s instance is not fitted yet; {name} can only be assigned "
+            "after fit, which sets the number and shapes of the layers.",
+        )
+        layers = self.network_.layers
+        values = list(values)
+        if len(values) != len(layers):
+            raise ValueError(
+                f"{name} must have one array per layer, {len(layers)}, got {len(values)}."
+            )
+        targets = [getattr(layer, attribute) for layer in layers]
+        checked = [
+            _checked_layer_array(name, i, value, target)
+            for i, (value, target) in enumerate(zip(values, targets, strict=True))
+        ]
+        for layer, value in zip(layers, checked, strict=True):
+            _write_layer_array(layer, attribute, value)
 
     # -- configuration ---------------------------------------------------------
 
@@ -178,15 +355,56 @@ class _BaseLayered(BaseEstimator):
         return on_host(y) if self._labels_on_host else same_place(y, X)
 
     def _build_network(self, X, Y, sample_weight):
+        hidden = self._hidden_layers()
         # The network is built on the host (its initial weights come from the
         # one numpy generator) and moves to X's device when it trains.
-        dtype = np.float32 if where(X)[0].float32 == X.dtype else np.float64
+        dtype = np.dtype(np.float32 if where(X)[0].float32 == X.dtype else np.float64)
+        self._check_memory(X.shape[1], X.shape[0], dtype, [size for size, _, _ in hidden])
         network = Network(X.shape[1], random_state=self._random_state, dtype=dtype)
-        for size, activation, rate in self._hidden_layers():
-            network.add_layer(size, activation=activation, dropout=rate, init="mlp_uniform")
-        network.add_layer(self.n_outputs_, activation=self.out_activation_, init="mlp_uniform")
+        try:
+            for size, activation, rate in hidden:
+                network.add_layer(size, activation=activation, dropout=rate, init="mlp_uniform")
+            network.add_layer(self.n_outputs_, activation=self.out_activation_, init="mlp_uniform")
+        except MemoryError as error:
+            raise MemoryError(
+                f"Out of memory allocating the network's weights for hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r}; choose smaller hidden layers."
+            ) from error
         network.layers[-1].bias[...] += self._base_output(Y, sample_weight)
         return network
+
+    def _check_memory(self, n_features, n_rows, dtype, sizes):
+        """Refuse, before allocating, a network too large for this machine's memory."""
+        limit = _memory_limit()
+        if limit is None:
+            return
+        units = [*sizes, self.n_outputs_]
+        fan_in = [n_features, *units[:-1]]
+        n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(fan_in, units, strict=True))
+        itemsize = np.dtype(dtype).itemsize
+        if self.solver == "lbfgs":
+            # The layers, the packed parameters, the previous step and the
+            # gradient; scipy's float64 copies and its history of 10 pairs.
+            per_param, rows = 4 * itemsize + 24 * 8, n_rows
+        else:
+            # The same four, and the optimizer's two moment vectors.
+            per_param = 6 * itemsize
+            rows = min(n_rows, 200 if self.batch_size == "auto" else self.batch_size)
+        # Per-row buffers of every layer: pre-activation, activation, delta, dropout.
+        n_bytes = n_params * per_param + rows * sum(units) * 5 * itemsize
+        if n_bytes > limit:
+            full_batch = (
+                f" (solver='lbfgs' computes all {n_rows:,} rows at once; 'adam' or 'sgd' "
+                "work in mini-batches)"
+                if self.solver == "lbfgs"
+                else ""
+            )
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} makes a network of "
+                f"{n_params:,} parameters; fitting it needs about {n_bytes / 2**30:,.1f} GiB "
+                f"of memory{full_batch}, more than the {limit / 2**30:,.1f} GiB available. "
+                "Choose smaller hidden layers."
+            )
 
     def _base_output(self, Y, sample_weight):
         """The output bias that predicts the weighted mean target for every row.
@@ -209,6 +427,7 @@ class _BaseLayered(BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------
 
+    @_restores_on_error
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         hidden = self._hidden_layers()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
@@ -237,7 +456,9 @@ class _BaseLayered(BaseEstimator):
         dtype = np.dtype(np.float32 if X.dtype == xp.float32 else np.float64)
         if self._labels_on_host:
             sample_weight = on_host(sample_weight)
-        Y, sample_weight = self._encode_targets(y, sample_weight, first_pass, classes, dtype)
+        Y, sample_weight = self._encode_targets(
+            y, sample_weight, first_pass, classes, dtype, incremental
+        )
         Y, sample_weight = same_place(Y, X), same_place(sample_weight, X)
 
         # Rows of zero weight change nothing but would take batch slots and
@@ -281,21 +502,28 @@ class _BaseLayered(BaseEstimator):
     def _fit_lbfgs(self, X, Y, sample_weight, optimizer, first_pass):
         network = self.network_
         start = len(network.history_["loss"])
-        network.fit(
-            X,
-            Y,
-            loss=self._loss_name(),
-            optimizer=optimizer,
-            epochs=self.max_iter,
-            alpha=self.alpha,
-            sample_weight=sample_weight,
-            warm_start=not first_pass,
-            verbose=int(self.verbose),
-        )
+        error = None
+        try:
+            network.fit(
+                X,
+                Y,
+                loss=self._loss_name(),
+                optimizer=optimizer,
+                epochs=self.max_iter,
+                alpha=self.alpha,
+                sample_weight=sample_weight,
+                warm_start=not first_pass,
+                verbose=int(self.verbose),
+            )
+        except BaseException as stopped:  # Ctrl-C, divergence, ...
+            error = self._stopped(stopped, first_pass)
         self.loss_curve_ = list(network.history_["loss"])
         self.n_iter_ = len(self.loss_curve_) - start
-        self.loss_ = float(optimizer.result_.fun)
         self.t_ = 0
+        if error is not None:
+            self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
+            raise error
+        self.loss_ = float(optimizer.result_.fun)
         if optimizer.result_.status != 0:
             warnings.warn(
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
@@ -323,7 +551,6 @@ class _BaseLayered(BaseEstimator):
             batch_size = min(self.batch_size, n_samples)
 
         def end_of_epoch(network, logs):
-            self.loss_ = logs["loss"]
             if self.early_stopping:
                 score = self._validation_score(validation_data, y_val)
                 self.validation_scores_.append(score)
@@ -338,8 +565,10 @@ class _BaseLayered(BaseEstimator):
                     score >= best_score and val_loss <= best_val_loss - self.tol
                 )
                 if score > best_score or (score == best_score and val_loss < best_val_loss):
+                    # Copied first: a Ctrl-C leaves the best score with its weights.
+                    weights = network.get_weights()
                     self.best_validation_score_, self._best_val_loss = score, val_loss
-                    self._best_weights = network.get_weights()
+                    self._best_weights = weights
             else:
                 improved = logs["loss"] <= self.best_loss_ - self.tol
                 self.best_loss_ = min(self.best_loss_, logs["loss"])
@@ -358,30 +587,51 @@ class _BaseLayered(BaseEstimator):
 
         network = self.network_
         start = len(network.history_["loss"])
+        n_scores = len(self.validation_scores_) if self.early_stopping else 0
         self._best_weights, self._best_val_loss = None, np.inf
-        network.fit(
-            X,
-            Y,
-            loss=self._loss_name(),
-            optimizer=optimizer,
-            epochs=1 if incremental else self.max_iter,
-            batch_size=batch_size,
-            alpha=self.alpha,
-            sample_weight=sample_weight,
-            shuffle=self.shuffle,
-            validation_data=validation_data,
-            callbacks=[end_of_epoch],
-            warm_start=not first_pass,
-            verbose=int(self.verbose),
-        )
+        error = None
+        try:
+            network.fit(
+                X,
+                Y,
+                loss=self._loss_name(),
+                optimizer=optimizer,
+                epochs=1 if incremental else self.max_iter,
+                batch_size=batch_size,
+                alpha=self.alpha,
+                sample_weight=sample_weight,
+                shuffle=self.shuffle,
+                validation_data=validation_data,
+                callbacks=[end_of_epoch],
+                warm_start=not first_pass,
+                verbose=int(self.verbose),
+            )
+        except DivergenceError as diverged:
+            if self.early_stopping:
+                self._record_divergence(network, diverged)
+            else:
+                error = self._stopped(diverged, first_pass)
+        except BaseException as stopped:  # Ctrl-C, ...
+            error = self._stopped(stopped, first_pass)
         self.loss_curve_ = list(network.history_["loss"])
         self.n_iter_ = len(self.loss_curve_) - start
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
         self.t_ = network.samples_seen_
         if self.early_stopping:
             self.validation_loss_curve_ = list(network.history_["val_loss"])
+            if len(self.validation_scores_) - n_scores < self.n_iter_:
+                # Ctrl-C came between the end of an epoch and its score.
+                score = self._validation_score(validation_data, y_val)
+                self.validation_scores_.append(score)
+                val_loss = self.validation_loss_curve_[-1]
+                best_score = self.best_validation_score_
+                if score > best_score or (score == best_score and val_loss < self._best_val_loss):
+                    self.best_validation_score_, self._best_weights = score, None  # these
             if self._best_weights is not None:
                 network.set_weights(self._best_weights)
         del self._best_weights, self._best_val_loss
+        if error is not None:
+            raise error
         if not incremental and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
@@ -389,6 +639,38 @@ class _BaseLayered(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _stopped(self, error, first_pass):
+        """Decide what a fit interrupted by ``error`` keeps; return the error to re-raise.
+
+        A Ctrl-C keeps the epochs completed, as MLP does; so does a failure
+        while continuing a network (warm start, ``partial_fit``), whose
+        weights training has already changed. Any other failure of a fresh
+        fit is raised at once, and the estimator is left as it was before
+        the call (see :func:`_restores_on_error`).
+        """
+        if first_pass and not isinstance(error, KeyboardInterrupt):
+            raise error
+        self._keep_after_error = True
+        return error
+
+    def _record_divergence(self, network, error):
+        """Early stopping after a divergence: a nan score, the best weights so far (as MLP)."""
+        network.history_["loss"].append(np.nan)
+        network.history_["val_loss"].append(np.nan)
+        self.validation_scores_.append(np.nan)
+        kept = (
+            "the weights of the best validation score"
+            if self._best_weights is not None
+            else "the weights of the last finite step"
+        )
+        warnings.warn(
+            f"Training diverged at epoch {error.epoch} (the loss is no longer finite); "
+            f"early stopping ends the fit with {kept}, and validation_scores_ ends "
+            "with nan. Try scaling the data, a lower learning rate, or a larger alpha.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
     def _split_validation(self, X, Y, y, sample_weight):
         n_samples = X.shape[0]
@@ -404,6 +686,14 @@ class _BaseLayered(BaseEstimator):
                 f"early_stopping needs at least 2 validation samples and 1 training "
                 f"sample, but got n_samples={n_samples}. Set early_stopping=False or "
                 "provide more samples."
+            )
+        if class_counts is not None and class_counts.min() < 2:
+            rare = np.unique(y)[class_counts < 2]
+            raise ValueError(
+                "The least populated classes in y have only 1 member, too few for the "
+                "early-stopping validation set, which is stratified by class. Classes "
+                f"with too few members are: {rare.tolist()}. Set early_stopping=False, "
+                "or provide at least 2 samples of every class."
             )
         # train_test_split's own split, with each array then indexed in its
         # own namespace (labels on the host, the rest where X lives).

@@ -6,20 +6,30 @@ default and meaning) plus per-layer activations, dropout, more regression
 losses and class weights.
 """
 
+import math
+from numbers import Real
+
 import numpy as np
+from scipy import sparse
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from ._array_api import on_host, same_place, where
-from ._base import HIDDEN_ACTIVATIONS, REGRESSION_LOSSES, _BaseLayered, _check_partial_fit
+from ._base import (
+    HIDDEN_ACTIVATIONS,
+    REGRESSION_LOSSES,
+    _BaseLayered,
+    _if_partial_fit_possible,
+)
 from ._docstrings import ATTRIBUTES, PARAMETERS
 from .losses import LOSSES
 
 __all__ = ["LayeredClassifier", "LayeredRegressor"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _balanced(codes, sample_weight):
@@ -29,6 +39,50 @@ def _balanced(codes, sample_weight):
     per_class = np.zeros_like(totals)
     per_class[present] = totals.sum() / (present.sum() * totals[present])
     return per_class[codes].astype(sample_weight.dtype)
+
+
+def _is_missing(label):
+    if label is None or type(label).__name__ in ("NAType", "NaTType"):  # pandas' NA, NaT
+        return True
+    return isinstance(label, (float, np.floating)) and label != label  # NaN
+
+
+def _check_labels(y, name="y"):
+    """Refuse missing class labels, and labels mixing strings and numbers.
+
+    Without this check, numpy turns a list mixing them into strings (1
+    becomes "1") and sorting an object array of them fails with a TypeError.
+    """
+    if y is None or sparse.issparse(y):
+        return  # validate_data explains
+    values = y
+    if not isinstance(y, np.ndarray):
+        try:  # a list or pandas object, as it is: no conversion to strings
+            values = np.asarray(y, dtype=object)
+        except (TypeError, ValueError):
+            return  # ragged or stranger: validate_data explains
+    if values.dtype != object:
+        return
+    flat = values.ravel()
+    types = set(map(type, flat))
+    maybe_missing = (type(None), float, np.floating)
+    if any(issubclass(t, maybe_missing) or t.__name__ in ("NAType", "NaTType") for t in types):
+        rows = [i for i, label in enumerate(flat) if _is_missing(label)]
+        if rows:
+            raise ValueError(
+                f"{name} has missing class labels (None, NaN or pd.NA) in {len(rows)} "
+                f"row(s), the first at index {rows[0]}. Every sample needs a class label: "
+                "drop those rows or give them one."
+            )
+    is_text = [issubclass(t, (str, bytes)) for t in types]
+    if any(is_text) and not all(is_text):
+        text = next(label for label in flat if isinstance(label, (str, bytes)))
+        other = next(label for label in flat if not isinstance(label, (str, bytes)))
+        raise ValueError(
+            f"{name} mixes string and non-string class labels (e.g. {text!r} and {other!r}); "
+            "labels must be all strings or all numbers. Convert them to one type first, "
+            "e.g. with astype(str)."
+        )
 
 
 class LayeredClassifier(ClassifierMixin, _BaseLayered):
@@ -108,9 +162,10 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         -------
         self : LayeredClassifier
         """
+        _check_labels(y)
         return self._fit(X, y, sample_weight)
 
-    @available_if(_check_partial_fit)
+    @_if_partial_fit_possible
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``(X, y)``, keeping weights and optimizer state.
@@ -127,6 +182,9 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         -------
         self : LayeredClassifier
         """
+        _check_labels(y)
+        if classes is not None:
+            _check_labels(classes, "classes")
         if not hasattr(self, "classes_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None and hasattr(self, "classes_"):
@@ -140,20 +198,24 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
     _y_numeric = False
     _labels_on_host = True
 
-    def _encode_targets(self, y, sample_weight, first_pass, classes, dtype):
+    def _encode_targets(self, y, sample_weight, first_pass, classes, dtype, incremental=False):
         check_classification_targets(y)
         multilabel = type_of_target(y).startswith("multilabel")
         if first_pass:
             binarizer = LabelBinarizer()
             binarizer.fit(y if classes is None or multilabel else classes)
-            if binarizer.y_type_ != "multilabel-indicator" and len(binarizer.classes_) < 2:
-                raise ValueError(
-                    "LayeredClassifier needs samples of at least 2 classes, but the data "
-                    f"contains only one class: {binarizer.classes_[0]!r}."
-                )
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
             self.out_activation_ = "softmax" if binarizer.y_type_ == "multiclass" else "logistic"
+        elif self.warm_start and not incremental:
+            labels = unique_labels(y)
+            if set(labels) != set(self.classes_):
+                # MLP's message, then what to do.
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {self.classes_}, `y` has {labels}. "
+                    "Set warm_start=False to start over."
+                )
         unknown = np.setdiff1d(unique_labels(y), self.classes_)
         if len(unknown):
             raise ValueError(
@@ -165,12 +227,22 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         if self._label_binarizer.y_type_ == "multiclass":
             Y = np.zeros((len(y), len(self.classes_)), dtype=np.float32)
             Y[np.arange(len(y)), np.searchsorted(self.classes_, y)] = 1
+        elif len(self.classes_) == 1:
+            # One class (as MLP, fitted rather than refused): its probability is 1.
+            Y = np.ones((len(y), 1), dtype=np.float32)
         else:
             Y = self._label_binarizer.transform(y).astype(np.float32)
         if self.class_weight is not None:
+            given_weights = sample_weight is not None
             if sample_weight is None:
                 sample_weight = np.ones(len(y), dtype=dtype)
             sample_weight = sample_weight * self._class_weights(y, Y, sample_weight)
+            if not sample_weight.sum() > 0:
+                raise ValueError(
+                    f"class_weight={self.class_weight!r} gives every sample of y zero weight"
+                    + (" (with sample_weight)" if given_weights else "")
+                    + "; at least one sample needs a positive weight."
+                )
         return Y, sample_weight
 
     def _class_weights(self, y, Y, sample_weight):
@@ -190,6 +262,16 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         labels, codes = np.unique(y, return_inverse=True)
         if self.class_weight == "balanced":
             return _balanced(codes, sample_weight)
+        for label, weight in self.class_weight.items():
+            if isinstance(weight, bool) or not isinstance(weight, Real):
+                raise ValueError(
+                    f"class_weight values must be numbers, got {weight!r} for class {label!r}."
+                )
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(
+                    "class_weight values must be finite and non-negative, got "
+                    f"{weight!r} for class {label!r}."
+                )
         missing = [key for key in self.class_weight if key not in self.classes_]
         if missing:
             raise ValueError(
@@ -253,6 +335,8 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
     def _predict_proba(self, X, method):
         proba = self._forward(X, method)
         xp = where(proba)[0]
+        if self._label_binarizer.y_type_ != "multilabel-indicator" and len(self.classes_) == 1:
+            return xp.ones_like(proba)  # one class, one column: its probability is 1
         if self.out_activation_ == "logistic":
             # A saturated sigmoid rounds to exactly 0 or 1; a probability
             # strictly inside (0, 1) is the truer answer.
@@ -361,7 +445,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         """
         return self._fit(X, y, sample_weight)
 
-    @available_if(_check_partial_fit)
+    @_if_partial_fit_possible
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``(X, y)``, keeping weights and optimizer state.
@@ -380,8 +464,16 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
 
     _y_numeric = True
 
-    def _encode_targets(self, y, sample_weight, first_pass, classes, dtype):
+    def _encode_targets(self, y, sample_weight, first_pass, classes, dtype, incremental=False):
         xp, _, on_numpy = where(y)
+        if dtype == np.float32 and y.dtype != xp.float32 and xp.isdtype(y.dtype, "real floating"):
+            largest, limit = float(xp.max(xp.abs(y))) if y.shape[0] else 0.0, _FLOAT32_MAX
+            if largest > limit:
+                raise ValueError(
+                    f"y has values up to {largest:.3g} in magnitude, beyond the range of "
+                    f"float32 (about {limit:.3g}), the dtype of X that "
+                    "the network trains in. Pass X as float64, or rescale y."
+                )
         if self.loss == "poisson" and bool(xp.any(y < 0)):
             raise ValueError(
                 "loss='poisson' requires non-negative y (counts or rates); y has negative values."
