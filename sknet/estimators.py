@@ -10,6 +10,7 @@ import math
 from numbers import Real
 
 import numpy as np
+from array_api_compat import is_array_api_obj
 from scipy import sparse
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
@@ -55,6 +56,8 @@ def _check_labels(y, name="y"):
     """
     if y is None or sparse.issparse(y):
         return  # validate_data explains
+    if is_array_api_obj(y) and not isinstance(y, np.ndarray):
+        return  # arrays of other libraries hold numbers, never objects
     values = y
     if not isinstance(y, np.ndarray):
         try:  # a list or pandas object, as it is: no conversion to strings
