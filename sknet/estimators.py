@@ -350,6 +350,28 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
             return xp.concat([1 - proba, proba], axis=1)
         return proba
 
+    def score(self, X, y, sample_weight=None):
+        """Return the mean accuracy on ``(X, y)`` (subset accuracy for multilabel targets).
+
+        As scikit-learn's ``ClassifierMixin.score``, but computed on the host
+        in float64 whatever library ``X`` comes from (scikit-learn would
+        average the matches in torch's default float32).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        prediction = self.predict(X)
+        return float(
+            accuracy_score(on_host(y), on_host(prediction), sample_weight=on_host(sample_weight))
+        )
+
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities.
 
