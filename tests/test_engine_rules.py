@@ -13,7 +13,16 @@ import pytest
 
 import sknet
 
-ENGINE = ["_registry", "activations", "losses", "optimizers", "layers", "network", "training"]
+ENGINE = [
+    "_registry",
+    "activations",
+    "losses",
+    "optimizers",
+    "layers",
+    "_model_file",
+    "network",
+    "training",
+]
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in ENGINE]
 
 
