@@ -221,8 +221,11 @@ class _BaseLayered(BaseEstimator):
         # validation places: leave them out.
         if sample_weight is not None and not (keep := sample_weight > 0).all():
             X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
+        # Equal weights c are no weights, as in the engine, but their sum c * n
+        # still divides the penalty, as in MLP: alpha / c keeps that objective.
+        self._alpha = self.alpha
         if sample_weight is not None and (sample_weight == sample_weight[0]).all():
-            sample_weight = None  # equal weights are no weights, as in the engine
+            self._alpha, sample_weight = self.alpha / float(sample_weight[0]), None
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -263,7 +266,7 @@ class _BaseLayered(BaseEstimator):
             loss=self._loss_name(),
             optimizer=optimizer,
             epochs=self.max_iter,
-            alpha=self.alpha,
+            alpha=self._alpha,
             sample_weight=sample_weight,
             warm_start=not first_pass,
             verbose=int(self.verbose),
@@ -342,7 +345,7 @@ class _BaseLayered(BaseEstimator):
             optimizer=optimizer,
             epochs=1 if incremental else self.max_iter,
             batch_size=batch_size,
-            alpha=self.alpha,
+            alpha=self._alpha,
             sample_weight=sample_weight,
             shuffle=self.shuffle,
             validation_data=validation_data,

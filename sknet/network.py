@@ -217,6 +217,11 @@ class Network:
     def _check_sample_weight(self, sample_weight, n_rows, dtype):
         if sample_weight is None:
             return None
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.dtype.kind not in "biuf":
+            raise ValueError(
+                f"sample_weight must hold numbers, got an array of dtype {sample_weight.dtype}."
+            )
         sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
         if sample_weight.shape != (n_rows,):
             raise ValueError(
@@ -375,6 +380,12 @@ class Network:
             raise ValueError(f"alpha must be a non-negative number, got {alpha!r}.")
         if not (isinstance(validation_fraction, numbers.Real) and 0 <= validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}.")
+        if target_loss is not None and not (
+            isinstance(target_loss, numbers.Real)
+            and not isinstance(target_loss, bool)
+            and not math.isnan(target_loss)
+        ):
+            raise ValueError(f"target_loss must be None or a number, got {target_loss!r}.")
         if optimizer.full_batch and any(layer.dropout for layer in self.layers):
             raise ValueError(
                 f"Dropout needs a stochastic optimizer (sgd or adam), not {optimizer.name!r}."
@@ -389,7 +400,10 @@ class Network:
                 # Zero-weight rows change nothing but would take batch slots.
                 X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
             if (sample_weight == sample_weight[0]).all():
-                # Equal weights are no weights: same objective, same rounding.
+                # Equal weights are no weights (same objective, same rounding),
+                # but their sum c * n still divides the penalty, as in
+                # scikit-learn's MLP: alpha / c keeps the objective continuous.
+                alpha = float(alpha) / float(sample_weight[0])
                 sample_weight = None
         check_target = getattr(loss, "check_target", None)
         if check_target is not None:
@@ -524,6 +538,9 @@ class Network:
         loss = get_loss(loss)
         prediction = self.predict(X)
         Y = self._check_Y(Y, prediction.shape[0], prediction.dtype)
+        sample_weight = self._check_sample_weight(
+            sample_weight, prediction.shape[0], prediction.dtype
+        )
         per_sample = loss.value(Y, prediction)
         return float(np.average(per_sample, weights=sample_weight))
 
