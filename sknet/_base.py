@@ -466,8 +466,11 @@ class _BaseLayered(BaseEstimator):
         if sample_weight is not None and not bool(xp.all(keep := sample_weight > 0)):
             rows = np.flatnonzero(on_host(keep))
             X, Y, y, sample_weight = (take_rows(a, rows) for a in (X, Y, y, sample_weight))
+        # Equal weights c are no weights, as in the engine, but their sum c * n
+        # still divides the penalty, as in MLP: alpha / c keeps that objective.
+        self._alpha = self.alpha
         if sample_weight is not None and bool(xp.all(sample_weight == sample_weight[0])):
-            sample_weight = None  # equal weights are no weights, as in the engine
+            self._alpha, sample_weight = self.alpha / float(sample_weight[0]), None
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -510,7 +513,7 @@ class _BaseLayered(BaseEstimator):
                 loss=self._loss_name(),
                 optimizer=optimizer,
                 epochs=self.max_iter,
-                alpha=self.alpha,
+                alpha=self._alpha,
                 sample_weight=sample_weight,
                 warm_start=not first_pass,
                 verbose=int(self.verbose),
@@ -598,7 +601,7 @@ class _BaseLayered(BaseEstimator):
                 optimizer=optimizer,
                 epochs=1 if incremental else self.max_iter,
                 batch_size=batch_size,
-                alpha=self.alpha,
+                alpha=self._alpha,
                 sample_weight=sample_weight,
                 shuffle=self.shuffle,
                 validation_data=validation_data,

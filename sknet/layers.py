@@ -1,5 +1,7 @@
 """The fully connected layer and its weight initialisers."""
 
+import numbers
+
 import numpy as np
 
 from .activations import get_activation
@@ -117,7 +119,11 @@ class Dense:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if isinstance(dropout, bool) or not 0 <= dropout < 1:
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, numbers.Real)
+            or not 0 <= dropout < 1
+        ):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
         if init != "auto" and init not in INITIALIZERS:
             raise ValueError(

@@ -5,16 +5,14 @@ runs the loop.
 """
 
 import copy
-import json
 import math
 import numbers
-import os
 
 import numpy as np
 from scipy import sparse
 
-from .activations import activation_name
-from .backends import NUMPY, get_backend, to_numpy
+from ._model_file import load_network, save_network
+from .backends import NUMPY, get_backend
 from .layers import Dense
 from .losses import get_loss
 from .optimizers import get_optimizer
@@ -22,8 +20,6 @@ from .training import Trainer
 
 __all__ = ["Network"]
 
-FORMAT_NAME = "sknet.Network"
-FORMAT_VERSION = 1
 # Rows per predict block: 1024 keeps each layer's activations in cache (measured
 # faster than 4096 or one block of all rows, in float32 and float64).
 _PREDICT_CHUNK = 1024
@@ -42,20 +38,6 @@ def _as_generator(random_state):
         "random_state must be None, an int, a numpy Generator or RandomState, "
         f"got {random_state!r}."
     )
-
-
-def _json_rng_state(rng):
-    # PCG64's state is plain ints; other bit generators hold arrays, which JSON
-    # cannot store. Those are not saved (the loaded network gets a fresh one).
-    state = rng.bit_generator.state
-    return state if state.get("bit_generator") == "PCG64" else None
-
-
-def _describe(path):
-    if isinstance(path, (str, os.PathLike)):
-        return repr(os.fspath(path))
-    name = getattr(path, "name", None)
-    return repr(name) if isinstance(name, str) else "The file object"
 
 
 def _check_finite(name, values, backend=NUMPY):
@@ -189,9 +171,14 @@ class Network:
         """
         n_in = self.layers[-1].units if self.layers else self.n_inputs
         layer = Dense(n_in, units, activation=activation, dropout=dropout, init=init, rng=self._rng)
-        if self.dtype is not None:
-            layer.weights = layer.weights.astype(self.dtype)
-            layer.bias = layer.bias.astype(self.dtype)
+        # A layer added to a network fitted in float32 is float32 too: the
+        # network keeps one dtype (and predicts the same once saved and loaded).
+        dtype = self.dtype
+        if dtype is None and self.layers:
+            dtype = self.layers[0].weights.dtype
+        if dtype is not None:
+            layer.weights = layer.weights.astype(dtype, copy=False)
+            layer.bias = layer.bias.astype(dtype, copy=False)
         self.layers.append(layer)
         return self
 
@@ -279,6 +266,11 @@ class Network:
         if backend is not NUMPY:
             sample_weight = _check_numbers("sample_weight", sample_weight, backend, dtype)
         else:
+            sample_weight = np.asarray(sample_weight)
+            if sample_weight.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"sample_weight must hold numbers, got an array of dtype {sample_weight.dtype}."
+                )
             sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
         if tuple(sample_weight.shape) != (n_rows,):
             raise ValueError(
@@ -471,6 +463,12 @@ class Network:
             raise ValueError(f"alpha must be a non-negative number, got {alpha!r}.")
         if not (isinstance(validation_fraction, numbers.Real) and 0 <= validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}.")
+        if target_loss is not None and not (
+            isinstance(target_loss, numbers.Real)
+            and not isinstance(target_loss, bool)
+            and not math.isnan(target_loss)
+        ):
+            raise ValueError(f"target_loss must be None or a number, got {target_loss!r}.")
         if optimizer.full_batch and any(layer.dropout for layer in self.layers):
             raise ValueError(
                 f"Dropout needs a stochastic optimizer (sgd or adam), not {optimizer.name!r}."
@@ -482,16 +480,16 @@ class Network:
         X = self._check_X(X, dtype, min_rows=1, backend=backend)
         Y = self._check_Y(Y, X.shape[0], dtype, backend)
         sample_weight = self._check_sample_weight(sample_weight, X.shape[0], dtype, backend)
-        weight_scale = 1.0
         if sample_weight is not None:
             xp = backend.xp
             if not bool(xp.all(keep := sample_weight > 0)):
                 # Zero-weight rows change nothing but would take batch slots.
                 X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
             if bool(xp.all(sample_weight == sample_weight[0])):
-                # Equal weights are no weights: same objective, same rounding;
-                # the penalty still sees their total.
-                weight_scale = float(sample_weight[0])
+                # Equal weights are no weights (same objective, same rounding),
+                # but their sum c * n still divides the penalty, as in
+                # scikit-learn's MLP: alpha / c keeps the objective continuous.
+                alpha = float(alpha) / float(sample_weight[0])
                 sample_weight = None
         check_target = getattr(loss, "check_target", None)
         if check_target is not None:
@@ -520,7 +518,6 @@ class Network:
             list(callbacks),
             verbose,
             backend=backend,
-            weight_scale=weight_scale,
         )
         try:
             if optimizer.full_batch:
@@ -659,6 +656,9 @@ class Network:
         backend = get_backend(prediction)
         dtype = np.dtype(np.float32 if _is_float32(prediction.dtype) else np.float64)
         Y = self._check_Y(Y, prediction.shape[0], dtype, backend)
+        sample_weight = self._check_sample_weight(
+            sample_weight, prediction.shape[0], dtype, backend
+        )
         if backend is NUMPY:
             per_sample = loss.value(Y, prediction)
             return float(np.average(per_sample, weights=sample_weight))
@@ -666,7 +666,6 @@ class Network:
         per_sample = loss.value_xp(Y, prediction, xp)
         if sample_weight is None:
             return float(xp.mean(per_sample))
-        sample_weight = backend.convert(sample_weight, per_sample.dtype)
         return float(xp.sum(per_sample * sample_weight) / xp.sum(sample_weight))
 
     # -- persistence ----------------------------------------------------------
@@ -674,11 +673,21 @@ class Network:
     def save(self, path):
         """Write the architecture (as JSON) and the weights to one ``.npz`` file.
 
-        The file loads with ``allow_pickle=False``: opening it runs no code.
+        The file loads with ``allow_pickle=False``: opening it runs no code. A
+        path is written exactly as given (``"model"`` writes ``model``, no
+        extension is added) and atomically: a save that fails part-way (full
+        disk, Ctrl-C) leaves any previous file at ``path`` as it was.
 
         Parameters
         ----------
         path : str, path-like or file object
+
+        Raises
+        ------
+        ValueError
+            If the network cannot be saved (e.g. a custom activation object).
+        IsADirectoryError
+            If ``path`` is a directory.
 
         Examples
         --------
@@ -692,42 +701,14 @@ class Network:
         >>> bool(np.array_equal(loaded.predict([[1.0, 2.0]]), net.predict([[1.0, 2.0]])))
         True
         """
-        self._check_built()
-        layers = []
-        for layer in self.layers:
-            name = activation_name(layer.activation)
-            if name is None:
-                raise ValueError(
-                    f"Cannot save activation {layer.activation!r}: only registered "
-                    "activations can be saved."
-                )
-            layers.append(
-                {
-                    "units": layer.units,
-                    "activation": name,
-                    "dropout": layer.dropout,
-                    "init": layer.init,
-                }
-            )
-        architecture = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "n_inputs": self.n_inputs,
-            "dtype": None if self.dtype is None else self.dtype.name,
-            "layers": layers,
-            "samples_seen": self.samples_seen_,
-            "rng_state": _json_rng_state(self._rng),
-            "history": self.history_,
-        }
-        arrays = {"architecture": np.array(json.dumps(architecture))}
-        for i, layer in enumerate(self.layers):
-            arrays[f"weights_{i}"] = to_numpy(layer.weights)
-            arrays[f"bias_{i}"] = to_numpy(layer.bias)
-        np.savez(path, **arrays)
+        save_network(self, path)
 
     @classmethod
     def load(cls, path):
         """Read a network written by :meth:`save`.
+
+        The whole file is checked (architecture, then the shape and dtype of
+        every array) before the network is built.
 
         Parameters
         ----------
@@ -740,8 +721,10 @@ class Network:
         Raises
         ------
         ValueError
-            If the file is not an sknet network, is corrupt, or has an
-            unknown format version.
+            If the file is not an sknet network, is damaged or malformed, or
+            has an unknown format version.
+        FileNotFoundError, IsADirectoryError
+            If ``path`` does not exist or is a directory.
 
         Examples
         --------
@@ -752,47 +735,7 @@ class Network:
         ...
         ValueError: The file object is not an sknet Network file: ...
         """
-        name = _describe(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except Exception as exc:
-            raise ValueError(
-                f"{name} is not an sknet Network file: it cannot be read as an .npz "
-                f"archive; it may be corrupt or truncated ({exc})."
-            ) from None
-        try:
-            architecture = json.loads(str(arrays["architecture"]))
-            is_ours = architecture.get("format") == FORMAT_NAME
-        except (KeyError, ValueError, AttributeError):
-            is_ours = False
-        if not is_ours:
-            raise ValueError(
-                f"{name} is not an sknet Network file: it holds no sknet architecture record."
-            )
-        if architecture.get("version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{name} has sknet Network format version {architecture.get('version')!r}; "
-                f"this sknet reads version {FORMAT_VERSION}. Load it with the sknet that "
-                "wrote it."
-            )
-        try:
-            net = cls(architecture["n_inputs"], dtype=architecture["dtype"])
-            for spec in architecture["layers"]:
-                net.add_layer(spec["units"], spec["activation"], spec["dropout"], spec["init"])
-            n_layers = len(net.layers)
-            net._set_dtype(arrays["weights_0"].dtype)
-            net.set_weights(
-                [arrays[f"{kind}_{i}"] for i in range(n_layers) for kind in ("weights", "bias")]
-            )
-            net.samples_seen_ = architecture["samples_seen"]
-            net.history_ = architecture["history"]
-            rng_state = architecture["rng_state"]
-            if rng_state is not None and rng_state["bit_generator"] == "PCG64":
-                net._rng.bit_generator.state = rng_state
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{name} is a damaged sknet Network file: {exc}") from None
-        return net
+        return load_network(cls, path)
 
     def __repr__(self):
         layers = ", ".join(f"{layer.units} {layer.activation.name}" for layer in self.layers)

@@ -73,9 +73,6 @@ class Trainer:
     verbose : int
     backend : backend, default: numpy's
         See :mod:`sknet.backends`.
-    weight_scale : float, default=1.0
-        The common value of sample weights that were all equal and so
-        dropped: the penalty is divided by the total weight either way.
 
     Examples
     --------
@@ -103,7 +100,6 @@ class Trainer:
         callbacks,
         verbose,
         backend=NUMPY,
-        weight_scale=1.0,
     ):
         self.network = network
         self.layers = network.layers
@@ -117,7 +113,6 @@ class Trainer:
         self.callbacks = callbacks
         self.verbose = verbose
         self.backend = backend
-        self.weight_scale = weight_scale
         self.store = backend.parameter_store(self.layers, dtype)
 
     @property
@@ -153,7 +148,7 @@ class Trainer:
         backend = self.backend
         n = X.shape[0]
         if sample_weight is None:
-            weight = float(n) * self.weight_scale
+            weight = float(n)
             scale = 1.0 / n
         else:
             weight = backend.read(sample_weight.sum()) if backend is NUMPY else None

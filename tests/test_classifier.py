@@ -186,6 +186,38 @@ def test_integer_weights_equal_repeated_rows_hidden_layer():
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-9)
 
 
+@pytest.mark.parametrize("scale", [0.2, 5.0])
+@pytest.mark.parametrize("equal", [True, False])
+def test_rescaled_weights_give_mlp_model(scale, equal):
+    # MLP divides the penalty by the sum of the weights, equal or not (equal
+    # weights used to count as none here: ~0.4 away from MLP at alpha=10).
+    X, y = _binary(n_samples=100)
+    base = np.ones(len(y)) if equal else np.random.default_rng(1).uniform(0.5, 2, len(y))
+    sw = scale * base
+    settings = dict(EXACT, alpha=10.0)
+    ours = LayeredClassifier(**settings).fit(X, y, sample_weight=sw)
+    mlp = MLPClassifier(**settings).fit(X, y, sample_weight=sw)
+    # Measured: within 2e-5 (L-BFGS tolerances).
+    np.testing.assert_allclose(ours.coefs_[0], mlp.coefs_[0], rtol=0, atol=2e-4)
+    np.testing.assert_allclose(ours.predict_proba(X), mlp.predict_proba(X), rtol=0, atol=2e-4)
+    # Continuous in the weights (measured 1e-14).
+    nudged = sw.copy()
+    nudged[0] *= 1 + 1e-12
+    close = LayeredClassifier(**settings).fit(X, y, sample_weight=nudged)
+    np.testing.assert_allclose(close.predict_proba(X), ours.predict_proba(X), rtol=0, atol=1e-9)
+
+
+def test_equal_class_weights_are_equal_sample_weights():
+    X, y = _binary(n_samples=100)
+    settings = dict(hidden_layer_sizes=(6,), solver="adam", max_iter=5, random_state=0)
+    # class weights 3 for every class: all sample weights 3, so alpha / 3.
+    by_class = LayeredClassifier(alpha=3.0, class_weight={0: 3, 1: 3}, **settings).fit(X, y)
+    reference = LayeredClassifier(alpha=1.0, **settings).fit(X, y)
+    np.testing.assert_allclose(
+        by_class.predict_proba(X), reference.predict_proba(X), rtol=0, atol=1e-12
+    )
+
+
 @pytest.mark.parametrize(
     "settings",
     [

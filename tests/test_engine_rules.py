@@ -21,6 +21,7 @@ ENGINE = [
     "backends",
     "_parameters",
     "layers",
+    "_model_file",
     "network",
     "training",
 ]

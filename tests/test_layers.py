@@ -96,6 +96,8 @@ def test_mlp_uniform_draws_weights_and_biases_like_scikit_learn(activation, fact
         (dict(n_inputs=4, units=True), "units must be a positive integer, got True"),
         (dict(n_inputs=4, units=3, dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
         (dict(n_inputs=4, units=3, dropout=-0.1), r"dropout must be in \[0, 1\)"),
+        (dict(n_inputs=4, units=3, dropout="0.1"), r"dropout must be in \[0, 1\), got '0.1'"),
+        (dict(n_inputs=4, units=3, dropout=None), r"dropout must be in \[0, 1\), got None"),
         (dict(n_inputs=4, units=3, init="lecun"), "Unknown init 'lecun'; valid names are"),
         (dict(n_inputs=4, units=3, activation="swish"), "Unknown activation 'swish'"),
     ],

@@ -1,7 +1,5 @@
-"""The Network: reference solutions, training behaviour, persistence and errors."""
+"""The Network: reference solutions, training behaviour and errors."""
 
-import io
-import json
 import pickle
 import re
 import warnings
@@ -12,6 +10,7 @@ from scipy import sparse
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 from sknet import LBFGS, SGD, Adam, Network
@@ -74,6 +73,49 @@ def test_identity_layer_with_alpha_is_ridge(weighted):
     W, b = net.get_weights()
     np.testing.assert_allclose(W.ravel(), ridge.coef_, rtol=0, atol=1e-6)
     np.testing.assert_allclose(b[0], ridge.intercept_, rtol=0, atol=1e-6)
+
+
+def _linear_fit(X, y, sample_weight, alpha=10.0):
+    net = Network(X.shape[1], random_state=0).add_layer(1, "identity")
+    net.fit(X, y, optimizer=LBFGS(**EXACT), epochs=1000, alpha=alpha, sample_weight=sample_weight)
+    return np.concatenate([w.ravel() for w in net.get_weights()])
+
+
+@pytest.mark.parametrize("scale", [0.2, 5.0])
+@pytest.mark.parametrize("equal", [True, False])
+def test_rescaled_weights_give_mlp_model(scale, equal):
+    # scikit-learn's MLP divides the penalty by the sum of the weights, equal
+    # or not: all weights x c is alpha / c. Equal weights used to be taken as
+    # no weights (penalty over n): coefficients then moved by ~0.15 at alpha=10.
+    X, Y = _regression(n=80)
+    y = Y.ravel()
+    base = np.ones(80) if equal else np.random.default_rng(1).uniform(0.5, 2.0, 80)
+    sw = scale * base
+    ours = _linear_fit(X, y, sw)
+    mlp = MLPRegressor(
+        hidden_layer_sizes=(), solver="lbfgs", alpha=10.0, tol=1e-12, max_iter=10000
+    ).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours[:-1], mlp.coefs_[0].ravel(), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(ours[-1], mlp.intercepts_[0], rtol=0, atol=2e-5)
+    # The objective is continuous in the weights: one weight nudged by 1e-12
+    # (no longer all equal) gives the same model.
+    nudged = sw.copy()
+    nudged[0] *= 1 + 1e-12
+    np.testing.assert_allclose(_linear_fit(X, y, nudged), ours, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_equal_weights_scale_the_penalty_with_stochastic_optimizers(optimizer):
+    X, Y = _regression(n=50)
+    fit = dict(optimizer=optimizer, epochs=5, batch_size=16, alpha=2.0)
+    scaled = _small_net().fit(X, Y, sample_weight=np.full(50, 4.0), **fit)
+    # All weights 4: the objective of no weights with alpha / 4, batch by batch.
+    reference = _small_net().fit(X, Y, **dict(fit, alpha=0.5))
+    np.testing.assert_allclose(_flat(scaled), _flat(reference), rtol=0, atol=1e-13)
+    nudged = np.full(50, 4.0)
+    nudged[0] *= 1 + 1e-12
+    close = _small_net().fit(X, Y, sample_weight=nudged, **fit)
+    np.testing.assert_allclose(_flat(close), _flat(scaled), rtol=0, atol=1e-9)
 
 
 def test_sigmoid_layer_is_logistic_regression():
@@ -247,6 +289,22 @@ def test_float32_data_trains_in_float32(optimizer):
     np.testing.assert_allclose(net32.predict(X), net64.predict(X), rtol=1e-3, atol=1e-3)
 
 
+def test_add_layer_after_a_float32_fit_keeps_float32():
+    X, Y = _regression(n=20)
+    net = Network(4, random_state=0).add_layer(1, "identity")
+    net.fit(X.astype(np.float32), Y.astype(np.float32), epochs=1)
+    net.add_layer(3, "tanh")
+    assert [w.dtype for w in net.get_weights()] == [np.float32] * 4
+    # The same initial weights as in float64, rounded.
+    reference = Network(4, random_state=0).add_layer(1, "identity")
+    reference.fit(X.astype(np.float32), Y.astype(np.float32), epochs=1)
+    reference._set_dtype(np.float64)
+    reference.add_layer(3, "tanh")
+    np.testing.assert_array_equal(
+        net.layers[1].weights, reference.layers[1].weights.astype(np.float32)
+    )
+
+
 def test_explicit_dtype_and_integer_data():
     X, Y = _regression(n=40)
     net = _small_net(dtype="float32").fit(X, Y, epochs=2)
@@ -272,136 +330,6 @@ def test_predict_matches_manual_forward_in_chunks():
     np.testing.assert_allclose(net.predict(X), h, rtol=1e-12)
     np.testing.assert_allclose(net.predict(X.tolist()), h, rtol=1e-12)
     np.testing.assert_allclose(net.predict(sparse.csr_matrix(X)), h, rtol=1e-12)
-
-
-# -- persistence ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("target", ["path", "bytesio"])
-def test_save_load_round_trip(tmp_path, dtype, target):
-    X, Y = _regression(n=40)
-    X, Y = X.astype(dtype), Y.astype(dtype)
-    net = Network(4, random_state=0)
-    net.add_layer(5, "gelu", dropout=0.2).add_layer(4, "logistic").add_layer(1, "softplus")
-    net.fit(X, Y, epochs=3, batch_size=10, validation_fraction=0.2)
-    where = tmp_path / "model.npz" if target == "path" else io.BytesIO()
-    net.save(where)
-    if target == "bytesio":
-        where.seek(0)
-    loaded = Network.load(where)
-    prediction = loaded.predict(X)
-    assert prediction.dtype == dtype and loaded.dtype is None
-    assert all(w.dtype == dtype for w in loaded.get_weights())
-    np.testing.assert_array_equal(prediction, net.predict(X))
-    _assert_same_weights(loaded, net)
-    assert loaded.history_ == net.history_ and loaded.samples_seen_ == net.samples_seen_
-    assert [(la.units, la.activation.name, la.dropout) for la in loaded.layers] == [
-        (5, "gelu", 0.2),
-        (4, "sigmoid", 0.0),
-        (1, "softplus", 0.0),
-    ]
-    assert repr(loaded) == repr(net)
-    # The random stream is saved too: further training continues identically.
-    net.fit(X, Y, epochs=2, batch_size=10)
-    loaded.fit(X, Y, epochs=2, batch_size=10)
-    _assert_same_weights(loaded, net)
-
-
-def test_save_with_other_bit_generator(tmp_path):
-    net = Network(2, random_state=np.random.Generator(np.random.MT19937(0))).add_layer(1, "tanh")
-    net.save(tmp_path / "mt.npz")
-    loaded = Network.load(tmp_path / "mt.npz")
-    x = np.array([[0.5, -1.0]])
-    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
-
-
-def test_save_refuses_unregistered_activation():
-    class Cube:
-        def forward(self, z):
-            return z**3
-
-        def derivative(self, z, a):
-            return 3 * z**2
-
-    net = Network(2).add_layer(3, Cube()).add_layer(1, "identity")
-    with pytest.raises(ValueError, match="only registered activations can be saved"):
-        net.save(io.BytesIO())
-
-
-def _saved_bytes():
-    net = _small_net()
-    buffer = io.BytesIO()
-    net.save(buffer)
-    return buffer.getvalue()
-
-
-def _npz(**arrays):
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    return buffer
-
-
-def _architecture(raw):
-    return json.loads(str(np.load(io.BytesIO(raw))["architecture"]))
-
-
-@pytest.mark.parametrize("cut", [0.5, 0.9, 0.99])
-def test_load_truncated_file(cut):
-    raw = _saved_bytes()
-    with pytest.raises(ValueError, match="not an sknet Network file: .* corrupt or truncated"):
-        Network.load(io.BytesIO(raw[: int(len(raw) * cut)]))
-
-
-def test_load_corrupted_bytes_inside_the_archive():
-    raw = bytearray(_saved_bytes())
-    middle = len(raw) // 2
-    raw[middle : middle + 40] = bytes(40)
-    with pytest.raises(ValueError, match="sknet Network file"):
-        Network.load(io.BytesIO(bytes(raw)))
-
-
-@pytest.mark.parametrize("content", [np.random.default_rng(0).bytes(600), b"", b"PK\x03\x04"])
-def test_load_random_bytes(content, tmp_path):
-    path = tmp_path / "junk.npz"
-    path.write_bytes(content)
-    with pytest.raises(ValueError, match=r"'.*junk.npz' is not an sknet Network file: .*corrupt"):
-        Network.load(path)
-
-
-def test_load_foreign_files():
-    message = "not an sknet Network file: it holds no sknet architecture record"
-    with pytest.raises(ValueError, match=message):
-        Network.load(_npz(weights_0=np.zeros((2, 2))))
-    other = json.dumps({"format": "keras.Model", "version": 1, "layers": []})
-    with pytest.raises(ValueError, match=message):
-        Network.load(_npz(architecture=np.array(other)))
-    with pytest.raises(ValueError, match=message):
-        Network.load(_npz(architecture=np.array("{not json")))
-    with pytest.raises(ValueError, match=message):
-        Network.load(_npz(architecture=np.arange(3)))
-
-
-def test_load_future_format_version():
-    raw = _saved_bytes()
-    architecture = dict(_architecture(raw), version=2)
-    arrays = dict(np.load(io.BytesIO(raw)))
-    arrays["architecture"] = np.array(json.dumps(architecture))
-    with pytest.raises(ValueError, match="format version 2; this sknet reads version 1"):
-        Network.load(_npz(**arrays))
-
-
-def test_load_damaged_file():
-    raw = _saved_bytes()
-    arrays = dict(np.load(io.BytesIO(raw)))
-    del arrays["weights_1"]
-    with pytest.raises(ValueError, match="damaged sknet Network file: 'weights_1'"):
-        Network.load(_npz(**arrays))
-    arrays = dict(np.load(io.BytesIO(raw)))
-    arrays["bias_0"] = np.zeros(3)
-    with pytest.raises(ValueError, match=r"damaged .* Layer 0 bias must have shape \(8,\)"):
-        Network.load(_npz(**arrays))
 
 
 # -- invalid input ----------------------------------------------------------------------
@@ -520,12 +448,29 @@ def test_target_checks():
         (dict(validation_data=(np.zeros((3, 5)), np.zeros(3))), "X has 5 columns"),
         (dict(optimizer=Adam(), learning_rate=0.1), "learning_rate is given both to fit"),
         (dict(optimizer="sgd", learning_rate=-0.1), "learning_rate must be positive"),
+        (dict(target_loss="a"), "target_loss must be None or a number, got 'a'"),
+        (dict(target_loss=np.nan), "target_loss must be None or a number, got nan"),
+        (dict(target_loss=True), "target_loss must be None or a number, got True"),
+        (dict(sample_weight=["a"] * 20), "sample_weight must hold numbers, got an array of dtype"),
     ],
 )
 def test_invalid_fit_arguments(kwargs, match):
     X, Y = _regression(n=20)
+    net = _small_net()
+    before = net.get_weights()
     with pytest.raises(ValueError, match=match):
-        _small_net().fit(X, Y, **kwargs)
+        net.fit(X, Y, **kwargs)
+    # Raised before training starts.
+    assert net.history_ == {"loss": [], "val_loss": []}
+    for u, v in zip(net.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_add_layer_dropout_must_be_a_number():
+    net = Network(4)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got '0.1'"):
+        net.add_layer(8, dropout="0.1")
+    assert net.layers == []
 
 
 def test_zero_weight_rows_are_left_out_before_the_validation_split():
@@ -845,6 +790,25 @@ def test_loss_method_is_weighted_mean_of_per_sample_loss():
     expected = np.average(0.5 * (residual**2).sum(axis=1), weights=sw)
     assert net.loss(X, Y, "squared_error", sw) == pytest.approx(expected, rel=1e-14)
     assert net.loss(X, Y[:, 0], "absolute_error") == pytest.approx(np.abs(residual).mean())
+
+
+@pytest.mark.parametrize(
+    "sample_weight, match",
+    [
+        (np.ones(19), r"sample_weight must have shape \(20,\), got \(19,\)"),
+        (-np.ones(20), "sample_weight must not be negative"),
+        (np.zeros(20), "sample_weight must have a positive sum"),
+        (np.full(20, np.nan), "sample_weight contains NaN or infinity"),
+        (["x"] * 20, "sample_weight must hold numbers"),
+    ],
+)
+def test_loss_method_checks_sample_weight_as_fit_does(sample_weight, match):
+    X, Y = _regression(n=20)
+    net = _small_net()
+    with pytest.raises(ValueError, match=match):
+        net.loss(X, Y, "squared_error", sample_weight)
+    with pytest.raises(ValueError, match=match):
+        net.fit(X, Y, sample_weight=sample_weight)
 
 
 def test_user_loss_trains():

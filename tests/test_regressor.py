@@ -165,6 +165,46 @@ def test_integer_weights_equal_repeated_rows_hidden_layer():
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=0, atol=1e-6)
 
 
+def _rescaled_weights(scale, equal, n_samples):
+    base = np.ones(n_samples) if equal else np.random.default_rng(1).uniform(0.5, 2, n_samples)
+    sw = scale * base
+    nudged = sw.copy()
+    nudged[0] *= 1 + 1e-12
+    return sw, nudged
+
+
+@pytest.mark.parametrize("scale", [0.2, 5.0])
+@pytest.mark.parametrize("equal", [True, False])
+def test_rescaled_weights_give_mlp_model(scale, equal):
+    # MLP divides the penalty by the sum of the weights, equal or not (equal
+    # weights used to count as none here: 0.05 to 0.17 away from MLP).
+    X, y = _standardised_regression(n_samples=100)
+    sw, nudged = _rescaled_weights(scale, equal, len(y))
+    settings = dict(EXACT, alpha=10.0)
+    ours = LayeredRegressor(**settings).fit(X, y, sample_weight=sw)
+    mlp = MLPRegressor(**settings).fit(X, y, sample_weight=sw)
+    # Measured: within 1e-5 (L-BFGS tolerances).
+    np.testing.assert_allclose(ours.coefs_[0], mlp.coefs_[0], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours.intercepts_[0], mlp.intercepts_[0], rtol=0, atol=1e-4)
+    # Continuous in the weights (measured 2e-15).
+    close = LayeredRegressor(**settings).fit(X, y, sample_weight=nudged)
+    np.testing.assert_allclose(close.predict(X), ours.predict(X), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_equal_weights_are_alpha_over_the_weight_as_in_mlp(solver):
+    X, y = _standardised_regression(n_samples=100)
+    settings = dict(hidden_layer_sizes=(6,), solver=solver, max_iter=5, random_state=0)
+    four = np.full(len(y), 4.0)
+    # MLP: all weights 4 is alpha / 4 without weights.
+    mlp = MLPRegressor(alpha=2.0, **settings).fit(X, y, sample_weight=four)
+    mlp_reference = MLPRegressor(alpha=0.5, **settings).fit(X, y)
+    np.testing.assert_allclose(mlp.coefs_[0], mlp_reference.coefs_[0], rtol=0, atol=1e-12)
+    ours = LayeredRegressor(alpha=2.0, **settings).fit(X, y, sample_weight=four)
+    reference = LayeredRegressor(alpha=0.5, **settings).fit(X, y)
+    np.testing.assert_allclose(ours.predict(X), reference.predict(X), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_zero_weight_equals_dropping_the_row(solver):
     X, y = _standardised_regression(n_samples=150)

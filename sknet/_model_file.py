@@ -1,0 +1,530 @@
+"""The model file of :meth:`sknet.Network.save` and :meth:`sknet.Network.load`.
+
+One ``.npz`` archive (uncompressed zip of ``.npy`` arrays): ``architecture``, a
+JSON string describing the network, and ``weights_i`` / ``bias_i`` for each
+layer. Writing is atomic. Reading checks the whole record, and the header
+(shape and dtype) of every array against it, before anything the size of a
+layer is allocated, so a small malformed file cannot ask for gigabytes, and
+every malformed file is reported as a ``ValueError`` naming the file.
+"""
+
+import contextlib
+import errno
+import json
+import math
+import numbers
+import os
+import stat
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+
+from .activations import activation_name, get_activation
+from .backends import to_numpy
+from .layers import INITIALIZERS
+
+__all__ = ["load_network", "save_network"]
+
+FORMAT_NAME = "sknet.Network"
+FORMAT_VERSION = 1
+_KEYS = ("format", "version", "n_inputs", "dtype", "layers", "samples_seen", "rng_state", "history")
+_LAYER_KEYS = ("units", "activation", "dropout", "init")
+_PCG64_KEYS = ("bit_generator", "state", "has_uint32", "uinteger")
+# The header of an .npy member is a short dict literal; numpy's own default cap.
+_MAX_HEADER = 10_000
+# Errors that reading a malformed zip or .npy member can raise.
+_DECODE_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,  # an encrypted member
+    struct.error,
+)
+# Deflate cannot expand data more than about 1032-fold.
+_MAX_DEFLATE_RATIO = 1032
+
+
+class _Invalid(Exception):
+    """What is wrong with an architecture record or an array."""
+
+
+# -- writing ----------------------------------------------------------------------
+
+
+def save_network(network, path):
+    """Write ``network`` to ``path`` (a path or a writable binary file object).
+
+    A path is written exactly as given (no extension is added), and
+    atomically: the archive goes to a temporary file in the same folder, is
+    flushed to disk, then replaces ``path`` in one step. If anything fails
+    (a full disk, Ctrl-C), the temporary file is removed and a previous file
+    at ``path`` is left as it was.
+
+    Parameters
+    ----------
+    network : Network
+    path : str, path-like or file object
+
+    Raises
+    ------
+    ValueError
+        If the network cannot be saved (unregistered activation, layers of
+        different dtypes, non-finite weights, a malformed history).
+    IsADirectoryError
+        If ``path`` is a directory.
+
+    Examples
+    --------
+    >>> import io
+    >>> from sknet import Network
+    >>> from sknet import _model_file
+    >>> buffer = io.BytesIO()
+    >>> _model_file.save_network(Network(2, random_state=0).add_layer(1, "identity"), buffer)
+    >>> buffer.getvalue()[:2]
+    b'PK'
+    """
+    network._check_built()
+    record = _record(network)
+    arrays = {}
+    for i, layer in enumerate(network.layers):
+        # Weights trained on another library or device are written from the host.
+        arrays[f"weights_{i}"] = np.ascontiguousarray(to_numpy(layer.weights))
+        arrays[f"bias_{i}"] = np.ascontiguousarray(to_numpy(layer.bias))
+    # What is written can be read back: the checks of load, before writing.
+    try:
+        _check_record(record)
+        _check_arrays(record, {key: (a.shape, a.dtype) for key, a in arrays.items()})
+        _check_values(arrays)
+    except _Invalid as exc:
+        raise ValueError(f"Cannot save this network: {exc}") from None
+    # numpy scalars in a user-edited history are written as the numbers they are.
+    arrays = {"architecture": np.array(json.dumps(record, default=float)), **arrays}
+    if hasattr(path, "write"):
+        np.savez(path, **arrays)
+        return
+    _write_atomically(os.fspath(path), arrays)
+
+
+def _record(network):
+    layers = []
+    for layer in network.layers:
+        name = activation_name(layer.activation)
+        if name is None:
+            raise ValueError(
+                f"Cannot save activation {layer.activation!r}: only registered "
+                "activations can be saved."
+            )
+        layers.append(
+            {"units": layer.units, "activation": name, "dropout": layer.dropout, "init": layer.init}
+        )
+    state = network._rng.bit_generator.state
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "n_inputs": network.n_inputs,
+        "dtype": None if network.dtype is None else network.dtype.name,
+        "layers": layers,
+        "samples_seen": network.samples_seen_,
+        # PCG64's state is plain ints; other bit generators hold arrays, which
+        # JSON cannot store. Those are not saved (a loaded network gets a fresh one).
+        "rng_state": state if state.get("bit_generator") == "PCG64" else None,
+        "history": network.history_,
+    }
+
+
+def _write_atomically(path, arrays):
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            errno.EISDIR, "Cannot save the network: this is a directory; give a file path", path
+        )
+    # Through a symbolic link, the file it points to is replaced, not the link.
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
+    fd, temporary = _create_temporary(folder, os.path.basename(target), path)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(OSError):
+            # Replacing a file keeps its permissions, as writing into it would.
+            os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _fsync_folder(folder)
+
+
+def _create_temporary(folder, base, path):
+    # os.open rather than tempfile.mkstemp: mode 0o666 then goes through the
+    # umask, giving a new model file the permissions any new file gets.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temporary = os.path.join(folder, f".{base}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                errno.ENOENT, "Cannot save the network: the folder does not exist", path
+            ) from None
+    raise FileExistsError(errno.EEXIST, "Cannot create a temporary file next to", path)
+
+
+def _fsync_folder(folder):
+    # Makes the rename itself durable; not possible (nor needed) everywhere.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+def load_network(cls, path):
+    """Read the network at ``path`` (a path or a readable binary file object).
+
+    Parameters
+    ----------
+    cls : type
+        The network class to build (:class:`sknet.Network`).
+    path : str, path-like or file object
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    ValueError
+        If the file is not an sknet network file, is damaged, or has an
+        unknown format version.
+    FileNotFoundError, IsADirectoryError
+        If ``path`` does not exist or is a directory.
+
+    Examples
+    --------
+    >>> import io
+    >>> from sknet import Network
+    >>> from sknet import _model_file
+    >>> buffer = io.BytesIO()
+    >>> Network(2, random_state=0).add_layer(1, "identity").save(buffer)
+    >>> _model_file.load_network(Network, io.BytesIO(buffer.getvalue()))
+    Network(n_inputs=2, layers=[1 identity])
+    """
+    name = _describe(path)
+    if hasattr(path, "read"):
+        return _read(cls, path, name)
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            errno.EISDIR, "Cannot load a network: this is a directory, not a model file", path
+        )
+    try:
+        file = open(path, "rb")  # noqa: SIM115 (closed below)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT, "Cannot load a network: there is no such file", path
+        ) from None
+    with file:
+        return _read(cls, file, name)
+
+
+def _describe(path):
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return repr(os.fspath(path))
+    name = getattr(path, "name", None)
+    return repr(name) if isinstance(name, str) else "The file object"
+
+
+def _read(cls, file, name):
+    def damaged(what):
+        return ValueError(f"{name} is a damaged sknet Network file: {what}")
+
+    try:
+        start = file.tell()
+        size = file.seek(0, os.SEEK_END)
+        file.seek(start)
+        archive = zipfile.ZipFile(file)
+    except _DECODE_ERRORS as exc:
+        raise ValueError(
+            f"{name} is not an sknet Network file: it cannot be read as an .npz "
+            f"archive; it may be corrupt or truncated ({exc})."
+        ) from None
+    with archive:
+        members = {}
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            if key in members or key == info.filename:
+                raise damaged(f"unexpected archive member {info.filename!r}.")
+            members[key] = info
+        record = _read_record(archive, members, size, name)
+        expected = {
+            f"{kind}_{i}" for i in range(len(record["layers"])) for kind in ("weights", "bias")
+        }
+        try:
+            if extra := sorted(set(members) - expected - {"architecture"}):
+                raise _Invalid(f"unexpected array {extra[0]!r}.")
+            if missing := sorted(expected - set(members)):
+                raise _Invalid(f"it has no array {missing[0]!r}.")
+            headers = {key: _read_header(archive, members[key], size) for key in expected}
+            _check_arrays(record, headers)
+            # Only now, with every shape known to match the record, read the arrays.
+            arrays = {key: _read_array(archive, members[key]) for key in sorted(expected)}
+            _check_values(arrays)
+        except _Invalid as exc:
+            raise damaged(exc) from None
+        except _DECODE_ERRORS as exc:
+            raise damaged(f"an array cannot be read ({exc}).") from None
+    return _build(cls, record, arrays)
+
+
+def _read_header(archive, info, archive_size):
+    """Return the ``(shape, dtype)`` of an ``.npy`` member, checking its size."""
+    what = repr(info.filename)
+    if info.flag_bits & 0x1:
+        raise _Invalid(f"{what} is encrypted.")
+    # The sizes in the zip directory are claims: bound them by the archive's
+    # own size, so that no header can make load allocate more than that.
+    if info.compress_type == zipfile.ZIP_STORED:
+        limit = info.compress_size
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        limit = _MAX_DEFLATE_RATIO * info.compress_size + 64
+    else:
+        raise _Invalid(f"{what} is compressed with a method sknet does not read.")
+    if info.compress_size > archive_size or info.file_size > limit:
+        raise _Invalid(f"{what} declares more data than the archive holds.")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member, _MAX_HEADER)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member, _MAX_HEADER)
+        else:
+            raise _Invalid(f"{what} has the unsupported .npy format version {version}.")
+        offset = member.tell()
+    if any(n < 0 for n in shape):
+        raise _Invalid(f"{what} declares the negative shape {shape}.")
+    # The data must fill the member exactly.
+    if offset + math.prod(shape) * dtype.itemsize != info.file_size:
+        raise _Invalid(
+            f"{what} declares shape {shape} of {dtype} but holds "
+            f"{info.file_size - offset} bytes of data."
+        )
+    return tuple(shape), dtype
+
+
+def _read_array(archive, info):
+    with archive.open(info) as member:
+        array = np.lib.format.read_array(member, allow_pickle=False)
+        # Reading to the end makes zipfile check the CRC.
+        if member.read(1):
+            raise ValueError(f"{info.filename!r} has data past its array")
+    return array
+
+
+def _read_record(archive, members, archive_size, name):
+    """Return the architecture record, checked; raise ValueError if it is not one."""
+    no_record = ValueError(
+        f"{name} is not an sknet Network file: it holds no sknet architecture record."
+    )
+    if "architecture" not in members:
+        raise no_record
+    info = members["architecture"]
+    try:
+        shape, dtype = _read_header(archive, info, archive_size)
+        is_text = shape == () and dtype.kind == "U"
+        text = str(_read_array(archive, info)[()]) if is_text else None
+    except _DECODE_ERRORS as exc:
+        raise ValueError(
+            f"{name} is a damaged sknet Network file: its architecture record cannot "
+            f"be read ({exc})."
+        ) from None
+    except _Invalid as exc:
+        raise ValueError(f"{name} is a damaged sknet Network file: {exc}") from None
+    if text is None:
+        raise no_record
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        raise no_record from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
+        raise no_record
+    version = record.get("version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ValueError(
+            f"{name} has sknet Network format version {version!r}; this sknet reads "
+            f"version {FORMAT_VERSION}. Load it with the sknet that wrote it."
+        )
+    try:
+        _check_record(record)
+    except _Invalid as exc:
+        raise ValueError(f"{name} is a damaged sknet Network file: {exc}") from None
+    return record
+
+
+def _build(cls, record, arrays):
+    net = cls(record["n_inputs"], dtype=record["dtype"])
+    for spec in record["layers"]:
+        net.add_layer(spec["units"], spec["activation"], spec["dropout"], spec["init"])
+    for i, layer in enumerate(net.layers):
+        layer.weights = _native(arrays[f"weights_{i}"])
+        layer.bias = _native(arrays[f"bias_{i}"])
+    net.samples_seen_ = record["samples_seen"]
+    history = record["history"]
+    net.history_ = {key: [float(v) for v in history[key]] for key in ("loss", "val_loss")}
+    if record["rng_state"] is not None:
+        net._rng.bit_generator.state = record["rng_state"]
+    return net
+
+
+def _native(array):
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+
+
+# -- checking -------------------------------------------------------------------
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_keys(what, value, keys):
+    if not isinstance(value, dict):
+        raise _Invalid(f"{what} must be a JSON object, got {type(value).__name__}.")
+    if missing := [key for key in keys if key not in value]:
+        raise _Invalid(f"{what} has no {missing[0]!r}.")
+    if extra := sorted(set(value) - set(keys), key=str):
+        raise _Invalid(f"{what} has the unknown key {extra[0]!r}.")
+
+
+def _check_record(record):
+    """Check every field of an architecture record; raise _Invalid if one is wrong."""
+    _check_keys("the architecture record", record, _KEYS)
+    n_inputs = record["n_inputs"]
+    if not _is_int(n_inputs) or n_inputs < 1:
+        raise _Invalid(f"n_inputs must be a positive integer, got {n_inputs!r}.")
+    if record["dtype"] not in (None, "float32", "float64"):
+        raise _Invalid(f"dtype must be null, 'float32' or 'float64', got {record['dtype']!r}.")
+    layers = record["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise _Invalid("the architecture record must list at least one layer.")
+    for i, spec in enumerate(layers):
+        _check_layer(i, spec, is_output=i == len(layers) - 1)
+    seen = record["samples_seen"]
+    if not _is_int(seen) or seen < 0:
+        raise _Invalid(f"samples_seen must be a non-negative integer, got {seen!r}.")
+    _check_history(record["history"])
+    _check_rng_state(record["rng_state"])
+
+
+def _check_layer(i, spec, is_output):
+    _check_keys(f"layer {i}", spec, _LAYER_KEYS)
+    units = spec["units"]
+    if not _is_int(units) or units < 1:
+        raise _Invalid(f"layer {i} units must be a positive integer, got {units!r}.")
+    name = spec["activation"]
+    if not isinstance(name, str):
+        raise _Invalid(f"layer {i} activation must be a name, got {name!r}.")
+    try:
+        activation = get_activation(name)
+    except ValueError as exc:
+        raise _Invalid(f"layer {i}: {exc}") from None
+    if activation.output_only and not is_output:
+        raise _Invalid(
+            f"layer {i} has the {name!r} activation, which can only be used on the output layer."
+        )
+    dropout = spec["dropout"]
+    if not _is_number(dropout) or not 0 <= dropout < 1:
+        raise _Invalid(f"layer {i} dropout must be in [0, 1), got {dropout!r}.")
+    if dropout and is_output:
+        raise _Invalid("the output layer cannot have dropout.")
+    init = spec["init"]
+    if not isinstance(init, str) or (init != "auto" and init not in INITIALIZERS):
+        raise _Invalid(
+            f"layer {i} init must be one of {['auto', *sorted(INITIALIZERS)]}, got {init!r}."
+        )
+
+
+def _check_history(history):
+    _check_keys("history", history, ("loss", "val_loss"))
+    for key in ("loss", "val_loss"):
+        values = history[key]
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise _Invalid(f"history[{key!r}] must be a list of numbers.")
+    # Validation losses are recorded alongside training losses, never alone.
+    if len(history["val_loss"]) > len(history["loss"]):
+        raise _Invalid("history has more validation losses than training losses.")
+
+
+def _check_rng_state(state):
+    if state is None:
+        return
+    _check_keys("rng_state", state, _PCG64_KEYS)
+    if state["bit_generator"] != "PCG64":
+        raise _Invalid(f"rng_state must be a PCG64 state, got {state['bit_generator']!r}.")
+    inner = state["state"]
+    _check_keys("rng_state['state']", inner, ("state", "inc"))
+    fields = {
+        "state": (inner["state"], 2**128),
+        "inc": (inner["inc"], 2**128),
+        "has_uint32": (state["has_uint32"], 2),
+        "uinteger": (state["uinteger"], 2**32),
+    }
+    for key, (value, end) in fields.items():
+        if not _is_int(value) or not 0 <= value < end:
+            raise _Invalid(f"rng_state {key} must be an integer in [0, {end}), got {value!r}.")
+    if inner["inc"] % 2 == 0:
+        # PCG64 always keeps an odd increment; an even one is no state it made.
+        raise _Invalid("rng_state inc must be odd.")
+
+
+def _check_arrays(record, headers):
+    """Check the shape and dtype of every array against a checked record."""
+    layers = record["layers"]
+    dtypes = set()
+    n_in = record["n_inputs"]
+    for i, spec in enumerate(layers):
+        for kind, shape in (("weights", (n_in, spec["units"])), ("bias", (spec["units"],))):
+            key = f"{kind}_{i}"
+            if key not in headers:
+                raise _Invalid(f"it has no array {key!r} (layer {i} {kind}).")
+            got_shape, dtype = headers[key]
+            if got_shape != shape:
+                raise _Invalid(f"Layer {i} {kind} must have shape {shape}, got {got_shape}.")
+            if dtype.kind != "f" or dtype.itemsize not in (4, 8) or dtype.fields is not None:
+                raise _Invalid(f"Layer {i} {kind} must be float32 or float64, got {dtype}.")
+            dtypes.add(dtype.newbyteorder("="))
+        n_in = spec["units"]
+    if len(dtypes) > 1:
+        raise _Invalid(
+            f"the layers' arrays must all have one dtype, got {sorted(d.name for d in dtypes)}."
+        )
+    (dtype,) = dtypes
+    if record["dtype"] is not None and dtype != np.dtype(record["dtype"]):
+        raise _Invalid(f"the network's dtype is {record['dtype']} but its arrays are {dtype}.")
+
+
+def _check_values(arrays):
+    for key, array in arrays.items():
+        if not np.isfinite(array).all():
+            raise _Invalid(f"{key!r} contains NaN or infinity.")
