@@ -80,6 +80,8 @@ _PUBLIC_MODULES = [
     "sknet.losses",
     "sknet.optimizers",
     "sknet.plotting",
+    "sknet.training",
+    "sknet.backends",
 ]
 
 
