@@ -117,12 +117,18 @@ class Network:
             dtype = np.dtype(dtype)
             if dtype not in (np.float32, np.float64):
                 raise ValueError(f"dtype must be None, float32 or float64, got {dtype}.")
-        self.dtype = dtype
+        # Kept as a name: plain data, which skops loads without trusting numpy.dtype.
+        self._dtype_name = None if dtype is None else dtype.name
         self.random_state = random_state
         self._rng = _as_generator(random_state)
         self.layers = []
         self.history_ = {"loss": [], "val_loss": []}
         self.samples_seen_ = 0
+
+    @property
+    def dtype(self):
+        """The numpy dtype given at construction, or None to follow the data."""
+        return None if self._dtype_name is None else np.dtype(self._dtype_name)
 
     # -- building -----------------------------------------------------------
 
@@ -584,7 +590,7 @@ class Network:
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
             "n_inputs": self.n_inputs,
-            "dtype": None if self.dtype is None else self.dtype.name,
+            "dtype": self._dtype_name,
             "layers": layers,
             "samples_seen": self.samples_seen_,
             "rng_state": _json_rng_state(self._rng),
