@@ -80,6 +80,7 @@ _PUBLIC_MODULES = [
     "sknet.losses",
     "sknet.optimizers",
     "sknet.plotting",
+    "sknet.onnx",
 ]
 
 
