@@ -233,8 +233,10 @@ def _parse_regressor(scope, model, inputs, custom_parsers=None):
     _check_convertible(model)
     operator = scope.declare_local_operator(get_model_alias(type(model)), model)
     operator.inputs = inputs
-    tensor_type = DoubleTensorType if isinstance(inputs[0].type, DoubleTensorType) else None
-    variable = scope.declare_local_variable("variable", (tensor_type or FloatTensorType)())
+    double = isinstance(inputs[0].type, DoubleTensorType)
+    variable = scope.declare_local_variable(
+        "variable", DoubleTensorType() if double else FloatTensorType()
+    )
     operator.outputs.append(variable)
     return operator.outputs
 

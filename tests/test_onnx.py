@@ -176,6 +176,15 @@ def test_float32_graph_of_a_model_trained_in_float64():
     assert np.abs(proba - clf.predict_proba(X)).max() <= 1e-5
 
 
+def test_integer_input_is_cast_to_float():
+    X, y = load_digits(return_X_y=True)  # pixel intensities 0..16
+    clf = _clf((16,), learning_rate_init=0.001).fit(X, y)
+    labels, proba = _no_zipmap(clf, X.astype(np.int64))
+    assert proba.dtype == np.float32
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert np.abs(proba - clf.predict_proba(X)).max() <= 1e-5
+
+
 # -- labels and the zipmap option -------------------------------------------------------
 
 
