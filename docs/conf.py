@@ -82,6 +82,7 @@ _PUBLIC_MODULES = [
     "sknet.plotting",
     "sknet.training",
     "sknet.backends",
+    "sknet.onnx",
 ]
 
 

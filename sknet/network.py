@@ -134,12 +134,25 @@ class Network:
             dtype = np.dtype(dtype)
             if dtype not in (np.float32, np.float64):
                 raise ValueError(f"dtype must be None, float32 or float64, got {dtype}.")
-        self.dtype = dtype
+        # Kept as a name: plain data, which skops loads without trusting numpy.dtype.
+        self._dtype_name = None if dtype is None else dtype.name
         self.random_state = random_state
         self._rng = _as_generator(random_state)
         self.layers = []
         self.history_ = {"loss": [], "val_loss": []}
         self.samples_seen_ = 0
+
+    @property
+    def dtype(self):
+        """The numpy dtype given at construction, or None to follow the data."""
+        return None if self._dtype_name is None else np.dtype(self._dtype_name)
+
+    def __setstate__(self, state):
+        # Pickles of sknet 0.1.0 kept the dtype itself.
+        if "dtype" in state:
+            dtype = state.pop("dtype")
+            state["_dtype_name"] = None if dtype is None else np.dtype(dtype).name
+        self.__dict__.update(state)
 
     # -- building -----------------------------------------------------------
 

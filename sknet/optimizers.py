@@ -13,7 +13,7 @@ dtype)``, ``step(params, grad)``, ``end_epoch(samples_seen)`` and
 import math
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 from ._registry import lookup
 
@@ -336,6 +336,20 @@ class LBFGS:
         )
         self.result_ = result
         return result.x, int(result.nit)
+
+    def __getstate__(self):
+        # Stored without scipy's inverse-Hessian operator (up to twenty vectors
+        # the size of the parameters) and as a plain dict, which skops loads
+        # without trusting scipy types.
+        state = self.__dict__.copy()
+        if "result_" in state:
+            state["result_"] = {k: v for k, v in state["result_"].items() if k != "hess_inv"}
+        return state
+
+    def __setstate__(self, state):
+        if "result_" in state:
+            state = {**state, "result_": OptimizeResult(state["result_"])}
+        self.__dict__.update(state)
 
     def __repr__(self):
         return f"LBFGS(max_fun={self.max_fun!r}, tol={self.tol!r}, ftol={self.ftol!r})"

@@ -1,0 +1,288 @@
+"""ONNX export: onnxruntime's outputs against predict and predict_proba on real data."""
+
+from functools import cache
+
+import numpy as np
+import onnxruntime
+import pandas as pd
+import pytest
+from skl2onnx import to_onnx
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_linnerud,
+    load_wine,
+)
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, scale
+
+import sknet.onnx
+from sknet import LayeredClassifier, LayeredRegressor
+from sknet.activations import LeakyReLU
+
+DTYPES = pytest.mark.parametrize("dtype", [np.float32, np.float64])
+HIDDEN = ["relu", "tanh", "logistic", "identity", "gelu", "elu", "leaky_relu", "softplus"]
+
+
+def _tolerance(dtype, activations=()):
+    """Largest difference allowed between onnxruntime and sknet.
+
+    float32: both round in float32, in a different order. float64: the same
+    up to a few ulps, except that a double graph evaluates GELU's Erf in float.
+    """
+    if dtype == np.float32:
+        return 1e-5
+    return 1e-7 if "gelu" in activations else 1e-12
+
+
+def _run(model, X, options=None, feeds=None):
+    onx = to_onnx(model, X[:1], options=options)
+    session = onnxruntime.InferenceSession(
+        onx.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    return session.run(None, {"X": X} if feeds is None else feeds)
+
+
+def _no_zipmap(model, X):
+    return _run(model, X, options={"zipmap": False})
+
+
+@cache
+def _wine():
+    X, y = load_wine(return_X_y=True)
+    return scale(X), y
+
+
+@cache
+def _diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return scale(X), y
+
+
+def _clf(hidden=(16, 8), **params):
+    params = {"learning_rate_init": 0.01, "max_iter": 40, "random_state": 0, **params}
+    return LayeredClassifier(hidden, **params)
+
+
+def _reg(**params):
+    params = {"hidden_layer_sizes": (16,), "max_iter": 60, "random_state": 0, **params}
+    return LayeredRegressor(**params)
+
+
+# -- every hidden activation ------------------------------------------------------------
+
+
+@DTYPES
+@pytest.mark.parametrize("activation", [*HIDDEN, LeakyReLU(slope=0.2)], ids=str)
+def test_hidden_activation_matches_predict_proba(activation, dtype):
+    X, y = _wine()
+    X = X.astype(dtype)
+    clf = _clf(activation=activation).fit(X, y)
+    labels, proba = _no_zipmap(clf, X)
+    expected = clf.predict_proba(X)
+    assert proba.dtype == dtype
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert np.abs(proba - expected).max() <= _tolerance(dtype, [activation])
+    # The model is not a trivial one: predictions vary and beat chance.
+    assert clf.score(X, y) > 0.9 and expected.std() > 0.1
+
+
+@DTYPES
+def test_per_layer_activations_and_leaky_slope(dtype):
+    X, y = _wine()
+    X = X.astype(dtype)
+    activations = ["gelu", LeakyReLU(slope=0.3), "softplus"]
+    clf = _clf((12, 8, 6), activation=activations).fit(X, y)
+    labels, proba = _no_zipmap(clf, X)
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert np.abs(proba - clf.predict_proba(X)).max() <= _tolerance(dtype, ["gelu"])
+    # The slope is the model's, not the registry's 0.01.
+    clf.network_.layers[1].activation.slope = 0.01
+    assert np.abs(_no_zipmap(clf, X)[1] - proba).max() > 1e-3
+
+
+# -- every output kind --------------------------------------------------------------
+
+
+@DTYPES
+def test_binary_sigmoid_output(dtype):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = scale(X).astype(dtype)
+    clf = _clf((16,), activation="tanh").fit(X, y)
+    labels, proba = _no_zipmap(clf, X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert np.abs(proba - clf.predict_proba(X)).max() <= _tolerance(dtype)
+
+
+@DTYPES
+def test_multilabel_sigmoid_output(dtype):
+    X, digit = load_digits(return_X_y=True)
+    X = (X / 16).astype(dtype)
+    Y = np.column_stack([digit >= 5, digit % 2 == 0, np.isin(digit, [0, 6, 8, 9])]).astype(int)
+    clf = _clf((24,), activation="elu").fit(X, Y)
+    labels, proba = _no_zipmap(clf, X)
+    assert labels.shape == proba.shape == Y.shape
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert np.abs(proba - clf.predict_proba(X)).max() <= _tolerance(dtype)
+    # zipmap gives one {label index: probability} dictionary per row.
+    _, dicts = _run(clf, X[:3])
+    assert dicts[0] == pytest.approx(dict(enumerate(proba[0])), abs=1e-6)
+
+
+def _assert_regression(model, X, dtype):
+    (output,) = _run(model, X)
+    prediction = model.predict(X)
+    assert output.dtype == dtype
+    assert output.shape == (len(X), 1 if prediction.ndim == 1 else prediction.shape[1])
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(output, prediction.reshape(output.shape), rtol=rtol)
+
+
+@DTYPES
+def test_identity_output(dtype):
+    X, y = _diabetes()
+    X = X.astype(dtype)
+    reg = _reg(activation="softplus", solver="lbfgs", max_iter=100).fit(X, y)
+    _assert_regression(reg, X, dtype)
+
+
+@DTYPES
+def test_identity_outputs_of_a_multi_output_regressor(dtype):
+    X, Y = load_linnerud(return_X_y=True)
+    X = scale(X).astype(dtype)
+    reg = _reg(activation="tanh", solver="lbfgs", max_iter=100).fit(X, Y)
+    _assert_regression(reg, X, dtype)
+
+
+@DTYPES
+def test_exp_output_of_a_poisson_regressor(dtype):
+    X, y = _diabetes()
+    X = X.astype(dtype)
+    reg = _reg(loss="poisson", activation="leaky_relu").fit(X, y)
+    _assert_regression(reg, X, dtype)
+
+
+def test_float32_graph_of_a_model_trained_in_float64():
+    # Deploying in float32 what was trained in float64: ONNX computes in float.
+    X, y = _wine()
+    clf = _clf(activation="gelu").fit(X, y)
+    labels, proba = _no_zipmap(clf, X.astype(np.float32))
+    assert proba.dtype == np.float32
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert np.abs(proba - clf.predict_proba(X)).max() <= 1e-5
+
+
+def test_integer_input_is_cast_to_float():
+    X, y = load_digits(return_X_y=True)  # pixel intensities 0..16
+    clf = _clf((16,), learning_rate_init=0.001).fit(X, y)
+    labels, proba = _no_zipmap(clf, X.astype(np.int64))
+    assert proba.dtype == np.float32
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert np.abs(proba - clf.predict_proba(X)).max() <= 1e-5
+
+
+# -- labels and the zipmap option -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_labels_and_zipmap_options(kind):
+    X, y = _wine()
+    X = X.astype(np.float32)
+    names = {"int": np.array([10, 20, 30]), "str": np.array(["barolo", "grignolino", "barbera"])}
+    y = names[kind][y]
+    clf = _clf().fit(X, y)
+    expected_labels, expected_proba = clf.predict(X), clf.predict_proba(X)
+
+    labels, dicts = _run(clf, X)  # zipmap=True, skl2onnx's default
+    np.testing.assert_array_equal(labels, expected_labels)
+    assert list(dicts[5]) == clf.classes_.tolist()
+    assert list(dicts[5].values()) == pytest.approx(expected_proba[5], abs=1e-5)
+
+    labels, *columns = _run(clf, X, options={"zipmap": "columns"})
+    np.testing.assert_array_equal(labels, expected_labels)
+    assert np.abs(np.column_stack(columns) - expected_proba).max() <= 1e-5
+
+    labels, proba = _run(clf, X, options={"zipmap": False, "nocl": True})
+    np.testing.assert_array_equal(labels, np.searchsorted(clf.classes_, expected_labels))
+
+    labels, proba, classes = _run(clf, X, options={"zipmap": False, "output_class_labels": True})
+    np.testing.assert_array_equal(classes, clf.classes_)
+
+
+def test_zipmap_of_float64_input_holds_floats():
+    # ONNX's ZipMap takes float only (skl2onnx's own classifiers give an
+    # invalid graph here): the dictionaries get the double results rounded.
+    X, y = _wine()
+    clf = _clf().fit(X, y)
+    labels, dicts = _run(clf, X)
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    proba = np.array([list(row.values()) for row in dicts])
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=0, atol=1e-7)
+
+
+# -- inside pipelines ------------------------------------------------------------------
+
+
+def test_pipeline_with_a_standard_scaler():
+    X, y = load_wine(return_X_y=True)
+    X = X.astype(np.float32)
+    pipeline = make_pipeline(StandardScaler(), _clf(activation=["gelu", "relu"])).fit(X, y)
+    labels, proba = _run(pipeline, X, options={LayeredClassifier: {"zipmap": False}})
+    np.testing.assert_array_equal(labels, pipeline.predict(X))
+    assert np.abs(proba - pipeline.predict_proba(X)).max() <= 1e-5
+
+
+def test_pipeline_with_a_column_transformer_on_a_data_frame():
+    frame = load_diabetes(as_frame=True).frame
+    y = frame.pop("target")
+    numeric = [column for column in frame.columns if column != "sex"]
+    frame[numeric] = frame[numeric].astype(np.float32)
+    frame["sex"] = np.where(frame["sex"] > 0, "M", "F")
+    columns = ColumnTransformer(
+        [("numeric", StandardScaler(), numeric), ("sex", OneHotEncoder(), ["sex"])]
+    )
+    reg = _reg(activation="elu", solver="lbfgs", max_iter=100)
+    pipeline = make_pipeline(columns, reg).fit(frame, y)
+    feeds = {column: frame[[column]].to_numpy() for column in frame.columns}
+    (output,) = _run(pipeline, frame, feeds=feeds)
+    np.testing.assert_allclose(output.ravel(), pipeline.predict(frame), rtol=1e-4)
+    assert isinstance(frame, pd.DataFrame) and pipeline.score(frame, y) > 0.4
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
+def test_unfitted_model_is_refused(Estimator):
+    X = np.zeros((2, 3), dtype=np.float32)
+    message = f"Cannot convert this {Estimator.__name__} to ONNX: it is not fitted yet"
+    with pytest.raises(NotFittedError, match=message):
+        to_onnx(Estimator(), X)
+    with pytest.raises(NotFittedError, match=message):
+        to_onnx(make_pipeline(StandardScaler().fit(X), Estimator()), X)
+
+
+class Cube:
+    name = "cube"
+
+    def forward(self, z):
+        return z**3
+
+    def derivative(self, z, a):
+        return 3 * z**2
+
+
+def test_user_defined_activation_is_named():
+    X, y = _diabetes()
+    reg = _reg(hidden_layer_sizes=(4, 3), activation=["relu", Cube()], max_iter=5).fit(X, y)
+    with pytest.raises(ValueError, match="hidden layer 2 uses the user-defined activation 'cube'"):
+        to_onnx(reg, X[:1].astype(np.float32))
+
+
+def test_register_refuses_other_classes():
+    with pytest.raises(TypeError, match="register takes LayeredClassifier, LayeredRegressor"):
+        sknet.onnx.register(StandardScaler)
