@@ -11,6 +11,14 @@ import numbers
 import numpy as np
 from scipy import sparse
 
+from ._data import (
+    check_sample_weight,
+    check_X,
+    check_Y,
+    is_float32,
+    take_rows,
+    working_dtype,
+)
 from ._model_file import load_network, save_network
 from .backends import NUMPY, get_backend
 from .layers import Dense
@@ -38,47 +46,6 @@ def _as_generator(random_state):
         "random_state must be None, an int, a numpy Generator or RandomState, "
         f"got {random_state!r}."
     )
-
-
-def _check_finite(name, values, backend=NUMPY):
-    if backend is not NUMPY:
-        if not backend.all_finite(values):
-            raise ValueError(f"{name} contains NaN or infinity.")
-        return
-    # A sum is finite exactly when no entry is NaN or infinite, barring an
-    # overflow of the sum itself, which the slow path then rules out.
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = float(values.sum())
-    if math.isfinite(total) or np.isfinite(values).all():
-        return
-    raise ValueError(f"{name} contains NaN or infinity.")
-
-
-def _is_float32(dtype):
-    """Whether ``dtype`` (numpy's or another library's) is float32."""
-    if dtype is None:
-        return False
-    if isinstance(dtype, np.dtype):
-        return dtype == np.float32
-    # torch.float32, array_api_strict.float32, ...: compared by name, since
-    # the standard leaves comparisons across libraries undefined.
-    return str(dtype).rsplit(".", 1)[-1] == "float32"
-
-
-def _check_numbers(name, array, backend, dtype):
-    """An array of the array-API ``backend``: on its device, numeric, in ``dtype``."""
-    xp = backend.xp
-    array = backend.convert(array)
-    if not xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
-        raise ValueError(f"{name} must hold real numbers, got an array of dtype {array.dtype}.")
-    return xp.astype(array, backend.dtype(dtype)) if array.dtype != backend.dtype(dtype) else array
-
-
-def _take(backend, array, rows):
-    """``array[rows]`` for host indices ``rows``, in any backend."""
-    if backend is NUMPY:
-        return array[rows]
-    return backend.gather_rows(array, backend.indices(rows), None)
 
 
 def _check_positive_int(name, value):
@@ -213,89 +180,7 @@ class Network:
         if self.layers[-1].dropout:
             raise ValueError("The output layer cannot have dropout.")
 
-    # -- data ---------------------------------------------------------------
-
-    def _working_dtype(self, X):
-        """The numpy dtype of training: the network's, or float32 for float32 data."""
-        if self.dtype is not None:
-            return self.dtype
-        is_float32 = _is_float32(getattr(X, "dtype", None))
-        return np.dtype(np.float32) if is_float32 else np.dtype(np.float64)
-
-    def _check_X(self, X, dtype, min_rows=0, backend=NUMPY):
-        if backend is not NUMPY:
-            X = _check_numbers("X", X, backend, dtype)
-            values = X
-        elif sparse.issparse(X):
-            X = X.tocsr().astype(dtype, copy=False)
-            values = X.data
-        else:
-            X = np.asarray(X)
-            if X.dtype.kind not in "biuf":
-                raise ValueError(f"X must hold numbers, got an array of dtype {X.dtype}.")
-            X = np.ascontiguousarray(X, dtype=dtype)
-            values = X
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional, got {X.ndim} dimension(s).")
-        if X.shape[1] != self.n_inputs:
-            raise ValueError(
-                f"X has {X.shape[1]} columns but the network expects {self.n_inputs} inputs."
-            )
-        if X.shape[0] < min_rows:
-            raise ValueError(f"X has {X.shape[0]} rows; at least {min_rows} needed.")
-        _check_finite("X", values, backend)
-        return X
-
-    def _check_Y(self, Y, n_rows, dtype, backend=NUMPY):
-        if backend is not NUMPY:
-            Y = _check_numbers("Y", Y, backend, dtype)
-            given_shape = tuple(Y.shape)
-            if Y.ndim == 1:
-                Y = backend.xp.reshape(Y, (-1, 1))
-        else:
-            Y = np.asarray(Y)
-            if Y.dtype.kind not in "biuf":
-                raise ValueError(f"Y must hold numbers, got an array of dtype {Y.dtype}.")
-            given_shape = Y.shape
-            if Y.ndim == 1:
-                Y = Y.reshape(-1, 1)
-        if Y.ndim != 2 or Y.shape[1] != self.n_outputs:
-            raise ValueError(
-                f"Y must have {self.n_outputs} column(s), one per output unit, "
-                f"got shape {given_shape}."
-            )
-        if Y.shape[0] != n_rows:
-            raise ValueError(f"X has {n_rows} rows but Y has {Y.shape[0]}.")
-        if backend is NUMPY:
-            # float32 targets may stay float32 under float64 training: one-hot and
-            # indicator targets are exact in float32 and take half the memory.
-            Y = np.ascontiguousarray(Y, dtype=Y.dtype if Y.dtype == np.float32 else dtype)
-        _check_finite("Y", Y, backend)
-        return Y
-
-    def _check_sample_weight(self, sample_weight, n_rows, dtype, backend=NUMPY):
-        if sample_weight is None:
-            return None
-        if backend is not NUMPY:
-            sample_weight = _check_numbers("sample_weight", sample_weight, backend, dtype)
-        else:
-            sample_weight = np.asarray(sample_weight)
-            if sample_weight.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"sample_weight must hold numbers, got an array of dtype {sample_weight.dtype}."
-                )
-            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
-        if tuple(sample_weight.shape) != (n_rows,):
-            raise ValueError(
-                f"sample_weight must have shape ({n_rows},), got {tuple(sample_weight.shape)}."
-            )
-        _check_finite("sample_weight", sample_weight, backend)
-        xp = backend.xp
-        if bool(xp.any(sample_weight < 0)):
-            raise ValueError("sample_weight must not be negative.")
-        if not bool(xp.sum(sample_weight) > 0):
-            raise ValueError("sample_weight must have a positive sum.")
-        return sample_weight
+    # -- where the parameters live -----------------------------------------------
 
     def _to_backend(self, backend, dtype):
         """Move every layer's parameters to ``backend`` in ``dtype`` (a numpy dtype)."""
@@ -489,10 +374,10 @@ class Network:
 
         # The data's library and device decide where training runs.
         backend = get_backend(X)
-        dtype = self._working_dtype(X)
-        X = self._check_X(X, dtype, min_rows=1, backend=backend)
-        Y = self._check_Y(Y, X.shape[0], dtype, backend)
-        sample_weight = self._check_sample_weight(sample_weight, X.shape[0], dtype, backend)
+        dtype = working_dtype(self.dtype, X)
+        X = check_X(X, self.n_inputs, dtype, min_rows=1, backend=backend)
+        Y = check_Y(Y, self.n_outputs, X.shape[0], dtype, backend)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], dtype, backend)
         if sample_weight is not None:
             xp = backend.xp
             if not bool(xp.all(keep := sample_weight > 0)):
@@ -561,10 +446,10 @@ class Network:
             raise ValueError(
                 "validation_data must be (X_val, Y_val) or (X_val, Y_val, sample_weight_val)."
             )
-        X_val = self._check_X(validation_data[0], dtype, min_rows=1, backend=backend)
-        Y_val = self._check_Y(validation_data[1], X_val.shape[0], dtype, backend)
+        X_val = check_X(validation_data[0], self.n_inputs, dtype, min_rows=1, backend=backend)
+        Y_val = check_Y(validation_data[1], self.n_outputs, X_val.shape[0], dtype, backend)
         sw = validation_data[2] if len(validation_data) == 3 else None
-        return X_val, Y_val, self._check_sample_weight(sw, X_val.shape[0], dtype, backend)
+        return X_val, Y_val, check_sample_weight(sw, X_val.shape[0], dtype, backend)
 
     def _split(self, X, Y, sample_weight, fraction, backend=NUMPY):
         n = X.shape[0]
@@ -579,11 +464,16 @@ class Network:
         sw_train = sw_val = None
         if sample_weight is not None:  # all positive: zero-weight rows are gone
             sw_train, sw_val = (
-                _take(backend, sample_weight, train),
-                _take(backend, sample_weight, val),
+                take_rows(backend, sample_weight, train),
+                take_rows(backend, sample_weight, val),
             )
-        X_train, Y_train = _take(backend, X, train), _take(backend, Y, train)
-        return X_train, Y_train, sw_train, (_take(backend, X, val), _take(backend, Y, val), sw_val)
+        X_train, Y_train = take_rows(backend, X, train), take_rows(backend, Y, train)
+        return (
+            X_train,
+            Y_train,
+            sw_train,
+            (take_rows(backend, X, val), take_rows(backend, Y, val), sw_val),
+        )
 
     # -- using ----------------------------------------------------------------
 
@@ -617,9 +507,9 @@ class Network:
         # float32 network stay float32 and anything else is float64.
         dtype = self.dtype
         if dtype is None:
-            both_float32 = _is_float32(X.dtype) and _is_float32(self.layers[0].weights.dtype)
+            both_float32 = is_float32(X.dtype) and is_float32(self.layers[0].weights.dtype)
             dtype = np.dtype(np.float32 if both_float32 else np.float64)
-        X = self._check_X(X, dtype, backend=backend)
+        X = check_X(X, self.n_inputs, dtype, backend=backend)
         # Parameters that live elsewhere (another library or device) are
         # copied for this call; the network keeps its own.
         layers = self._layers_on(backend, backend.dtype(dtype))
@@ -667,11 +557,9 @@ class Network:
         loss = get_loss(loss)
         prediction = self.predict(X)
         backend = get_backend(prediction)
-        dtype = np.dtype(np.float32 if _is_float32(prediction.dtype) else np.float64)
-        Y = self._check_Y(Y, prediction.shape[0], dtype, backend)
-        sample_weight = self._check_sample_weight(
-            sample_weight, prediction.shape[0], dtype, backend
-        )
+        dtype = np.dtype(np.float32 if is_float32(prediction.dtype) else np.float64)
+        Y = check_Y(Y, self.n_outputs, prediction.shape[0], dtype, backend)
+        sample_weight = check_sample_weight(sample_weight, prediction.shape[0], dtype, backend)
         if backend is NUMPY:
             per_sample = loss.value(Y, prediction)
             return float(np.average(per_sample, weights=sample_weight))

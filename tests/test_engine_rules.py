@@ -20,6 +20,7 @@ ENGINE = [
     "optimizers",
     "backends",
     "_parameters",
+    "_data",
     "layers",
     "_model_file",
     "network",
