@@ -7,9 +7,6 @@ engine's; early stopping, convergence warnings and fitted attributes are kept
 here.
 """
 
-import functools
-import os
-import types
 import warnings
 from numbers import Integral, Real
 
@@ -23,15 +20,21 @@ from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOp
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._array_api import on_host, same_place, take_rows, where
+from ._safeguards import (
+    STOCHASTIC_SOLVERS,
+    LayerArrays,
+    checked_layer_array,
+    memory_limit,
+    restores_on_error,
+    write_layer_array,
+)
 from .activations import ACTIVATIONS, get_activation
-from .backends import NUMPY, get_backend
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
 from .training import DivergenceError
 
 HIDDEN_ACTIVATIONS = sorted(name for name, act in ACTIVATIONS.items() if not act.output_only)
 REGRESSION_LOSSES = ["absolute_error", "huber", "poisson", "squared_error"]
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 
 def _per_layer(name, value, n_layers, is_scalar):
@@ -45,163 +48,6 @@ def _per_layer(name, value, n_layers, is_scalar):
             "layers; give one entry per hidden layer, or a single value for all."
         )
     return values
-
-
-class _PartialFitWithEarlyStopping(AttributeError, ValueError):
-    """``partial_fit`` with ``early_stopping=True``.
-
-    A ``ValueError`` with MLP's message, as MLP raises (so code catching it
-    keeps working), and an ``AttributeError``, so that ``hasattr(estimator,
-    "partial_fit")`` is False: scikit-learn's checks and meta-estimators then
-    do not call a method that cannot run.
-    """
-
-
-def _check_partial_fit(estimator):
-    """Offer ``partial_fit`` only where one epoch at a time makes sense."""
-    if estimator.solver not in _STOCHASTIC_SOLVERS:
-        raise AttributeError(
-            f"partial_fit is only available for the stochastic solvers 'sgd' and 'adam', "
-            f"not solver={estimator.solver!r}."
-        )
-    if estimator.early_stopping:
-        raise _PartialFitWithEarlyStopping(
-            "partial_fit does not support early_stopping=True: early stopping needs "
-            "the whole training run. Set early_stopping=False, or use fit."
-        )
-    return True
-
-
-class _if_partial_fit_possible:
-    """Like scikit-learn's ``available_if(_check_partial_fit)``, but its error is
-    raised as it is (``available_if`` turns every error into an AttributeError)."""
-
-    def __init__(self, method):
-        self.method = method
-        functools.update_wrapper(self, method)
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self.method
-        _check_partial_fit(obj)
-        return types.MethodType(self.method, obj)
-
-
-def _restores_on_error(fit):
-    """Leave the estimator as it was before a ``fit`` that raises.
-
-    A failed refit keeps the previous model whole (``classes_``, the network
-    and the curves all from one fit). The exception is what training already
-    did and the fit marked to keep (``_keep_after_error``): the epochs before
-    a Ctrl-C, or those of a warm start, which continues the network in place.
-
-    A shallow copy suffices: a fresh fit makes new objects (network, curves),
-    and a warm one changes the fitted objects only once training has begun.
-    """
-
-    @functools.wraps(fit)
-    def wrapper(self, *args, **kwargs):
-        before = dict(vars(self))
-        try:
-            return fit(self, *args, **kwargs)
-        except BaseException:
-            if not vars(self).pop("_keep_after_error", False):
-                vars(self).clear()
-                vars(self).update(before)
-            raise
-
-    return wrapper
-
-
-def _memory_limit():
-    """The bytes of memory this process may use, or None when unknown.
-
-    The physical memory, or a container's (cgroup's) limit when lower.
-    """
-    limits = []
-    try:
-        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
-        pass
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path) as file:
-                text = file.read().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            limits.append(int(text))
-    limits = [limit for limit in limits if limit > 0]
-    return min(limits) if limits else None
-
-
-def _checked_layer_array(name, index, value, target):
-    """``value`` as the ``index``-th array of ``coefs_`` or ``intercepts_``, checked."""
-    value = np.asarray(on_host(value))  # checked on the host, whatever its library
-    if value.dtype.kind not in "iuf":
-        raise ValueError(f"{name}[{index}] must hold real numbers, got dtype {value.dtype}.")
-    shape = tuple(target.shape)
-    if value.shape != shape:
-        raise ValueError(
-            f"{name}[{index}] must have shape {shape}, the shape of layer {index}, "
-            f"got {value.shape}."
-        )
-    dtype = np.dtype(np.float32 if str(target.dtype).endswith("float32") else np.float64)
-    with np.errstate(over="ignore"):
-        value = value.astype(dtype, copy=False)
-    if not np.isfinite(value).all():
-        raise ValueError(
-            f"{name}[{index}] contains NaN or infinity (or values beyond the range of "
-            f"the network's dtype, {target.dtype})."
-        )
-    return value
-
-
-def _write_layer_array(layer, attribute, value):
-    """Write checked host values into a layer's weights or bias, wherever they live."""
-    target = getattr(layer, attribute)
-    backend = get_backend(target)
-    if backend is NUMPY:
-        target[...] = value
-    else:  # arrays of the array API are replaced, not written into
-        setattr(layer, attribute, backend.convert(value, target.dtype))
-    return getattr(layer, attribute)
-
-
-class _LayerArrays(list):
-    """``coefs_`` or ``intercepts_``: assigning an item writes into its layer, as on MLP."""
-
-    def __init__(self, name, layers, attribute):
-        super().__init__(getattr(layer, attribute) for layer in layers)
-        self._name, self._layers, self._attribute = name, layers, attribute
-
-    def __setitem__(self, index, value):
-        if isinstance(index, slice):
-            indices = range(len(self))[index]
-            values = list(value)
-            if len(values) != len(indices):
-                raise ValueError(
-                    f"{self._name} has one array per layer: {len(indices)} layer(s) in the "
-                    f"slice, got {len(values)} array(s)."
-                )
-        else:
-            indices, values = [range(len(self))[index]], [value]
-        targets = [getattr(self._layers[i], self._attribute) for i in indices]
-        checked = [
-            _checked_layer_array(self._name, i, v, t)
-            for i, v, t in zip(indices, values, targets, strict=True)
-        ]
-        for i, value in zip(indices, checked, strict=True):
-            super().__setitem__(i, _write_layer_array(self._layers[i], self._attribute, value))
-
-    def _fixed(self, *args, **kwargs):
-        raise TypeError(
-            f"{self._name} has one array per layer; its length is fixed by "
-            "hidden_layer_sizes. Assign arrays to its items instead."
-        )
-
-    __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = _fixed
-    clear = sort = reverse = _fixed
 
 
 def _is_activation(value):
@@ -251,7 +97,7 @@ class _BaseLayered(BaseEstimator):
     def coefs_(self):
         """Weight matrices, one per layer: ``coefs_[i]`` has shape (n_in, n_out)."""
         check_is_fitted(self, "network_")
-        return _LayerArrays("coefs_", self.network_.layers, "weights")
+        return LayerArrays("coefs_", self.network_.layers, "weights")
 
     @coefs_.setter
     def coefs_(self, values):
@@ -261,7 +107,7 @@ class _BaseLayered(BaseEstimator):
     def intercepts_(self):
         """Bias vectors, one per layer."""
         check_is_fitted(self, "network_")
-        return _LayerArrays("intercepts_", self.network_.layers, "bias")
+        return LayerArrays("intercepts_", self.network_.layers, "bias")
 
     @intercepts_.setter
     def intercepts_(self, values):
@@ -283,11 +129,11 @@ class _BaseLayered(BaseEstimator):
             )
         targets = [getattr(layer, attribute) for layer in layers]
         checked = [
-            _checked_layer_array(name, i, value, target)
+            checked_layer_array(name, i, value, target)
             for i, (value, target) in enumerate(zip(values, targets, strict=True))
         ]
         for layer, value in zip(layers, checked, strict=True):
-            _write_layer_array(layer, attribute, value)
+            write_layer_array(layer, attribute, value)
 
     # -- configuration ---------------------------------------------------------
 
@@ -375,7 +221,7 @@ class _BaseLayered(BaseEstimator):
 
     def _check_memory(self, n_features, n_rows, dtype, sizes):
         """Refuse, before allocating, a network too large for this machine's memory."""
-        limit = _memory_limit()
+        limit = memory_limit()
         if limit is None:
             return
         units = [*sizes, self.n_outputs_]
@@ -427,7 +273,7 @@ class _BaseLayered(BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------
 
-    @_restores_on_error
+    @restores_on_error
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         hidden = self._hidden_layers()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
@@ -482,7 +328,7 @@ class _BaseLayered(BaseEstimator):
             self.best_loss_ = np.inf
             self.validation_scores_ = self.best_validation_score_ = None
             self.validation_loss_curve_ = None
-            if self.early_stopping and self.solver in _STOCHASTIC_SOLVERS:
+            if self.early_stopping and self.solver in STOCHASTIC_SOLVERS:
                 self.validation_scores_, self.validation_loss_curve_ = [], []
                 self.best_validation_score_, self.best_loss_ = -np.inf, None
         else:
@@ -650,7 +496,7 @@ class _BaseLayered(BaseEstimator):
         while continuing a network (warm start, ``partial_fit``), whose
         weights training has already changed. Any other failure of a fresh
         fit is raised at once, and the estimator is left as it was before
-        the call (see :func:`_restores_on_error`).
+        the call (see :func:`restores_on_error`).
         """
         if first_pass and not isinstance(error, KeyboardInterrupt):
             raise error

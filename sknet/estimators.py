@@ -19,13 +19,9 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
 from ._array_api import on_host, same_place, where
-from ._base import (
-    HIDDEN_ACTIVATIONS,
-    REGRESSION_LOSSES,
-    _BaseLayered,
-    _if_partial_fit_possible,
-)
+from ._base import HIDDEN_ACTIVATIONS, REGRESSION_LOSSES, _BaseLayered
 from ._docstrings import ATTRIBUTES, PARAMETERS
+from ._safeguards import if_partial_fit_possible
 from .losses import LOSSES
 
 __all__ = ["LayeredClassifier", "LayeredRegressor"]
@@ -168,7 +164,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         _check_labels(y)
         return self._fit(X, y, sample_weight)
 
-    @_if_partial_fit_possible
+    @if_partial_fit_possible
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``(X, y)``, keeping weights and optimizer state.
@@ -470,7 +466,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         """
         return self._fit(X, y, sample_weight)
 
-    @_if_partial_fit_possible
+    @if_partial_fit_possible
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``(X, y)``, keeping weights and optimizer state.
