@@ -28,7 +28,14 @@ from scipy import sparse
 
 from ._parameters import DeviceParameters, FlatParameters
 
-__all__ = ["ArrayAPIBackend", "Backend", "NumpyBackend", "get_backend", "to_numpy"]
+__all__ = [
+    "ArrayAPIBackend",
+    "Backend",
+    "NumpyBackend",
+    "first_rows",
+    "get_backend",
+    "to_numpy",
+]
 
 
 def _is_numpy_like(array):
@@ -85,6 +92,19 @@ def get_backend(*arrays):
     ):
         raise ValueError("Sparse matrices can only be mixed with numpy arrays.")
     return ArrayAPIBackend(xp, array_api_compat.device(foreign[0]))
+
+
+def first_rows(buffer, n):
+    """The first ``n`` rows of a work buffer, or None for a backend that makes none.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.backends import first_rows
+    >>> first_rows(np.zeros((4, 2)), 3).shape, first_rows(None, 3)
+    ((3, 2), None)
+    """
+    return None if buffer is None else buffer[:n]
 
 
 def to_numpy(array):
@@ -181,6 +201,10 @@ class Backend:
 
     def read(self, scalar):
         """A scalar of this backend as a Python float (a device read)."""
+        raise NotImplementedError
+
+    def total(self, vector):
+        """The sum of a vector: a float with numpy, a scalar left on the device otherwise."""
         raise NotImplementedError
 
     def all_finite(self, array):
@@ -305,6 +329,9 @@ class NumpyBackend(Backend):
     def read(self, scalar):
         """A scalar of the backend as a Python float."""
         return float(scalar)
+
+    def total(self, vector):
+        return float(vector.sum())
 
     def all_finite(self, array):
         return bool(np.isfinite(array).all())
@@ -477,6 +504,9 @@ class ArrayAPIBackend(Backend):
 
     def read(self, scalar):
         return float(scalar)
+
+    def total(self, vector):
+        return self.xp.sum(vector)
 
     def to_numpy(self, array):
         return to_numpy(array)

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from .activations import get_activation
-from .backends import NUMPY
+from .backends import NUMPY, first_rows
 
 __all__ = ["INITIALIZERS", "Dense"]
 
@@ -60,11 +60,6 @@ INITIALIZERS = {
 
 # What a fit adds to a layer, and pickling and release() remove.
 _TRAINING_STATE = ("_z", "_a", "_delta", "_mask", "_out", "_batch")
-
-
-def _rows(buffer, n):
-    """The first ``n`` rows of a work buffer (None when the backend makes none)."""
-    return None if buffer is None else buffer[:n]
 
 
 # Activations that zero or damp half their input keep the variance of the
@@ -215,7 +210,7 @@ class Dense:
         A buffer with numpy (the next layer's :meth:`backward` writes into it);
         None with the array API.
         """
-        return _rows(self._delta, n)
+        return first_rows(self._delta, n)
 
     def forward_train(self, x, rng, backend=NUMPY):
         """Forward a batch ``x`` and keep what :meth:`backward` needs; return the output.
@@ -225,12 +220,19 @@ class Dense:
         """
         n = x.shape[0]
         z, a = backend.dense_forward(
-            x, self.weights, self.bias, self.activation, _rows(self._z, n), _rows(self._a, n)
+            x,
+            self.weights,
+            self.bias,
+            self.activation,
+            first_rows(self._z, n),
+            first_rows(self._a, n),
         )
         self._batch = (z, a, None)
         if not self.dropout:
             return a
-        out, mask = backend.dropout(a, self.dropout, rng, _rows(self._mask, n), _rows(self._out, n))
+        out, mask = backend.dropout(
+            a, self.dropout, rng, first_rows(self._mask, n), first_rows(self._out, n)
+        )
         self._batch = (z, a, mask)
         return out
 

@@ -14,7 +14,7 @@ import time
 import numpy as np
 from scipy import sparse
 
-from .backends import NUMPY
+from .backends import NUMPY, first_rows
 
 __all__ = ["DivergenceError", "Trainer"]
 
@@ -151,12 +151,12 @@ class Trainer:
             weight = float(n)
             scale = 1.0 / n
         else:
-            weight = backend.read(sample_weight.sum()) if backend is NUMPY else None
-            if weight is not None and weight <= 0:
+            weight = backend.total(sample_weight)
+            # fit removes zero-weight rows; a direct call may still pass a
+            # batch of them, which numpy (reading the total anyway) skips.
+            if backend is NUMPY and weight <= 0:
                 return 0.0, 0.0
-            if weight is None:  # the array API: zero-weight rows were removed by fit
-                weight = backend.xp.sum(sample_weight)
-            scale = backend.row_scale(sample_weight, weight, _rows(self._scale, n))
+            scale = backend.row_scale(sample_weight, weight, first_rows(self._scale, n))
 
         layers = self.layers
         inputs = []
@@ -233,11 +233,13 @@ class Trainer:
                             swb = None if sample_weight is None else sample_weight[start:stop]
                         else:
                             idx, m = order[start:stop], stop - start
-                            Xb = backend.gather_rows(X, idx, _rows(X_buffer, m))
-                            Yb = backend.gather_rows(Y, idx, _rows(Y_buffer, m))
+                            Xb = backend.gather_rows(X, idx, first_rows(X_buffer, m))
+                            Yb = backend.gather_rows(Y, idx, first_rows(Y_buffer, m))
                             swb = None
                             if sample_weight is not None:
-                                swb = backend.gather_rows(sample_weight, idx, _rows(sw_buffer, m))
+                                swb = backend.gather_rows(
+                                    sample_weight, idx, first_rows(sw_buffer, m)
+                                )
                         batch_loss, weight = self.forward_backward(Xb, Yb, swb)
                         if backend is NUMPY and not weight:
                             continue
@@ -320,11 +322,6 @@ class Trainer:
             "a larger alpha.",
             epoch,
         )
-
-
-def _rows(buffer, n):
-    """The first ``n`` rows of a work buffer (None when the backend makes none)."""
-    return None if buffer is None else buffer[:n]
 
 
 class _Progress:
