@@ -26,6 +26,17 @@ import numpy as np
 __all__ = ["DeviceParameters", "FlatParameters", "ParameterStore"]
 
 
+def _writes_out(optimizer):
+    """Whether ``optimizer.step`` takes ``out=`` (asked once per optimizer class)."""
+    kind = type(optimizer)
+    if kind not in _WRITES_OUT:
+        _WRITES_OUT[kind] = "out" in inspect.signature(optimizer.step).parameters
+    return _WRITES_OUT[kind]
+
+
+_WRITES_OUT = {}
+
+
 def _layout(layers):
     """``(layer, slot, size, shape)`` for every parameter, penalised ones first."""
     entries = [
@@ -188,7 +199,7 @@ class FlatParameters(ParameterStore):
 
     def step(self, optimizer):
         """Apply one optimizer step, writing the new parameters into the spare vector."""
-        if "out" in inspect.signature(optimizer.step).parameters:
+        if _writes_out(optimizer):
             optimizer.step(self.params, self.grad, out=self.previous)
         else:
             np.copyto(self.previous, self.params)
