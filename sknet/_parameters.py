@@ -20,6 +20,7 @@ Two stores, one per kind of backend:
 """
 
 import inspect
+import weakref
 
 import numpy as np
 
@@ -27,14 +28,22 @@ __all__ = ["DeviceParameters", "FlatParameters", "ParameterStore"]
 
 
 def _writes_out(optimizer):
-    """Whether ``optimizer.step`` takes ``out=`` (asked once per optimizer class)."""
-    kind = type(optimizer)
-    if kind not in _WRITES_OUT:
-        _WRITES_OUT[kind] = "out" in inspect.signature(optimizer.step).parameters
-    return _WRITES_OUT[kind]
+    """Whether ``optimizer.step`` takes ``out=``: asked once per step function,
+    since ``inspect.signature`` costs about as much as a small training step."""
+    step = optimizer.step
+    function = getattr(step, "__func__", step)
+    try:
+        return _WRITES_OUT[function]
+    except (KeyError, TypeError):
+        writes = "out" in inspect.signature(step).parameters
+    try:
+        _WRITES_OUT[function] = writes
+    except TypeError:  # not weakly referenceable: ask every time
+        pass
+    return writes
 
 
-_WRITES_OUT = {}
+_WRITES_OUT = weakref.WeakKeyDictionary()
 
 
 def _layout(layers):
