@@ -155,10 +155,15 @@ def measure(group, variants, cfg, log):
 
 
 def wait_quiet(cfg, log):
+    """Wait (up to ``--wait`` s) for a half second in which others use < ``--max-busy``."""
     deadline = time.monotonic() + cfg.wait
-    while os.getloadavg()[0] > cfg.max_load and time.monotonic() < deadline:
-        log(f"  load {os.getloadavg()[0]:.2f} > {cfg.max_load}: waiting")
-        time.sleep(5)
+    while time.monotonic() < deadline:
+        mon = CpuMonitor()
+        time.sleep(0.5)
+        busy = mon.others()
+        if busy is None or busy <= cfg.max_busy:
+            return
+    log(f"  machine still busy after {cfg.wait:.0f} s: measuring anyway")
 
 
 def format_row(row):
@@ -287,7 +292,7 @@ def group_forward(activation, dtype, cfg, log):
 
     variants = {"numpy": (numpy_call, reset)}
     if K:
-        kernel = K.FORWARD_KERNELS[activation]
+        kernel = K.NUMBA_FORWARD[activation]
         variants.update(numba_variants(kernel, lambda fn: ((lambda: fn(z, bias, a, slope)), reset)))
     expr = {
         "identity": "z + b",
@@ -330,7 +335,7 @@ def group_backward(activation, dtype, cfg, log):
 
     variants = {"numpy": (lambda: act.backward(z, a, d), reset)}
     if K:
-        kernel = K.BACKWARD_KERNELS[activation]
+        kernel = K.NUMBA_BACKWARD[activation]
         variants.update(numba_variants(kernel, lambda fn: ((lambda: fn(z, a, d, slope)), reset)))
     expr = {
         "relu": "where(a > 0, d, 0)",
@@ -913,13 +918,12 @@ def main(argv=None):
         help="rerun a group when others took more of the CPUs (default 0.15)",
     )
     parser.add_argument(
-        "--max-load",
+        "--wait",
         type=float,
-        default=1.5,
-        help="wait (up to --wait s) while the 1-min load is above this",
+        default=20.0,
+        help="before a group, wait up to this long (s) for a quiet half second",
     )
-    parser.add_argument("--wait", type=float, default=60.0)
-    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--retries", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="3 repeats of 15 calls, relu only")
     parser.add_argument("--no-latency", dest="latency", action="store_false")
     parser.add_argument("--download-sizes", action="store_true")

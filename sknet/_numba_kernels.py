@@ -29,9 +29,13 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .activations import ACTIVATIONS
+
 __all__ = [
     "BACKWARD_KERNELS",
     "FORWARD_KERNELS",
+    "NUMBA_BACKWARD",
+    "NUMBA_FORWARD",
     "activation_backward",
     "adam_step",
     "bias_activation",
@@ -297,7 +301,13 @@ def _backward_identity(z, a, delta, slope):
     pass
 
 
-FORWARD_KERNELS = {
+# Every activation has a numba kernel (the benchmark times them all), but numba
+# calls the C library's exp, tanh, expm1, log1p for each element, where numpy
+# runs vectorised versions: there numpy's own formula is faster (measured with
+# benchmarks/bench_kernels.py at 256 x 256, float32 and float64, one thread:
+# tanh 8-30x, elu 4-6x, softplus 5-8x and its derivative 6-17x, gelu's
+# derivative 1.2x). Those activations keep the formulas of sknet.activations.
+NUMBA_FORWARD = {
     "identity": _forward_identity,
     "relu": _forward_relu,
     "leaky_relu": _forward_leaky_relu,
@@ -308,7 +318,7 @@ FORWARD_KERNELS = {
     "softplus": _forward_softplus,
     "gelu": _forward_gelu,
 }
-BACKWARD_KERNELS = {
+NUMBA_BACKWARD = {
     "identity": _backward_identity,
     "relu": _backward_relu,
     "leaky_relu": _backward_leaky_relu,
@@ -318,6 +328,40 @@ BACKWARD_KERNELS = {
     "elu": _backward_elu,
     "softplus": _backward_softplus,
     "gelu": _backward_gelu,
+}
+
+
+def _numpy_forward(name):
+    activation = ACTIVATIONS[name]
+
+    def forward(z, bias, a, slope):
+        if a is z and not activation.inplace:
+            raise ValueError(f"The {name} activation needs an a_out other than z.")
+        z += bias
+        activation.forward(z, out=a)
+
+    forward.__name__ = f"numpy_forward_{name}"
+    return forward
+
+
+def _numpy_backward(name):
+    activation = ACTIVATIONS[name]
+
+    def backward(z, a, delta, slope):
+        activation.backward(z, a, delta)
+
+    backward.__name__ = f"numpy_backward_{name}"
+    return backward
+
+
+#: The implementation used for each hidden activation: a numba kernel or numpy's formula.
+FORWARD_KERNELS = {
+    **NUMBA_FORWARD,
+    **{name: _numpy_forward(name) for name in ("tanh", "elu", "softplus")},
+}
+BACKWARD_KERNELS = {
+    **NUMBA_BACKWARD,
+    **{name: _numpy_backward(name) for name in ("softplus", "gelu")},
 }
 
 
@@ -333,8 +377,11 @@ def _kernel(table, activation):
 def bias_activation(z, bias, a_out, activation, slope=0.01):
     """Add the bias to ``z`` in place, then write the activation into ``a_out``.
 
-    Computes ``z += bias`` and ``a_out[...] = f(z)`` in one pass, with the
-    formulas of :mod:`sknet.activations`.
+    Computes ``z += bias`` and ``a_out[...] = f(z)``, in one pass where a
+    numba kernel is faster than numpy (see :data:`FORWARD_KERNELS`), with the
+    formulas of :mod:`sknet.activations`. As there, when ``a_out`` is not
+    ``z``, ``z`` may serve as scratch (elu, softplus) unless the backward pass
+    needs it (gelu).
 
     Parameters
     ----------
@@ -342,7 +389,8 @@ def bias_activation(z, bias, a_out, activation, slope=0.01):
         The layer's pre-activations without bias; receives ``z + bias``.
     bias : ndarray of shape (units,)
     a_out : ndarray of shape (n, units)
-        Receives the activations; may be ``z``.
+        Receives the activations; may be ``z``, except for elu and softplus
+        (as in :mod:`sknet.activations`, where they are not in place).
     activation : str
         A hidden-layer activation name (a key of :data:`FORWARD_KERNELS`).
     slope : float, default=0.01
@@ -363,8 +411,9 @@ def bias_activation(z, bias, a_out, activation, slope=0.01):
 def activation_backward(z, a, delta, activation, slope=0.01):
     """Multiply ``delta`` in place by the activation's derivative at ``z``.
 
-    ``a`` is ``f(z)``. Unlike the numpy path, ``z`` and ``a`` are left as
-    they are.
+    ``a`` is ``f(z)``. As in :mod:`sknet.activations`, ``z`` and ``a`` may be
+    overwritten (the numba kernels leave them; numpy's formulas, used for
+    softplus and gelu, do not).
 
     Parameters
     ----------
@@ -670,9 +719,54 @@ def thread_budget():
     return max(1, min(limits))
 
 
+def _system_libgomp_loaded():
+    """Whether a shared libgomp (not a wheel's renamed copy) is already in this process."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any(os.path.basename(line.split()[-1]).startswith("libgomp.so") for line in maps)
+    except (OSError, IndexError):
+        return False
+
+
+def _launch_pool():
+    """Start numba's thread pool; return True when its idle threads sleep.
+
+    With libgomp's default wait policy, idle OpenMP threads spin for a while
+    after each kernel. The BLAS's threads do the same, and when there are as
+    many threads as cores each pool then takes the cores the other is about to
+    use: measured on 2 cores, a training step 40x slower with 2 numba and 2
+    BLAS threads. libgomp reads ``OMP_WAIT_POLICY`` once, when it is loaded,
+    which numba does as it starts its pool: so the pool is started here, at
+    import, before any kernel runs, with the variable set to ``PASSIVE`` for
+    that moment only (unless the user has set it).
+    """
+    from numba.np.ufunc import parallel
+
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    if parallel._is_initialized or policy is not None:
+        # Started by someone else, or the user's choice: trust only "passive".
+        sleeps = (policy or "").strip().lower() == "passive"
+    else:
+        sleeps = not _system_libgomp_loaded()
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        try:
+            parallel._launch_threads()
+        finally:
+            del os.environ["OMP_WAIT_POLICY"]
+    # The workqueue layer (no OpenMP runtime found) was measured 2x slower
+    # than one thread, and TBB's idle policy is not ours to set.
+    return sleeps and numba.threading_layer() == "omp"
+
+
+_POOL_SLEEPS = _launch_pool()
+
+
 def match_blas_threads():
     """Make the kernels launched from the calling thread use :func:`thread_budget` threads.
 
+    One thread instead when numba's idle threads may spin (its OpenMP pool
+    started before this module could make it passive, or another threading
+    layer): spinning threads and the BLAS's threads would fight for the cores.
     numba's thread count is per calling thread: call this in the thread that
     runs the kernels (once per fit: reading the BLAS's count takes about a
     millisecond).
@@ -689,6 +783,6 @@ def match_blas_threads():
     >>> match_blas_threads() == numba.get_num_threads()
     True
     """
-    n = thread_budget()
+    n = thread_budget() if _POOL_SLEEPS else 1
     numba.set_num_threads(n)
     return n

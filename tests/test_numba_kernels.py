@@ -45,10 +45,26 @@ def _activation(name, slope):
     return LeakyReLU(slope=slope) if name == "leaky_relu" else ACTIVATIONS[name]
 
 
+def _forward(kind, name):
+    """The public function (numba or numpy, as chosen) or the numba kernel itself."""
+    if kind == "chosen":
+        return K.bias_activation
+    kernel = K.NUMBA_FORWARD[name]
+    return lambda z, bias, a, name, slope: kernel(z, bias, a, z.dtype.type(slope))
+
+
+def _backward(kind, name):
+    if kind == "chosen":
+        return K.activation_backward
+    kernel = K.NUMBA_BACKWARD[name]
+    return lambda z, a, delta, name, slope: kernel(z, a, delta, delta.dtype.type(slope))
+
+
+@pytest.mark.parametrize("kind", ["chosen", "numba"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", HIDDEN)
 @pytest.mark.parametrize("inplace", [True, False])
-def test_bias_activation_matches_numpy(name, dtype, inplace):
+def test_bias_activation_matches_numpy(name, dtype, inplace, kind):
     slope = 0.2
     act = _activation(name, slope)
     z0, bias = _data(dtype, (37, 19), 0), _data(dtype, 19, 1)
@@ -58,15 +74,20 @@ def test_bias_activation_matches_numpy(name, dtype, inplace):
     want = act.forward(z_ref.copy())
     z = z0.copy()
     a = z if inplace else np.full_like(z, np.nan)
-    K.bias_activation(z, bias, a, name, slope=slope)
+    if inplace and kind == "chosen" and name in ("elu", "softplus"):
+        with pytest.raises(ValueError, match=f"The {name} activation needs an a_out other than z"):
+            K.bias_activation(z, bias, a, name)
+        return
+    _forward(kind, name)(z, bias, a, name, slope=slope)
     assert_close(a, want, dtype)
-    if not inplace:
+    if not inplace and (kind == "numba" or name == "gelu"):
         np.testing.assert_array_equal(z, z_ref)  # z received z + bias, exactly
 
 
+@pytest.mark.parametrize("kind", ["chosen", "numba"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", HIDDEN)
-def test_activation_backward_matches_numpy(name, dtype):
+def test_activation_backward_matches_numpy(name, dtype, kind):
     slope = 0.2
     act = _activation(name, slope)
     z = _data(dtype, (29, 23), 2)
@@ -76,10 +97,18 @@ def test_activation_backward_matches_numpy(name, dtype):
     # numpy's backward may overwrite z and a: give it copies.
     want = act.backward(z.copy(), a.copy(), delta0.copy())
     delta, z_before, a_before = delta0.copy(), z.copy(), a.copy()
-    K.activation_backward(z, a, delta, name, slope=slope)
+    _backward(kind, name)(z, a, delta, name, slope=slope)
     assert_close(delta, want, dtype)
-    np.testing.assert_array_equal(z, z_before)
-    np.testing.assert_array_equal(a, a_before)
+    if kind == "numba":  # the kernels read z and a only
+        np.testing.assert_array_equal(z, z_before)
+        np.testing.assert_array_equal(a, a_before)
+
+
+def test_numpy_is_kept_where_numba_calls_the_c_library_per_element():
+    numpy_forward = {n for n, f in K.FORWARD_KERNELS.items() if f is not K.NUMBA_FORWARD[n]}
+    numpy_backward = {n for n, f in K.BACKWARD_KERNELS.items() if f is not K.NUMBA_BACKWARD[n]}
+    assert numpy_forward == {"tanh", "elu", "softplus"}
+    assert numpy_backward == {"softplus", "gelu"}
 
 
 def test_relu_keeps_nan_like_numpy():
@@ -246,8 +275,10 @@ def test_thread_budget_follows_blas_limits():
     expected = min([*blas, numba.config.NUMBA_NUM_THREADS])
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         expected = min(expected, int(os.environ["OMP_NUM_THREADS"]))
-    assert K.match_blas_threads() == max(1, expected)
-    assert numba.get_num_threads() == max(1, expected)
+    # One thread when numba's idle threads could spin (see the next test).
+    expected = max(1, expected) if K._POOL_SLEEPS else 1
+    assert K.match_blas_threads() == expected
+    assert numba.get_num_threads() == expected
 
 
 def test_thread_budget_respects_omp_num_threads(monkeypatch):
@@ -273,6 +304,46 @@ def test_thread_budget_inside_joblib_workers_does_not_oversubscribe():
     for budget, numba_pool in results:
         assert budget == max(1, cpus // 2)
         assert numba_pool == max(1, cpus // 2)
+
+
+POOL_PROBE = """
+import os, numba, numpy as np
+if {launch_first}:
+    numba.njit(parallel=True)(lambda x: x + 1)(np.ones(3))  # numba starts its pool itself
+from sknet import _numba_kernels as K
+print(K._POOL_SLEEPS, K.match_blas_threads(), os.environ.get("OMP_WAIT_POLICY"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "launch_first", "expected"),
+    [
+        (None, False, "True 2 None"),  # started by the module: passive, env left as it was
+        ("ACTIVE", False, "False 1 ACTIVE"),  # the user's spinning threads: one thread
+        (None, True, "False 1 None"),  # started before the module: unknown policy
+        ("passive", True, "True 2 passive"),
+    ],
+)
+def test_numba_threads_only_when_idle_threads_sleep(policy, launch_first, expected):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    env.update(NUMBA_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
+    if policy is not None:
+        env["OMP_WAIT_POLICY"] = policy
+    code = POOL_PROBE.format(launch_first=launch_first)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    if "omp" not in _available_layers():  # no OpenMP runtime: never more than one thread
+        expected = expected.replace("True 2", "False 1")
+    assert result.stdout.strip() == expected
+
+
+def _available_layers():
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        return set()
+    return {"omp"}
 
 
 def test_importing_sknet_does_not_import_numba():
