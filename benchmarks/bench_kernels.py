@@ -20,8 +20,10 @@ within a repeat. Variants:
 - ``numpy'``: numpy restructured (bias folded into the matrix product through a
   ones column and ``[W; b]``, integer class codes instead of one-hot rows,
   ``np.take(mode="clip")``);
-- ``numba``/``numba-par``: sknet._numba_kernels compiled serially / with
-  ``parallel=True`` (``-fm``: with ``fastmath=True``);
+- ``numba``/``numba-par``: the source of sknet._numba_kernels' kernels compiled
+  serially / with ``parallel=True`` (``-fm``: with ``fastmath=True``);
+- ``sknet``: what sknet._numba_kernels runs for that activation (a numba kernel,
+  in place when the output is the input, or numpy's formula where it is faster);
 - ``numexpr``: the same expressions through ``numexpr.evaluate(out=...)``.
 
 Each group records the load average and the CPU share other processes took while
@@ -337,6 +339,7 @@ def group_backward(activation, dtype, cfg, log):
     if K:
         kernel = K.NUMBA_BACKWARD[activation]
         variants.update(numba_variants(kernel, lambda fn: ((lambda: fn(z, a, d, slope)), reset)))
+        variants["sknet"] = (lambda: K.activation_backward(z, a, d, activation, slope), reset)
     expr = {
         "relu": "where(a > 0, d, 0)",
         "tanh": "d * (1 - a * a)",
@@ -725,12 +728,11 @@ class Step:
         X0, X1, X2 = self.inputs
         K._gather_rows(self.X, idx, X0)
         hs = [X0, X1, X2]
-        slope = self.dtype.type(0.0)
         for i in range(3):
             z = hs[i + 1] if i < 2 else self.zout
             np.matmul(hs[i], self.W[i], out=z)
             if i < 2:
-                K._forward_relu(z, self.b[i], z, slope)
+                K.bias_activation(z, self.b[i], z, "relu")
         h = self.zout
         d = self.deltas[2]
         if self.k > 1:
@@ -746,7 +748,7 @@ class Step:
             np.matmul(self.ones, d, out=self.gb[i])
             if i:
                 np.matmul(d, self.W[i].T, out=self.deltas[i - 1])
-                K._backward_relu(None, hs[i], self.deltas[i - 1], slope)
+                K.activation_backward(None, hs[i], self.deltas[i - 1], "relu")
         o = self.opt
         o.t += 1
         b1, b2 = o.beta_1, o.beta_2
@@ -805,7 +807,7 @@ calls = [
     ("backward_relu", lambda: K.activation_backward(z, z, z.copy(), "relu")),
     ("softmax_log_loss", lambda: K.softmax_log_loss_codes(z, np.zeros(8, np.intp), z, z.copy(),
                                                             np.ones(8, dtype))),
-    ("forward_tanh", lambda: K.bias_activation(z, b, z, "tanh")),
+    ("forward_sigmoid", lambda: K.bias_activation(z, b, z, "sigmoid")),
 ]
 for name, call in calls:
     t = time.perf_counter(); call(); out["kernels"][name] = time.perf_counter() - t

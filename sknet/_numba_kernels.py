@@ -17,9 +17,14 @@ All kernels use ``error_model="numpy"``: with numba's default ("python") a
 division checks its divisor for zero on every element, which stops LLVM from
 vectorising the loop (Adam's update then runs slower than numpy's ten passes).
 
-The elementwise kernels split their rows over numba's threads: call
-:func:`match_blas_threads` once per fit, in the thread that runs the kernels,
-so that they use the threads the BLAS uses and never more.
+Every kernel runs on the calling thread: at a training step's sizes numba's
+threads cost more than they save (see ``_KERNEL`` below), so the kernels never
+add threads to the BLAS's. :func:`thread_budget` tells how many threads a
+parallel kernel could use without oversubscribing.
+
+The loops are written with ``prange`` so that ``benchmarks/bench_kernels.py``
+can compile the same source with ``parallel=True``; compiled serially here,
+``prange`` is ``range``.
 """
 
 import math
@@ -41,7 +46,6 @@ __all__ = [
     "bias_activation",
     "gather_rows",
     "identity_squared_error",
-    "match_blas_threads",
     "sgd_step",
     "sigmoid_binary_log_loss",
     "softmax_log_loss",
@@ -49,10 +53,34 @@ __all__ = [
     "thread_budget",
 ]
 
-_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
-_SERIAL = njit(**_OPTIONS)
-_PARALLEL = njit(parallel=True, **_OPTIONS)
-_KERNEL = _PARALLEL  # the elementwise kernels over (batch, units) arrays
+
+def _compiled(**options):
+    """``njit`` with the options of every kernel, cached on disk when a cache can be written.
+
+    numba refuses ``cache=True`` when neither the package's folder, nor
+    ``NUMBA_CACHE_DIR``, nor the user's cache folder can be written (a
+    read-only install with no home directory): the kernels are then compiled
+    in each process instead of failing the import.
+    """
+    options = {"nogil": True, "error_model": "numpy", **options}
+
+    def decorate(function):
+        try:
+            return njit(cache=True, **options)(function)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            return njit(**options)(function)
+
+    return decorate
+
+
+# Every kernel runs on one thread. Measured on 2 cores (benchmarks/bench_kernels.py):
+# numba's threads never paid at these sizes. With OpenMP's default wait policy
+# its idle threads spin and fight the BLAS's threads (a training step 20-40x
+# slower); with threads that sleep, waking them costs ~15 us per kernel, more
+# than the 5-80 us a kernel takes on one thread.
+_KERNEL = _compiled()
 
 
 _SQRT2 = math.sqrt(2.0)
@@ -62,7 +90,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # -- optimizers ----------------------------------------------------------------
 
 
-@_PARALLEL
+@_KERNEL
 def _adam(params, grad, first, second, out, step_size, beta_1, beta_2, eps_hat):
     for i in prange(params.shape[0]):
         g = grad[i]
@@ -110,7 +138,7 @@ def adam_step(params, grad, first, second, out, step_size, beta_1, beta_2, eps_h
     _adam(params, grad, first, second, out, t(step_size), t(beta_1), t(beta_2), t(eps_hat))
 
 
-@_PARALLEL
+@_KERNEL
 def _sgd(params, grad, velocity, out, learning_rate, momentum, nesterov):
     for i in prange(params.shape[0]):
         scaled = grad[i] * learning_rate
@@ -234,6 +262,44 @@ def _forward_gelu(z, bias, a, slope):
             v = z[i, j] + bias[j]
             z[i, j] = v
             a[i, j] = ((math.erf(v / sqrt2) + one) * half) * v
+
+
+# In place (a is z), the kernels above would write every element twice through two
+# names for one array: LLVM's run-time overlap check then fails and the loop runs
+# unvectorised, 3-5x slower. The activations the engine runs in place get a kernel
+# that only knows z.
+
+
+@_KERNEL
+def _forward_identity_inplace(z, bias, slope):
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] += bias[j]
+
+
+@_KERNEL
+def _forward_relu_inplace(z, bias, slope):
+    zero = z.dtype.type(0.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = zero if v < zero else v
+
+
+@_KERNEL
+def _forward_sigmoid_inplace(z, bias, slope):
+    one = z.dtype.type(1.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] = one / (one + np.exp(-(z[i, j] + bias[j])))
+
+
+_INPLACE_FORWARD = {
+    "identity": _forward_identity_inplace,
+    "relu": _forward_relu_inplace,
+    "sigmoid": _forward_sigmoid_inplace,
+    "logistic": _forward_sigmoid_inplace,
+}
 
 
 @_KERNEL
@@ -405,7 +471,11 @@ def bias_activation(z, bias, a_out, activation, slope=0.01):
     >>> z
     array([[0., 4.]])
     """
-    _kernel(FORWARD_KERNELS, activation)(z, bias, a_out, z.dtype.type(slope))
+    kernel = _kernel(FORWARD_KERNELS, activation)
+    if a_out is z and kernel is NUMBA_FORWARD[activation] and activation in _INPLACE_FORWARD:
+        _INPLACE_FORWARD[activation](z, bias, z.dtype.type(slope))
+    else:
+        kernel(z, bias, a_out, z.dtype.type(slope))
 
 
 def activation_backward(z, a, delta, activation, slope=0.01):
@@ -439,7 +509,7 @@ def activation_backward(z, a, delta, activation, slope=0.01):
 # -- rows ------------------------------------------------------------------------
 
 
-@_PARALLEL
+@_KERNEL
 def _gather_rows(X, idx, out):
     n_rows = X.shape[0]
     for i in range(idx.shape[0]):
@@ -484,7 +554,7 @@ def gather_rows(X, idx, out):
 # Batches have few outputs per row: these loops run serially.
 
 
-@_SERIAL
+@_KERNEL
 def _softmax_log_loss(z, y, codes, p, delta, scale):
     n, k = z.shape
     t = z.dtype.type
@@ -574,7 +644,7 @@ def softmax_log_loss_codes(z, codes, p_out, delta_out, scale):
     return _softmax_log_loss(z, z[:0], codes, p_out, delta_out, scale)
 
 
-@_SERIAL
+@_KERNEL
 def _sigmoid_binary_log_loss(z, y, p, delta, scale):
     n, k = z.shape
     t = z.dtype.type
@@ -622,7 +692,7 @@ def sigmoid_binary_log_loss(z, y, p_out, delta_out, scale):
     return _sigmoid_binary_log_loss(z, y, p_out, delta_out, scale)
 
 
-@_SERIAL
+@_KERNEL
 def _identity_squared_error(z, bias, y, delta, scale):
     n, k = z.shape
     t = z.dtype.type
@@ -693,9 +763,11 @@ def _blas_threads():
 
 
 def thread_budget():
-    """The number of threads the kernels may use: as many as the BLAS, never more.
+    """The number of threads elementwise work may use: as many as the BLAS, never more.
 
-    The smallest of the BLAS's current thread count (read through
+    The kernels of this module run on one thread; this is the limit a
+    parallel kernel would have to respect (``numba.set_num_threads``). The
+    smallest of the BLAS's current thread count (read through
     threadpoolctl, so ``threadpool_limits`` and joblib's limits inside its
     workers count), ``OMP_NUM_THREADS`` when set, and numba's pool size
     (``NUMBA_NUM_THREADS``, which joblib also sets in its workers).
@@ -717,72 +789,3 @@ def thread_budget():
         if found is not None:
             limits.append(found)
     return max(1, min(limits))
-
-
-def _system_libgomp_loaded():
-    """Whether a shared libgomp (not a wheel's renamed copy) is already in this process."""
-    try:
-        with open("/proc/self/maps") as maps:
-            return any(os.path.basename(line.split()[-1]).startswith("libgomp.so") for line in maps)
-    except (OSError, IndexError):
-        return False
-
-
-def _launch_pool():
-    """Start numba's thread pool; return True when its idle threads sleep.
-
-    With libgomp's default wait policy, idle OpenMP threads spin for a while
-    after each kernel. The BLAS's threads do the same, and when there are as
-    many threads as cores each pool then takes the cores the other is about to
-    use: measured on 2 cores, a training step 40x slower with 2 numba and 2
-    BLAS threads. libgomp reads ``OMP_WAIT_POLICY`` once, when it is loaded,
-    which numba does as it starts its pool: so the pool is started here, at
-    import, before any kernel runs, with the variable set to ``PASSIVE`` for
-    that moment only (unless the user has set it).
-    """
-    from numba.np.ufunc import parallel
-
-    policy = os.environ.get("OMP_WAIT_POLICY")
-    if parallel._is_initialized or policy is not None:
-        # Started by someone else, or the user's choice: trust only "passive".
-        sleeps = (policy or "").strip().lower() == "passive"
-    else:
-        sleeps = not _system_libgomp_loaded()
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        try:
-            parallel._launch_threads()
-        finally:
-            del os.environ["OMP_WAIT_POLICY"]
-    # The workqueue layer (no OpenMP runtime found) was measured 2x slower
-    # than one thread, and TBB's idle policy is not ours to set.
-    return sleeps and numba.threading_layer() == "omp"
-
-
-_POOL_SLEEPS = _launch_pool()
-
-
-def match_blas_threads():
-    """Make the kernels launched from the calling thread use :func:`thread_budget` threads.
-
-    One thread instead when numba's idle threads may spin (its OpenMP pool
-    started before this module could make it passive, or another threading
-    layer): spinning threads and the BLAS's threads would fight for the cores.
-    numba's thread count is per calling thread: call this in the thread that
-    runs the kernels (once per fit: reading the BLAS's count takes about a
-    millisecond).
-
-    Returns
-    -------
-    int
-        The number of threads set.
-
-    Examples
-    --------
-    >>> import numba
-    >>> from sknet._numba_kernels import match_blas_threads
-    >>> match_blas_threads() == numba.get_num_threads()
-    True
-    """
-    n = thread_budget() if _POOL_SLEEPS else 1
-    numba.set_num_threads(n)
-    return n
