@@ -1,0 +1,791 @@
+"""Fused CPU kernels compiled with numba: one pass over memory where numpy takes several.
+
+This module imports numba at its top, so nothing in sknet imports it unless
+numba is installed (``pip install sknet[fast]``); numpy's formulas in
+:mod:`sknet.activations`, :mod:`sknet.losses` and :mod:`sknet.optimizers`
+stay the reference, and every kernel here computes what they compute, with
+the same operations in the same order and in the arrays' own dtype (float32
+stays float32; scalars are cast to the arrays' dtype as numpy does with
+Python floats).
+
+Every kernel works on preallocated numpy arrays and writes into the outputs
+it is given. Kernels are compiled lazily, on first use for a dtype, and cached
+on disk (``cache=True``): numba writes the cache next to this file when it can,
+else in the user's cache directory (``NUMBA_CACHE_DIR`` overrides both).
+
+All kernels use ``error_model="numpy"``: with numba's default ("python") a
+division checks its divisor for zero on every element, which stops LLVM from
+vectorising the loop (Adam's update then runs slower than numpy's ten passes).
+
+Every kernel runs on the calling thread: at a training step's sizes numba's
+threads cost more than they save (see ``_KERNEL`` below), so the kernels never
+add threads to the BLAS's. :func:`thread_budget` tells how many threads a
+parallel kernel could use without oversubscribing.
+
+The loops are written with ``prange`` so that ``benchmarks/bench_kernels.py``
+can compile the same source with ``parallel=True``; compiled serially here,
+``prange`` is ``range``.
+"""
+
+import math
+import os
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .activations import ACTIVATIONS
+
+__all__ = [
+    "BACKWARD_KERNELS",
+    "FORWARD_KERNELS",
+    "NUMBA_BACKWARD",
+    "NUMBA_FORWARD",
+    "activation_backward",
+    "adam_step",
+    "bias_activation",
+    "gather_rows",
+    "identity_squared_error",
+    "sgd_step",
+    "sigmoid_binary_log_loss",
+    "softmax_log_loss",
+    "softmax_log_loss_codes",
+    "thread_budget",
+]
+
+
+def _compiled(**options):
+    """``njit`` with the options of every kernel, cached on disk when a cache can be written.
+
+    numba refuses ``cache=True`` when neither the package's folder, nor
+    ``NUMBA_CACHE_DIR``, nor the user's cache folder can be written (a
+    read-only install with no home directory): the kernels are then compiled
+    in each process instead of failing the import.
+    """
+    options = {"nogil": True, "error_model": "numpy", **options}
+
+    def decorate(function):
+        try:
+            return njit(cache=True, **options)(function)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            return njit(**options)(function)
+
+    return decorate
+
+
+# Every kernel runs on one thread. Measured on 2 cores (benchmarks/bench_kernels.py):
+# numba's threads never paid at these sizes. With OpenMP's default wait policy
+# its idle threads spin and fight the BLAS's threads (a training step 20-40x
+# slower); with threads that sleep, waking them costs ~15 us per kernel, more
+# than the 5-80 us a kernel takes on one thread.
+_KERNEL = _compiled()
+
+
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+# -- optimizers ----------------------------------------------------------------
+
+
+@_KERNEL
+def _adam(params, grad, first, second, out, step_size, beta_1, beta_2, eps_hat):
+    for i in prange(params.shape[0]):
+        g = grad[i]
+        m = first[i] * beta_1 + g
+        v = second[i] * beta_2 + g * g
+        first[i] = m
+        second[i] = v
+        out[i] = params[i] - (m / (np.sqrt(v) + eps_hat)) * step_size
+
+
+def adam_step(params, grad, first, second, out, step_size, beta_1, beta_2, eps_hat):
+    """One Adam step in one pass: what :meth:`sknet.optimizers.Adam.step` computes.
+
+    The moments are kept divided by ``(1 - beta)`` as in
+    :class:`sknet.optimizers.Adam`: ``first <- beta_1 * first + grad``,
+    ``second <- beta_2 * second + grad**2`` and
+    ``out <- params - step_size * first / (sqrt(second) + eps_hat)``.
+
+    Parameters
+    ----------
+    params, grad : ndarray of shape (n,)
+        The parameters and their gradient, float32 or float64, contiguous.
+    first, second : ndarray of shape (n,)
+        The moment estimates, updated in place.
+    out : ndarray of shape (n,)
+        Receives the new parameters; may be ``params``.
+    step_size : float
+        ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * (1 - beta_1) / sqrt(1 - beta_2)``.
+    beta_1, beta_2 : float
+        The moments' decay rates.
+    eps_hat : float
+        ``epsilon / sqrt(1 - beta_2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import adam_step
+    >>> params, grad = np.array([1.0, 2.0]), np.array([3.0, -0.5])
+    >>> first, second = np.zeros(2), np.zeros(2)
+    >>> adam_step(params, grad, first, second, params, 0.1, 0.9, 0.999, 1e-8 / 0.999**0.5)
+    >>> params.round(6)
+    array([0.9, 2.1])
+    """
+    t = params.dtype.type
+    _adam(params, grad, first, second, out, t(step_size), t(beta_1), t(beta_2), t(eps_hat))
+
+
+@_KERNEL
+def _sgd(params, grad, velocity, out, learning_rate, momentum, nesterov):
+    for i in prange(params.shape[0]):
+        scaled = grad[i] * learning_rate
+        v = velocity[i] * momentum - scaled
+        velocity[i] = v
+        if nesterov:
+            out[i] = (params[i] - scaled) + v * momentum
+        else:
+            out[i] = params[i] + v
+
+
+def sgd_step(params, grad, velocity, out, learning_rate, momentum, nesterov):
+    """One SGD step in one pass: what :meth:`sknet.optimizers.SGD.step` computes.
+
+    ``velocity <- momentum * velocity - learning_rate * grad``, then
+    ``out <- params - learning_rate * grad + momentum * velocity`` (Nesterov)
+    or ``out <- params + velocity``.
+
+    Parameters
+    ----------
+    params, grad, velocity, out : ndarray of shape (n,)
+        ``velocity`` is updated in place; ``out`` may be ``params``.
+    learning_rate, momentum : float
+    nesterov : bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import sgd_step
+    >>> params, velocity = np.array([1.0, 2.0]), np.zeros(2)
+    >>> sgd_step(params, np.array([1.0, -1.0]), velocity, params, 0.1, 0.0, False)
+    >>> params
+    array([0.9, 2.1])
+    """
+    t = params.dtype.type
+    _sgd(params, grad, velocity, out, t(learning_rate), t(momentum), bool(nesterov))
+
+
+# -- activations -----------------------------------------------------------------
+# One kernel per activation, so that a fit compiles (or loads from the cache) only
+# the activations it uses. Forward kernels add the bias to z in place and write the
+# activation into a (which may be z); backward kernels multiply delta in place by
+# the derivative and leave z and a as they are.
+
+
+@_KERNEL
+def _forward_identity(z, bias, a, slope):
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            a[i, j] = v
+
+
+@_KERNEL
+def _forward_relu(z, bias, a, slope):
+    zero = z.dtype.type(0.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            # np.maximum keeps a NaN, and so does this (NaN < 0 is false).
+            a[i, j] = zero if v < zero else v
+
+
+@_KERNEL
+def _forward_leaky_relu(z, bias, a, slope):
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            s = v * slope
+            a[i, j] = s if s > v or v != v else v
+
+
+@_KERNEL
+def _forward_tanh(z, bias, a, slope):
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            a[i, j] = np.tanh(v)
+
+
+@_KERNEL
+def _forward_sigmoid(z, bias, a, slope):
+    one = z.dtype.type(1.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            a[i, j] = one / (one + np.exp(-v))
+
+
+@_KERNEL
+def _forward_elu(z, bias, a, slope):
+    zero = z.dtype.type(0.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            a[i, j] = np.expm1(min(v, zero)) + max(v, zero)
+
+
+@_KERNEL
+def _forward_softplus(z, bias, a, slope):
+    zero = z.dtype.type(0.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            a[i, j] = np.log1p(np.exp(-abs(v))) + max(v, zero)
+
+
+@_KERNEL
+def _forward_gelu(z, bias, a, slope):
+    t = z.dtype.type
+    half, one, sqrt2 = t(0.5), t(1.0), t(_SQRT2)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = v
+            a[i, j] = ((math.erf(v / sqrt2) + one) * half) * v
+
+
+# In place (a is z), the kernels above would write every element twice through two
+# names for one array: LLVM's run-time overlap check then fails and the loop runs
+# unvectorised, 3-5x slower. The activations the engine runs in place get a kernel
+# that only knows z.
+
+
+@_KERNEL
+def _forward_identity_inplace(z, bias, slope):
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] += bias[j]
+
+
+@_KERNEL
+def _forward_relu_inplace(z, bias, slope):
+    zero = z.dtype.type(0.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + bias[j]
+            z[i, j] = zero if v < zero else v
+
+
+@_KERNEL
+def _forward_sigmoid_inplace(z, bias, slope):
+    one = z.dtype.type(1.0)
+    for i in prange(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] = one / (one + np.exp(-(z[i, j] + bias[j])))
+
+
+_INPLACE_FORWARD = {
+    "identity": _forward_identity_inplace,
+    "relu": _forward_relu_inplace,
+    "sigmoid": _forward_sigmoid_inplace,
+    "logistic": _forward_sigmoid_inplace,
+}
+
+
+@_KERNEL
+def _backward_relu(z, a, delta, slope):
+    zero, one = delta.dtype.type(0.0), delta.dtype.type(1.0)
+    for i in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            # Times 0, not set to 0: a NaN or infinite delta stays one, as in numpy.
+            delta[i, j] *= one if a[i, j] > zero else zero
+
+
+@_KERNEL
+def _backward_leaky_relu(z, a, delta, slope):
+    zero, one = delta.dtype.type(0.0), delta.dtype.type(1.0)
+    positive = (one - slope) + slope  # as numpy computes (a > 0) * (1 - slope) + slope
+    for i in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            delta[i, j] *= positive if a[i, j] > zero else slope
+
+
+@_KERNEL
+def _backward_tanh(z, a, delta, slope):
+    one = delta.dtype.type(1.0)
+    for i in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            delta[i, j] *= one - a[i, j] * a[i, j]
+
+
+@_KERNEL
+def _backward_sigmoid(z, a, delta, slope):
+    one = delta.dtype.type(1.0)
+    for i in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            delta[i, j] = (delta[i, j] * a[i, j]) * (one - a[i, j])
+
+
+@_KERNEL
+def _backward_elu(z, a, delta, slope):
+    one = delta.dtype.type(1.0)
+    for i in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            delta[i, j] *= min(a[i, j] + one, one)
+
+
+@_KERNEL
+def _backward_softplus(z, a, delta, slope):
+    for i in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            delta[i, j] *= -np.expm1(-a[i, j])
+
+
+@_KERNEL
+def _backward_gelu(z, a, delta, slope):
+    t = delta.dtype.type
+    half, one, sqrt2, inv = t(0.5), t(1.0), t(_SQRT2), t(_INV_SQRT_2PI)
+    for i in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            v = z[i, j]
+            # Phi(z) + z * phi(z), in numpy's order of operations.
+            density = (np.exp(v * v * -half) * inv) * v
+            delta[i, j] *= density + (math.erf(v / sqrt2) + one) * half
+
+
+def _backward_identity(z, a, delta, slope):
+    pass
+
+
+# Every activation has a numba kernel (the benchmark times them all), but numba
+# calls the C library's exp, tanh, expm1, log1p for each element, where numpy
+# runs vectorised versions: there numpy's own formula is faster (measured with
+# benchmarks/bench_kernels.py at 256 x 256, float32 and float64, one thread:
+# tanh 8-30x, elu 4-6x, softplus 5-8x and its derivative 6-17x, gelu's
+# derivative 1.2x). Those activations keep the formulas of sknet.activations.
+NUMBA_FORWARD = {
+    "identity": _forward_identity,
+    "relu": _forward_relu,
+    "leaky_relu": _forward_leaky_relu,
+    "tanh": _forward_tanh,
+    "sigmoid": _forward_sigmoid,
+    "logistic": _forward_sigmoid,
+    "elu": _forward_elu,
+    "softplus": _forward_softplus,
+    "gelu": _forward_gelu,
+}
+NUMBA_BACKWARD = {
+    "identity": _backward_identity,
+    "relu": _backward_relu,
+    "leaky_relu": _backward_leaky_relu,
+    "tanh": _backward_tanh,
+    "sigmoid": _backward_sigmoid,
+    "logistic": _backward_sigmoid,
+    "elu": _backward_elu,
+    "softplus": _backward_softplus,
+    "gelu": _backward_gelu,
+}
+
+
+def _numpy_forward(name):
+    activation = ACTIVATIONS[name]
+
+    def forward(z, bias, a, slope):
+        if a is z and not activation.inplace:
+            raise ValueError(f"The {name} activation needs an a_out other than z.")
+        z += bias
+        activation.forward(z, out=a)
+
+    forward.__name__ = f"numpy_forward_{name}"
+    return forward
+
+
+def _numpy_backward(name):
+    activation = ACTIVATIONS[name]
+
+    def backward(z, a, delta, slope):
+        activation.backward(z, a, delta)
+
+    backward.__name__ = f"numpy_backward_{name}"
+    return backward
+
+
+#: The implementation used for each hidden activation: a numba kernel or numpy's formula.
+FORWARD_KERNELS = {
+    **NUMBA_FORWARD,
+    **{name: _numpy_forward(name) for name in ("tanh", "elu", "softplus")},
+}
+BACKWARD_KERNELS = {
+    **NUMBA_BACKWARD,
+    **{name: _numpy_backward(name) for name in ("softplus", "gelu")},
+}
+
+
+def _kernel(table, activation):
+    try:
+        return table[activation]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"activation must be one of {sorted(table)}, got {activation!r}."
+        ) from None
+
+
+def bias_activation(z, bias, a_out, activation, slope=0.01):
+    """Add the bias to ``z`` in place, then write the activation into ``a_out``.
+
+    Computes ``z += bias`` and ``a_out[...] = f(z)``, in one pass where a
+    numba kernel is faster than numpy (see :data:`FORWARD_KERNELS`), with the
+    formulas of :mod:`sknet.activations`. As there, when ``a_out`` is not
+    ``z``, ``z`` may serve as scratch (elu, softplus) unless the backward pass
+    needs it (gelu).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, units)
+        The layer's pre-activations without bias; receives ``z + bias``.
+    bias : ndarray of shape (units,)
+    a_out : ndarray of shape (n, units)
+        Receives the activations; may be ``z``, except for elu and softplus
+        (as in :mod:`sknet.activations`, where they are not in place).
+    activation : str
+        A hidden-layer activation name (a key of :data:`FORWARD_KERNELS`).
+    slope : float, default=0.01
+        The negative slope of ``"leaky_relu"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import bias_activation
+    >>> z = np.array([[-2.0, 3.0]])
+    >>> bias_activation(z, np.array([1.0, 1.0]), z, "relu")
+    >>> z
+    array([[0., 4.]])
+    """
+    kernel = _kernel(FORWARD_KERNELS, activation)
+    if a_out is z and kernel is NUMBA_FORWARD[activation] and activation in _INPLACE_FORWARD:
+        _INPLACE_FORWARD[activation](z, bias, z.dtype.type(slope))
+    else:
+        kernel(z, bias, a_out, z.dtype.type(slope))
+
+
+def activation_backward(z, a, delta, activation, slope=0.01):
+    """Multiply ``delta`` in place by the activation's derivative at ``z``.
+
+    ``a`` is ``f(z)``. As in :mod:`sknet.activations`, ``z`` and ``a`` may be
+    overwritten (the numba kernels leave them; numpy's formulas, used for
+    softplus and gelu, do not).
+
+    Parameters
+    ----------
+    z, a, delta : ndarray of shape (n, units)
+    activation : str
+        A hidden-layer activation name (a key of :data:`BACKWARD_KERNELS`).
+    slope : float, default=0.01
+        The negative slope of ``"leaky_relu"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import activation_backward
+    >>> a = np.array([[0.0, 0.5]])
+    >>> delta = np.array([[1.0, 1.0]])
+    >>> activation_backward(None, a, delta, "tanh")
+    >>> delta
+    array([[1.  , 0.75]])
+    """
+    _kernel(BACKWARD_KERNELS, activation)(z, a, delta, delta.dtype.type(slope))
+
+
+# -- rows ------------------------------------------------------------------------
+
+
+@_KERNEL
+def _gather_rows(X, idx, out):
+    n_rows = X.shape[0]
+    for i in range(idx.shape[0]):
+        if idx[i] < 0 or idx[i] >= n_rows:
+            raise IndexError("gather_rows: a row index is out of range")
+    m = X.shape[1]
+    for i in prange(idx.shape[0]):
+        src = idx[i]
+        for j in range(m):
+            out[i, j] = X[src, j]
+
+
+def gather_rows(X, idx, out):
+    """``out[i] = X[idx[i]]`` for every ``i``: :func:`numpy.take` along axis 0.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features) or (n_samples,)
+    idx : ndarray of int of shape (m,)
+        Row numbers in ``[0, n_samples)``; an IndexError is raised otherwise.
+    out : ndarray of shape (m, n_features) or (m,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import gather_rows
+    >>> X, out = np.arange(6.0).reshape(3, 2), np.empty((2, 2))
+    >>> gather_rows(X, np.array([2, 0]), out)
+    >>> out
+    array([[4., 5.],
+           [0., 1.]])
+    """
+    if X.ndim == 1:
+        _gather_rows(X.reshape(-1, 1), idx, out.reshape(-1, 1))
+    else:
+        _gather_rows(X, idx, out)
+
+
+# -- losses with their natural output activation ---------------------------------
+# Each computes the output layer's activation, the weighted sum of the per-sample
+# losses (in float64) and the fused delta (output - target) * scale, row by row.
+# Batches have few outputs per row: these loops run serially.
+
+
+@_KERNEL
+def _softmax_log_loss(z, y, codes, p, delta, scale):
+    n, k = z.shape
+    t = z.dtype.type
+    eps = np.finfo(z.dtype).eps
+    low, high = t(eps), t(1.0) - t(eps)
+    total = 0.0
+    for i in range(n):
+        top = z[i, 0]
+        for j in range(1, k):
+            top = max(top, z[i, j])
+        s = t(0.0)
+        for j in range(k):
+            e = np.exp(z[i, j] - top)
+            p[i, j] = e
+            s += e
+        loss = t(0.0)
+        for j in range(k):
+            q = p[i, j] / s
+            p[i, j] = q
+            target = y[i, j] if codes.shape[0] == 0 else t(1.0 if codes[i] == j else 0.0)
+            if target != 0:
+                loss += target * np.log(min(max(q, low), high))
+            delta[i, j] = (q - target) * scale[i]
+        total += float(-loss) * float(scale[i])
+    return total
+
+
+def softmax_log_loss(z, y, p_out, delta_out, scale):
+    """Softmax, categorical log-loss and the fused delta, in one pass over the rows.
+
+    ``p_out`` receives the softmax of ``z`` (as :class:`sknet.activations.Softmax`),
+    ``delta_out`` receives ``(p - y) * scale[:, None]``.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, k)
+    y : ndarray of shape (n, k)
+        One-hot (or probability) rows.
+    p_out, delta_out : ndarray of shape (n, k)
+        ``p_out`` may be ``z``.
+    scale : ndarray of shape (n,)
+        The weight of each row in the objective (``1 / n`` without sample weights).
+
+    Returns
+    -------
+    float
+        ``sum(scale * loss)``, the losses of :class:`sknet.losses.LogLoss`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import softmax_log_loss
+    >>> z, y = np.zeros((1, 2)), np.array([[0.0, 1.0]])
+    >>> delta = np.empty((1, 2))
+    >>> round(softmax_log_loss(z, y, z, delta, np.ones(1)), 6)
+    0.693147
+    >>> z, delta
+    (array([[0.5, 0.5]]), array([[ 0.5, -0.5]]))
+    """
+    no_codes = np.empty(0, dtype=np.intp)
+    return _softmax_log_loss(z, y, no_codes, p_out, delta_out, scale)
+
+
+def softmax_log_loss_codes(z, codes, p_out, delta_out, scale):
+    """:func:`softmax_log_loss` with integer class codes instead of one-hot rows.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, k)
+    codes : ndarray of int of shape (n,)
+        The class of each row, in ``[0, k)``.
+    p_out, delta_out : ndarray of shape (n, k)
+    scale : ndarray of shape (n,)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import softmax_log_loss_codes
+    >>> z, delta = np.zeros((1, 2)), np.empty((1, 2))
+    >>> round(softmax_log_loss_codes(z, np.array([1]), z, delta, np.ones(1)), 6)
+    0.693147
+    """
+    return _softmax_log_loss(z, z[:0], codes, p_out, delta_out, scale)
+
+
+@_KERNEL
+def _sigmoid_binary_log_loss(z, y, p, delta, scale):
+    n, k = z.shape
+    t = z.dtype.type
+    eps = np.finfo(z.dtype).eps
+    one = t(1.0)
+    low, high = t(eps), one - t(eps)
+    total = 0.0
+    for i in range(n):
+        loss = t(0.0)
+        for j in range(k):
+            q = one / (one + np.exp(-z[i, j]))
+            p[i, j] = q
+            c = min(max(q, low), high)
+            loss += y[i, j] * np.log(c) + (one - y[i, j]) * np.log1p(-c)
+            delta[i, j] = (q - y[i, j]) * scale[i]
+        total += float(-loss) * float(scale[i])
+    return total
+
+
+def sigmoid_binary_log_loss(z, y, p_out, delta_out, scale):
+    """Sigmoid, binary log-loss and the fused delta ``(p - y) * scale``, in one pass.
+
+    Parameters
+    ----------
+    z, y : ndarray of shape (n, k)
+    p_out, delta_out : ndarray of shape (n, k)
+        ``p_out`` may be ``z``.
+    scale : ndarray of shape (n,)
+
+    Returns
+    -------
+    float
+        ``sum(scale * loss)``, the losses of :class:`sknet.losses.BinaryLogLoss`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import sigmoid_binary_log_loss
+    >>> z, delta = np.zeros((1, 1)), np.empty((1, 1))
+    >>> round(sigmoid_binary_log_loss(z, np.ones((1, 1)), z, delta, np.ones(1)), 6)
+    0.693147
+    >>> delta
+    array([[-0.5]])
+    """
+    return _sigmoid_binary_log_loss(z, y, p_out, delta_out, scale)
+
+
+@_KERNEL
+def _identity_squared_error(z, bias, y, delta, scale):
+    n, k = z.shape
+    t = z.dtype.type
+    half = t(0.5)
+    total = 0.0
+    for i in range(n):
+        loss = t(0.0)
+        for j in range(k):
+            h = z[i, j] + bias[j]
+            z[i, j] = h
+            diff = h - y[i, j]
+            loss += diff * diff
+            delta[i, j] = diff * scale[i]
+        total += float(half * loss) * float(scale[i])
+    return total
+
+
+def identity_squared_error(z, bias, y, delta_out, scale):
+    """Output bias, half squared error and the fused delta, in one pass.
+
+    ``z += bias`` (the identity output), then ``delta_out = (z - y) * scale``.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, k)
+        The output layer's products without bias; receives the output.
+    bias : ndarray of shape (k,)
+    y, delta_out : ndarray of shape (n, k)
+    scale : ndarray of shape (n,)
+
+    Returns
+    -------
+    float
+        ``sum(scale * loss)``, the losses of :class:`sknet.losses.SquaredError`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import identity_squared_error
+    >>> z, delta = np.array([[1.0]]), np.empty((1, 1))
+    >>> identity_squared_error(z, np.array([2.0]), np.array([[1.0]]), delta, np.ones(1))
+    2.0
+    >>> z, delta
+    (array([[3.]]), array([[2.]]))
+    """
+    return _identity_squared_error(z, bias, y, delta_out, scale)
+
+
+# -- threads ---------------------------------------------------------------------
+
+
+def _env_threads(name):
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _blas_threads():
+    """The fewest threads any BLAS loaded in this process uses, or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+    return min(counts) if counts else None
+
+
+def thread_budget():
+    """The number of threads elementwise work may use: as many as the BLAS, never more.
+
+    The kernels of this module run on one thread; this is the limit a
+    parallel kernel would have to respect (``numba.set_num_threads``). The
+    smallest of the BLAS's current thread count (read through
+    threadpoolctl, so ``threadpool_limits`` and joblib's limits inside its
+    workers count), ``OMP_NUM_THREADS`` when set, and numba's pool size
+    (``NUMBA_NUM_THREADS``, which joblib also sets in its workers).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_limits
+    >>> from sknet._numba_kernels import thread_budget
+    >>> with threadpool_limits(1):
+    ...     thread_budget()
+    1
+    """
+    limits = [numba.config.NUMBA_NUM_THREADS]
+    for found in (_blas_threads(), _env_threads("OMP_NUM_THREADS")):
+        if found is not None:
+            limits.append(found)
+    return max(1, min(limits))
