@@ -24,12 +24,22 @@ import weakref
 
 import numpy as np
 
-__all__ = ["DeviceParameters", "FlatParameters", "ParameterStore"]
+__all__ = ["DeviceParameters", "FlatParameters", "ParameterStore", "writes_out"]
 
 
-def _writes_out(optimizer):
-    """Whether ``optimizer.step`` takes ``out=``: asked once per step function,
-    since ``inspect.signature`` costs about as much as a small training step."""
+def writes_out(optimizer):
+    """Whether ``optimizer.step`` takes ``out=``.
+
+    Asked once per step function: ``inspect.signature`` costs about as much
+    as a small training step.
+
+    Examples
+    --------
+    >>> from sknet import Adam
+    >>> from sknet._parameters import writes_out
+    >>> writes_out(Adam())
+    True
+    """
     step = optimizer.step
     function = getattr(step, "__func__", step)
     try:
@@ -152,8 +162,9 @@ class FlatParameters(ParameterStore):
     True
     """
 
-    def __init__(self, layers, dtype):
+    def __init__(self, layers, dtype, backend=None):
         self.layers = layers
+        self.backend = backend
         offsets, total, self.n_penalized = _layout(layers)
         self.params = np.empty(total, dtype=dtype)
         self.previous = np.empty(total, dtype=dtype)
@@ -208,11 +219,14 @@ class FlatParameters(ParameterStore):
 
     def step(self, optimizer):
         """Apply one optimizer step, writing the new parameters into the spare vector."""
-        if _writes_out(optimizer):
-            optimizer.step(self.params, self.grad, out=self.previous)
+        if self.backend is None:  # no backend given: the optimizer's own numpy step
+            if writes_out(optimizer):
+                optimizer.step(self.params, self.grad, out=self.previous)
+            else:
+                np.copyto(self.previous, self.params)
+                optimizer.step(self.previous, self.grad)
         else:
-            np.copyto(self.previous, self.params)
-            optimizer.step(self.previous, self.grad)
+            self.backend.optimizer_step(optimizer, self.params, self.grad, self.previous)
         self._swap()
 
     def _swap(self):
@@ -310,7 +324,7 @@ class DeviceParameters(ParameterStore):
         self._fallback = self.params
 
     def step(self, optimizer):
-        params = optimizer.step_xp(self.params, self.grad, self.backend.xp)
+        params = self.backend.optimizer_step(optimizer, self.params, self.grad, None)
         self.params = params
         self.point_layers()
 

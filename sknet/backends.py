@@ -26,7 +26,7 @@ import array_api_compat
 import numpy as np
 from scipy import sparse
 
-from ._parameters import DeviceParameters, FlatParameters
+from ._parameters import DeviceParameters, FlatParameters, writes_out
 
 __all__ = [
     "ArrayAPIBackend",
@@ -45,7 +45,7 @@ def _is_numpy_like(array):
     return not array_api_compat.is_array_api_obj(array)
 
 
-def get_backend(*arrays):
+def get_backend(*arrays, step_work=None):
     """Return the backend for ``arrays``: numpy's, or the array API's of their namespace.
 
     numpy arrays, sparse matrices, lists and other array-likes take the numpy
@@ -55,6 +55,10 @@ def get_backend(*arrays):
     Parameters
     ----------
     *arrays : arrays or None
+    step_work : int, optional
+        For training: a step's parameters times its batch rows. numpy data
+        then take numba's fused kernels (:mod:`sknet._numba_backend`) when
+        numba is installed (``sknet[fast]``) and the step is large enough.
 
     Returns
     -------
@@ -74,7 +78,7 @@ def get_backend(*arrays):
     """
     foreign = [array for array in arrays if not _is_numpy_like(array)]
     if not foreign:
-        return NUMPY
+        return NUMPY if step_work is None else _fast_numpy(step_work)
     try:
         xp = array_api_compat.array_namespace(*foreign)
     except TypeError as exc:
@@ -92,6 +96,24 @@ def get_backend(*arrays):
     ):
         raise ValueError("Sparse matrices can only be mixed with numpy arrays.")
     return ArrayAPIBackend(xp, array_api_compat.device(foreign[0]))
+
+
+def _fast_numpy(step_work):
+    """numba's backend for a large enough step when numba is installed, else numpy's."""
+    global _NUMBA
+    if _NUMBA is None:
+        try:
+            from ._numba_backend import MIN_STEP_WORK, NumbaBackend  # noqa: PLC0415 - optional
+        except ImportError:  # numba is not installed: numpy is the backend
+            _NUMBA = False
+        else:
+            _NUMBA = (NumbaBackend(), MIN_STEP_WORK)
+    if not _NUMBA or step_work < _NUMBA[1]:
+        return NUMPY
+    return _NUMBA[0]
+
+
+_NUMBA = None  # (backend, threshold) once looked for; False without numba
 
 
 def first_rows(buffer, n):
@@ -271,6 +293,10 @@ class Backend:
         """Where the layers' parameters live while they train (see :mod:`sknet._parameters`)."""
         raise NotImplementedError
 
+    def optimizer_step(self, optimizer, params, grad, out):
+        """One step of ``optimizer``: the new parameters, written into ``out`` with numpy."""
+        raise NotImplementedError
+
 
 class NumpyBackend(Backend):
     """numpy, in place: every method writes into a buffer made once per fit.
@@ -425,7 +451,15 @@ class NumpyBackend(Backend):
 
     def parameter_store(self, layers, dtype):
         """The flat, double-buffered parameter store of a fit."""
-        return FlatParameters(layers, dtype)
+        return FlatParameters(layers, dtype, self)
+
+    def optimizer_step(self, optimizer, params, grad, out):
+        if writes_out(optimizer):
+            optimizer.step(params, grad, out=out)
+        else:
+            np.copyto(out, params)
+            optimizer.step(out, grad)
+        return out
 
 
 class ArrayAPIBackend(Backend):
@@ -570,6 +604,9 @@ class ArrayAPIBackend(Backend):
 
     def parameter_store(self, layers, dtype):
         return DeviceParameters(layers, dtype, self)
+
+    def optimizer_step(self, optimizer, params, grad, out):
+        return optimizer.step_xp(params, grad, self.xp)
 
 
 NUMPY = NumpyBackend()

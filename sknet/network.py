@@ -372,8 +372,14 @@ class Network:
                 f"Dropout needs a stochastic optimizer (sgd or adam), not {optimizer.name!r}."
             )
 
-        # The data's library and device decide where training runs.
-        backend = get_backend(X)
+        # The data's library and device decide where training runs (numpy
+        # data may take compiled kernels for large steps: sknet[fast]).
+        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+        rows = n_rows if optimizer.full_batch else min(batch_size, n_rows)
+        n_params = sum(
+            int(np.prod(p.shape)) for layer in self.layers for p in layer.get_parameters()
+        )
+        backend = get_backend(X, step_work=n_params * rows)
         dtype = working_dtype(self.dtype, X)
         X = check_X(X, self.n_inputs, dtype, min_rows=1, backend=backend)
         Y = check_Y(Y, self.n_outputs, X.shape[0], dtype, backend)

@@ -26,6 +26,8 @@ ENGINE = [
     "network",
     "training",
 ]
+if importlib.util.find_spec("numba") is not None:  # the optional compiled kernels
+    ENGINE += ["_numba_kernels", "_numba_backend"]
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in ENGINE]
 
 
