@@ -11,15 +11,15 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._array_api import check_same_namespace
+from sklearn.utils._array_api import check_same_namespace, get_namespace_and_device, move_to
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._array_api import on_host, same_place, take_rows, where
 from ._safeguards import (
     STOCHASTIC_SOLVERS,
     LayerArrays,
@@ -29,12 +29,86 @@ from ._safeguards import (
     write_layer_array,
 )
 from .activations import ACTIVATIONS, get_activation
+from .backends import to_numpy
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
 from .training import DivergenceError
 
 HIDDEN_ACTIVATIONS = sorted(name for name, act in ACTIVATIONS.items() if not act.output_only)
 REGRESSION_LOSSES = ["absolute_error", "huber", "poisson", "squared_error"]
+
+
+# -- where the data live under array-API dispatch ------------------------------
+# The estimators train where X lives (see sknet.backends for the engine's side).
+# Labels are encoded on the host, as scikit-learn's own array-API classifiers
+# do, and the encoded targets and weights follow X to its device.
+
+
+def where(X):
+    """``(xp, device, is_numpy)`` for ``X``, as scikit-learn sees it under the current config.
+
+    Without array-API dispatch, everything is numpy on the host.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._base import where
+    >>> where(np.zeros(2))[2]
+    True
+    """
+    xp, _, device = get_namespace_and_device(X)
+    return xp, device, xp.__name__.split(".")[-1] == "numpy"
+
+
+def on_host(array):
+    """``array`` as numpy on the host (None and sparse matrices pass through).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._base import on_host
+    >>> on_host(np.ones(2))
+    array([1., 1.])
+    """
+    if array is None or sparse.issparse(array) or isinstance(array, np.ndarray):
+        return array
+    return to_numpy(array)
+
+
+def same_place(array, like):
+    """``array`` moved to the namespace and device of ``like`` (None passes through).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._base import same_place
+    >>> same_place([1.0, 2.0], np.zeros(1))
+    array([1., 2.])
+    """
+    if array is None:
+        return None
+    xp, device, is_numpy = where(like)
+    if is_numpy:
+        return on_host(array) if not isinstance(array, list) else np.asarray(array)
+    return move_to(array, xp=xp, device=device)
+
+
+def take_rows(array, rows):
+    """The rows ``rows`` (host indices) of an array of any namespace, or a sparse matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._base import take_rows
+    >>> take_rows(np.arange(4), np.array([3, 0]))
+    array([3, 0])
+    """
+    if array is None:
+        return None
+    xp, device, is_numpy = where(array)
+    if is_numpy or sparse.issparse(array):
+        return array[rows]
+    return xp.take(array, xp.asarray(rows, device=device), axis=0)
 
 
 def _per_layer(name, value, n_layers, is_scalar):

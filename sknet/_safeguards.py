@@ -5,6 +5,14 @@
 * :class:`LayerArrays`: ``coefs_`` and ``intercepts_`` that check what is
   assigned to them and write it into the network, wherever its weights live;
 * :class:`if_partial_fit_possible`: ``partial_fit`` offered only where it can run.
+
+These are the estimators' machinery, kept apart from ``_base`` for size; they
+import nothing of scikit-learn.
+
+>>> from sknet._safeguards import memory_limit
+>>> limit = memory_limit()
+>>> limit is None or limit > 0
+True
 """
 
 import functools
@@ -13,21 +21,12 @@ import types
 
 import numpy as np
 
-from ._array_api import on_host
-from .backends import NUMPY, get_backend
+from .backends import get_backend, to_numpy
+
+__all__ = []  # the estimators' private machinery: no public names
 
 #: The solvers that train one epoch at a time (and so offer ``partial_fit``).
 STOCHASTIC_SOLVERS = ("sgd", "adam")
-
-__all__ = [
-    "STOCHASTIC_SOLVERS",
-    "LayerArrays",
-    "check_partial_fit",
-    "checked_layer_array",
-    "if_partial_fit_possible",
-    "memory_limit",
-    "restores_on_error",
-]
 
 
 class PartialFitWithEarlyStopping(AttributeError, ValueError):
@@ -120,7 +119,7 @@ def memory_limit():
 
 def checked_layer_array(name, index, value, target):
     """``value`` as the ``index``-th array of ``coefs_`` or ``intercepts_``, checked."""
-    value = np.asarray(on_host(value))  # checked on the host, whatever its library
+    value = np.asarray(to_numpy(value))  # checked on the host, whatever its library
     if value.dtype.kind not in "iuf":
         raise ValueError(f"{name}[{index}] must hold real numbers, got dtype {value.dtype}.")
     shape = tuple(target.shape)
@@ -144,7 +143,7 @@ def write_layer_array(layer, attribute, value):
     """Write checked host values into a layer's weights or bias, wherever they live."""
     target = getattr(layer, attribute)
     backend = get_backend(target)
-    if backend is NUMPY:
+    if backend.in_place:
         target[...] = value
     else:  # arrays of the array API are replaced, not written into
         setattr(layer, attribute, backend.convert(value, target.dtype))

@@ -18,8 +18,14 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
-from ._array_api import on_host, same_place, where
-from ._base import HIDDEN_ACTIVATIONS, REGRESSION_LOSSES, _BaseLayered
+from ._base import (
+    HIDDEN_ACTIVATIONS,
+    REGRESSION_LOSSES,
+    _BaseLayered,
+    on_host,
+    same_place,
+    where,
+)
 from ._docstrings import ATTRIBUTES, PARAMETERS
 from ._safeguards import if_partial_fit_possible
 from .losses import LOSSES

@@ -56,8 +56,9 @@ def expected_failed_checks(estimator):
     if getattr(estimator, "loss", None) == "poisson":
         return {
             "check_regressor_multioutput": (
-                "The check feeds negative targets, ignoring the positive_only tag; "
-                "the Poisson loss is defined only for y >= 0 and rejects them."
+                "The check's premise, that a regressor fits negative targets, is false "
+                "for the Poisson loss, defined only for y >= 0: the check feeds "
+                "negative targets, ignoring the positive_only tag, and they are rejected."
             )
         }
     return {}

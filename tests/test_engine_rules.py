@@ -13,21 +13,23 @@ import pytest
 
 import sknet
 
-ENGINE = [
-    "_registry",
-    "activations",
-    "losses",
-    "optimizers",
-    "backends",
-    "_parameters",
-    "_data",
-    "layers",
-    "_model_file",
-    "network",
-    "training",
-]
-if importlib.util.find_spec("numba") is not None:  # the optional compiled kernels
-    ENGINE += ["_numba_kernels", "_numba_backend"]
+# DESIGN.md: every module but these is the engine, which imports nothing of
+# scikit-learn (the compiled kernels only where numba, an optional extra, is).
+SCIKIT_LEARN_SIDE = {
+    "__init__",
+    "__main__",
+    "_base",
+    "_docstrings",
+    "estimators",
+    "onnx",
+    "plotting",
+}
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+ENGINE = sorted(
+    path.stem
+    for path in Path(sknet.__file__).parent.glob("*.py")
+    if path.stem not in SCIKIT_LEARN_SIDE and (HAS_NUMBA or not path.stem.startswith("_numba"))
+)
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in ENGINE]
 
 
