@@ -36,7 +36,7 @@ def check_finite(name, values, backend=NUMPY):
     ...
     ValueError: X contains NaN or infinity.
     """
-    if backend is not NUMPY:
+    if not backend.in_place:
         if not backend.all_finite(values):
             raise ValueError(f"{name} contains NaN or infinity.")
         return
@@ -98,7 +98,7 @@ def take_rows(backend, array, rows):
     >>> take_rows(NUMPY, np.arange(4), np.array([2, 0]))
     array([2, 0])
     """
-    if backend is NUMPY:
+    if backend.in_place:
         return array[rows]
     return backend.gather_rows(array, backend.indices(rows), None)
 
@@ -130,7 +130,7 @@ def check_X(X, n_inputs, dtype, min_rows=0, backend=NUMPY):
     ...
     ValueError: X has 2 columns but the network expects 3 inputs.
     """
-    if backend is not NUMPY:
+    if not backend.in_place:
         X = check_numbers("X", X, backend, dtype)
         values = X
     elif sparse.issparse(X):
@@ -161,7 +161,7 @@ def check_Y(Y, n_outputs, n_rows, dtype, backend=NUMPY):
     >>> check_Y([1.0, 2.0], 1, 2, "float64").shape
     (2, 1)
     """
-    if backend is not NUMPY:
+    if not backend.in_place:
         Y = check_numbers("Y", Y, backend, dtype)
         given_shape = tuple(Y.shape)
         if Y.ndim == 1:
@@ -179,7 +179,7 @@ def check_Y(Y, n_outputs, n_rows, dtype, backend=NUMPY):
         )
     if Y.shape[0] != n_rows:
         raise ValueError(f"X has {n_rows} rows but Y has {Y.shape[0]}.")
-    if backend is NUMPY:
+    if backend.in_place:
         # float32 targets may stay float32 under float64 training: one-hot and
         # indicator targets are exact in float32 and take half the memory.
         Y = np.ascontiguousarray(Y, dtype=Y.dtype if Y.dtype == np.float32 else dtype)
@@ -200,7 +200,7 @@ def check_sample_weight(sample_weight, n_rows, dtype, backend=NUMPY):
     """
     if sample_weight is None:
         return None
-    if backend is not NUMPY:
+    if not backend.in_place:
         sample_weight = check_numbers("sample_weight", sample_weight, backend, dtype)
     else:
         sample_weight = np.asarray(sample_weight)

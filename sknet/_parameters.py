@@ -148,21 +148,24 @@ class FlatParameters(ParameterStore):
     ----------
     layers : list of layers
     dtype : numpy dtype
+    backend : NumpyBackend
+        Its ``optimizer_step`` writes each new step into the spare vector.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sknet import Network
     >>> from sknet._parameters import FlatParameters
+    >>> from sknet.backends import NUMPY
     >>> net = Network(2, random_state=0).add_layer(1, "identity")
-    >>> store = FlatParameters(net.layers, np.dtype("float64"))
+    >>> store = FlatParameters(net.layers, np.dtype("float64"), NUMPY)
     >>> store.params.size, store.n_penalized  # two weights, then one bias
     (3, 2)
     >>> bool(np.shares_memory(net.layers[0].weights, store.params))
     True
     """
 
-    def __init__(self, layers, dtype, backend=None):
+    def __init__(self, layers, dtype, backend):
         self.layers = layers
         self.backend = backend
         offsets, total, self.n_penalized = _layout(layers)
@@ -219,14 +222,7 @@ class FlatParameters(ParameterStore):
 
     def step(self, optimizer):
         """Apply one optimizer step, writing the new parameters into the spare vector."""
-        if self.backend is None:  # no backend given: the optimizer's own numpy step
-            if writes_out(optimizer):
-                optimizer.step(self.params, self.grad, out=self.previous)
-            else:
-                np.copyto(self.previous, self.params)
-                optimizer.step(self.previous, self.grad)
-        else:
-            self.backend.optimizer_step(optimizer, self.params, self.grad, self.previous)
+        self.backend.optimizer_step(optimizer, self.params, self.grad, self.previous)
         self._swap()
 
     def _swap(self):

@@ -91,9 +91,7 @@ def get_backend(*arrays, step_work=None):
             f"The arrays are on different devices ({', '.join(sorted(devices))}); "
             "move them to one device first."
         )
-    if any(array is not None and not _is_numpy_like(array) for array in arrays) and any(
-        sparse.issparse(array) for array in arrays
-    ):
+    if any(sparse.issparse(array) for array in arrays):
         raise ValueError("Sparse matrices can only be mixed with numpy arrays.")
     return ArrayAPIBackend(xp, array_api_compat.device(foreign[0]))
 
@@ -178,6 +176,9 @@ class Backend:
 
     #: A short name: "numpy", "torch", "array_api_strict", ...
     name = "backend"
+    #: True for numpy and its compiled variants: arrays on the host, written in
+    #: place into buffers made once per fit; False for the array API.
+    in_place = True
 
     # -- arrays -----------------------------------------------------------------
 
@@ -483,6 +484,8 @@ class ArrayAPIBackend(Backend):
     >>> backend.input_gradient(xps.ones((1, 3)), xps.ones((2, 3)), None)
     Array([[3., 3.]], dtype=array_api_strict.float64)
     """
+
+    in_place = False
 
     def __init__(self, xp, device):
         self.xp = xp

@@ -265,7 +265,7 @@ class Network:
                 arrays.append(value)
             new.append(arrays)
         for layer, arrays in zip(self.layers, new, strict=True):
-            if get_backend(layer.weights) is NUMPY:
+            if get_backend(layer.weights).in_place:
                 layer.weights[...], layer.bias[...] = arrays
             else:
                 layer.set_parameters(arrays)
@@ -428,7 +428,7 @@ class Network:
                 trainer.fit_full_batch(X, Y, sample_weight, optimizer, epochs)
             else:
                 size, state_dtype = trainer.store.params.shape[0], backend.dtype(dtype)
-                on_device = () if backend is NUMPY else (backend,)
+                on_device = () if backend.in_place else (backend,)
                 if not (warm_start and optimizer.is_ready(size, state_dtype, *on_device)):
                     optimizer.reset(size, state_dtype, *on_device)
                 trainer.fit_stochastic(X, Y, sample_weight, optimizer, epochs, batch_size, shuffle)
@@ -507,7 +507,7 @@ class Network:
         """
         self._check_built()
         backend = get_backend(X)
-        if backend is NUMPY and not sparse.issparse(X) and not hasattr(X, "dtype"):
+        if backend.in_place and not sparse.issparse(X) and not hasattr(X, "dtype"):
             X = np.asarray(X)
         # A dtype given to the network wins; otherwise float32 data on a
         # float32 network stay float32 and anything else is float64.
@@ -519,7 +519,7 @@ class Network:
         # Parameters that live elsewhere (another library or device) are
         # copied for this call; the network keeps its own.
         layers = self._layers_on(backend, backend.dtype(dtype))
-        if backend is not NUMPY:
+        if not backend.in_place:
             blocks = []
             n = X.shape[0]
             for start in range(0, n, _DEVICE_PREDICT_CHUNK):
@@ -566,7 +566,7 @@ class Network:
         dtype = np.dtype(np.float32 if is_float32(prediction.dtype) else np.float64)
         Y = check_Y(Y, self.n_outputs, prediction.shape[0], dtype, backend)
         sample_weight = check_sample_weight(sample_weight, prediction.shape[0], dtype, backend)
-        if backend is NUMPY:
+        if backend.in_place:
             per_sample = loss.value(Y, prediction)
             return float(np.average(per_sample, weights=sample_weight))
         xp = backend.xp

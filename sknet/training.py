@@ -154,7 +154,7 @@ class Trainer:
             weight = backend.total(sample_weight)
             # fit removes zero-weight rows; a direct call may still pass a
             # batch of them, which numpy (reading the total anyway) skips.
-            if backend is NUMPY and weight <= 0:
+            if backend.in_place and weight <= 0:
                 return 0.0, 0.0
             scale = backend.row_scale(sample_weight, weight, first_rows(self._scale, n))
 
@@ -241,7 +241,7 @@ class Trainer:
                                     sample_weight, idx, first_rows(sw_buffer, m)
                                 )
                         batch_loss, weight = self.forward_backward(Xb, Yb, swb)
-                        if backend is NUMPY and not weight:
+                        if backend.in_place and not weight:
                             continue
                         # The new parameters replace the current ones in one
                         # assignment: an interrupted step never shows.
@@ -314,7 +314,7 @@ class Trainer:
         store.set_from_host(x)
 
     def _divergence_error(self, epoch):
-        where = "step" if self.backend is NUMPY else "epoch"
+        where = "step" if self.backend.in_place else "epoch"
         return DivergenceError(
             f"Training diverged at epoch {epoch}: the loss is no longer finite. "
             f"The weights are those of the last finite {where}. Try scaling the "

@@ -106,3 +106,22 @@ def test_small_steps_stay_on_numpy():
     assert backends.get_backend(np.zeros((2, 2)), step_work=1000) is backends.NUMPY
     large = backends.get_backend(np.zeros((2, 2)), step_work=_numba_backend.MIN_STEP_WORK)
     assert isinstance(large, NumbaBackend)
+
+
+def test_sparse_input_on_the_numba_path(monkeypatch):
+    # numba's backend is numpy's family: sparse X keeps numpy's data checks.
+    from scipy import sparse
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 5))
+    X[np.abs(X) < 0.7] = 0.0
+    Y = rng.normal(size=(80, 1))
+
+    def fit():
+        net = Network(5, random_state=0).add_layer(8, "relu").add_layer(1, "identity")
+        return net.fit(sparse.csr_matrix(X), Y, epochs=5, batch_size=16)
+
+    reference = fit()
+    monkeypatch.setattr(backends, "_NUMBA", (NumbaBackend(), 0))
+    fast = fit()
+    np.testing.assert_allclose(fast.predict(X), reference.predict(X), rtol=1e-9, atol=1e-12)
