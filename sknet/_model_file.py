@@ -2,7 +2,9 @@
 
 One ``.npz`` archive (uncompressed zip of ``.npy`` arrays): ``architecture``, a
 JSON string describing the network, and ``weights_i`` / ``bias_i`` for each
-layer. Writing is atomic. Reading checks the whole record, and the header
+layer. The record is standard JSON: a NaN or infinite training or validation
+loss in the history is written as the string ``"NaN"``, ``"Infinity"`` or
+``"-Infinity"`` and read back as that float. Writing is atomic. Reading checks the whole record, and the header
 (shape and dtype) of every array against it, before anything the size of a
 layer is allocated, so a small malformed file cannot ask for gigabytes, and
 every malformed file is reported as a ``ValueError`` naming the file.
@@ -102,8 +104,11 @@ def save_network(network, path):
         _check_values(arrays)
     except _Invalid as exc:
         raise ValueError(f"Cannot save this network: {exc}") from None
-    # numpy scalars in a user-edited history are written as the numbers they are.
-    arrays = {"architecture": np.array(json.dumps(record, default=float)), **arrays}
+    # numpy scalars in a user-edited record are written as the numbers they
+    # are; allow_nan=False guarantees standard JSON (non-finite history
+    # values are already strings, see _encode_number).
+    text = json.dumps(record, default=float, allow_nan=False)
+    arrays = {"architecture": np.array(text), **arrays}
     if hasattr(path, "write"):
         np.savez(path, **arrays)
         return
@@ -133,7 +138,38 @@ def _record(network):
         # PCG64's state is plain ints; other bit generators hold arrays, which
         # JSON cannot store. Those are not saved (a loaded network gets a fresh one).
         "rng_state": state if state.get("bit_generator") == "PCG64" else None,
-        "history": network.history_,
+        "history": _encode_history(network.history_),
+    }
+
+
+# Standard JSON has no NaN or infinity (Python's json writes bare NaN, which
+# other parsers reject). The model file writes them as these strings, the
+# names JavaScript gives them, and reads them back as the floats they name.
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _encode_number(value):
+    """A finite number as a float; NaN and infinities by their names in _NON_FINITE."""
+    if not _is_number(value):
+        return value  # left for _check_history to refuse
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _decode_number(value):
+    return _NON_FINITE[value] if isinstance(value, str) else float(value)
+
+
+def _encode_history(history):
+    if not isinstance(history, dict):
+        return history
+    return {
+        key: [_encode_number(v) for v in values] if isinstance(values, list) else values
+        for key, values in history.items()
     }
 
 
@@ -387,7 +423,7 @@ def _build(cls, record, arrays):
         layer.bias = _native(arrays[f"bias_{i}"])
     net.samples_seen_ = record["samples_seen"]
     history = record["history"]
-    net.history_ = {key: [float(v) for v in history[key]] for key in ("loss", "val_loss")}
+    net.history_ = {key: [_decode_number(v) for v in history[key]] for key in ("loss", "val_loss")}
     if record["rng_state"] is not None:
         net._rng.bit_generator.state = record["rng_state"]
     return net
@@ -469,8 +505,13 @@ def _check_history(history):
     _check_keys("history", history, ("loss", "val_loss"))
     for key in ("loss", "val_loss"):
         values = history[key]
-        if not isinstance(values, list) or not all(_is_number(v) for v in values):
-            raise _Invalid(f"history[{key!r}] must be a list of numbers.")
+        if not isinstance(values, list) or not all(
+            _is_number(v) or (isinstance(v, str) and v in _NON_FINITE) for v in values
+        ):
+            raise _Invalid(
+                f"history[{key!r}] must be a list of numbers (with non-finite values "
+                f"written as {', '.join(map(repr, _NON_FINITE))})."
+            )
     # Validation losses are recorded alongside training losses, never alone.
     if len(history["val_loss"]) > len(history["loss"]):
         raise _Invalid("history has more validation losses than training losses.")

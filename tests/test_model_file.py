@@ -626,3 +626,77 @@ def test_only_value_errors_from_damaged_files():
             continue
         np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
     assert kinds == {"ValueError"}
+
+
+# -- the record is standard JSON (issue 14, items 12, 13, 14) ----------------------------------
+
+
+def _refuse_constant(name):
+    raise ValueError(f"not standard JSON: {name}")
+
+
+def _strict_record(raw):
+    text = str(dict(np.load(io.BytesIO(raw)))["architecture"])
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def test_non_finite_history_is_standard_json_and_read_back_exactly():
+    net = _small_net()
+    net.history_ = {
+        "loss": [1.5, np.nan, np.inf, -np.inf, np.float32(0.25), np.float64(2.0)],
+        "val_loss": [np.nan, 3.0],
+    }
+    raw = _saved_bytes(net)
+    record = _strict_record(raw)
+    # The documented convention: JavaScript's names for the three values, as strings.
+    assert record["history"] == {
+        "loss": [1.5, "NaN", "Infinity", "-Infinity", 0.25, 2.0],
+        "val_loss": ["NaN", 3.0],
+    }
+    loaded = Network.load(io.BytesIO(raw)).history_
+    assert [str(v) for v in loaded["loss"]] == ["1.5", "nan", "inf", "-inf", "0.25", "2.0"]
+    assert [str(v) for v in loaded["val_loss"]] == ["nan", "3.0"]
+    assert all(type(v) is float for v in loaded["loss"] + loaded["val_loss"])
+
+
+def test_diverged_early_stopped_model_saves_standard_json(tmp_path):
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sknet import LayeredRegressor
+
+    X, y = load_iris(return_X_y=True)
+    reg = LayeredRegressor(
+        hidden_layer_sizes=100,
+        activation="identity",
+        solver="sgd",
+        learning_rate_init=1,
+        max_iter=20,
+        early_stopping=True,
+        random_state=0,
+    )
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        reg.fit(X, y)
+    reg.network_.save(tmp_path / "model.npz")
+    record = _strict_record((tmp_path / "model.npz").read_bytes())
+    assert record["history"]["loss"][-1] == record["history"]["val_loss"][-1] == "NaN"
+    loaded = Network.load(tmp_path / "model.npz")
+    np.testing.assert_array_equal(loaded.history_["loss"], reg.loss_curve_)
+    np.testing.assert_array_equal(loaded.history_["val_loss"], reg.validation_loss_curve_)
+
+
+@pytest.mark.parametrize("value", ["nan", "Inf", "infinity", "1.0", None, True])
+def test_history_strings_other_than_the_three_names_are_refused(value):
+    raw = _saved_bytes()
+    record, _ = _parts(raw)
+    record["history"]["loss"] = [value]
+    with pytest.raises(ValueError, match=r"history\['loss'\] must be a list of numbers"):
+        Network.load(_with_record(raw, record))
+
+
+def test_files_with_bare_nan_from_earlier_versions_still_load():
+    raw = _saved_bytes()
+    record, _ = _parts(raw)
+    record["history"] = {"loss": [float("nan"), 1.0], "val_loss": []}
+    loaded = Network.load(_with_record(raw, record))  # json.dumps writes a bare NaN
+    assert [str(v) for v in loaded.history_["loss"]] == ["nan", "1.0"]
