@@ -79,6 +79,8 @@ def save_network(network, path):
         different dtypes, non-finite weights, a malformed history).
     IsADirectoryError
         If ``path`` is a directory.
+    OSError
+        If writing fails; the error names ``path`` (never the temporary file).
 
     Examples
     --------
@@ -191,11 +193,48 @@ def _write_atomically(path, arrays):
             # Replacing a file keeps its permissions, as writing into it would.
             os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
     _fsync_folder(folder)
+
+
+def _naming(exc, path):
+    """``exc`` (of the same type and errno) naming ``path``, not the hidden temporary file.
+
+    The temporary file is an implementation detail: a user who gave ``path``
+    looks for that name in the error.
+    """
+    if exc.errno is None:
+        return OSError(f"Cannot save the network to {path!r}: {exc}")
+    try:
+        return type(exc)(exc.errno, f"Cannot save the network: {exc.strerror}", path)
+    except TypeError:  # a subclass with a constructor of its own
+        return OSError(exc.errno, f"Cannot save the network: {exc.strerror}", path)
+
+
+def _temporary_name(folder, base):
+    """A fresh hidden name next to ``base`` that fits the folder's longest name.
+
+    ``.{base}.{12 hex digits}.tmp`` when that fits (the base shows whose file
+    a leftover was), with the base shortened otherwise: a valid name of up to
+    NAME_MAX bytes must still be savable.
+    """
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # not POSIX, or no limit known
+        name_max = 255
+    if name_max is None or name_max < 0:
+        name_max = 255
+    suffix = f".{os.urandom(6).hex()}.tmp"
+    room = max(name_max - 1 - len(suffix), 0)
+    # Shortened a character at a time: a multi-byte character is never cut.
+    while base and len(os.fsencode(base)) > room:
+        base = base[:-1]
+    return os.path.join(folder, f".{base}{suffix}")
 
 
 def _create_temporary(folder, base, path):
@@ -203,7 +242,7 @@ def _create_temporary(folder, base, path):
     # umask, giving a new model file the permissions any new file gets.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        temporary = os.path.join(folder, f".{base}.{os.urandom(6).hex()}.tmp")
+        temporary = _temporary_name(folder, base)
         try:
             return os.open(temporary, flags, 0o666), temporary
         except FileExistsError:
@@ -212,7 +251,11 @@ def _create_temporary(folder, base, path):
             raise FileNotFoundError(
                 errno.ENOENT, "Cannot save the network: the folder does not exist", path
             ) from None
-    raise FileExistsError(errno.EEXIST, "Cannot create a temporary file next to", path)
+        except OSError as exc:
+            raise _naming(exc, path) from None
+    raise FileExistsError(
+        errno.EEXIST, "Cannot save the network: no temporary file could be created next to", path
+    )
 
 
 def _fsync_folder(folder):

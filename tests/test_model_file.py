@@ -700,3 +700,73 @@ def test_files_with_bare_nan_from_earlier_versions_still_load():
     record["history"] = {"loss": [float("nan"), 1.0], "val_loss": []}
     loaded = Network.load(_with_record(raw, record))  # json.dumps writes a bare NaN
     assert [str(v) for v in loaded.history_["loss"]] == ["nan", "1.0"]
+
+
+@POSIX
+@pytest.mark.parametrize("n_bytes", [238, 240, 250, 254, 255])
+@pytest.mark.parametrize("char", ["m", "é"], ids=["ascii", "two-byte"])
+def test_names_up_to_name_max_can_be_saved(tmp_path, n_bytes, char):
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    if name_max < 255:
+        pytest.skip(f"this file system allows names of {name_max} bytes only")
+    width = len(char.encode())
+    name = char * (n_bytes // width) + "x" * (n_bytes % width)
+    assert len(os.fsencode(name)) == n_bytes
+    net = _small_net()
+    net.save(tmp_path / name)
+    assert os.listdir(tmp_path) == [name]  # no temporary file left behind
+    _assert_same_weights(Network.load(tmp_path / name), net)
+    net.save(tmp_path / name)  # and replaced
+    assert os.listdir(tmp_path) == [name]
+
+
+@POSIX
+def test_a_name_longer_than_name_max_is_an_error_naming_it(tmp_path):
+    name = "m" * (os.pathconf(tmp_path, "PC_NAME_MAX") + 1)
+    with pytest.raises(OSError, match="Cannot save the network") as caught:
+        _small_net().save(tmp_path / name)
+    assert caught.value.filename == str(tmp_path / name)
+    assert ".tmp" not in str(caught.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_error_names_the_path_given(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    monkeypatch.setattr(np, "savez", _interrupted_savez(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        _small_net().save(path)
+    assert caught.value.errno == 28
+    assert caught.value.filename == str(path)
+    assert str(path) in str(caught.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_replace_error_names_the_path_given(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+
+    def refuse(source, destination):
+        raise PermissionError(13, "Permission denied", source, destination)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError, match="Permission denied") as caught:
+        _small_net().save(path)
+    assert caught.value.filename == str(path) and caught.value.filename2 is None
+    assert ".tmp" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert os.listdir(tmp_path) == []
+
+
+def test_temporary_file_error_names_the_path_given(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    real_open = os.open
+
+    def refuse(name, flags, mode=0o777, **kwargs):
+        if str(name).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(PermissionError, match="Permission denied") as caught:
+        _small_net().save(path)
+    assert caught.value.filename == str(path)
+    assert ".tmp" not in str(caught.value)
