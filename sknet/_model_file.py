@@ -12,6 +12,7 @@ every malformed file is reported as a ``ValueError`` naming the file.
 
 import contextlib
 import errno
+import io
 import json
 import math
 import numbers
@@ -283,6 +284,8 @@ def load_network(cls, path):
     cls : type
         The network class to build (:class:`sknet.Network`).
     path : str, path-like or file object
+        A file object is read from its current position; one that cannot
+        seek (a pipe, a socket) is read whole into memory first.
 
     Returns
     -------
@@ -335,6 +338,7 @@ def _read(cls, file, name):
     def damaged(what):
         return ValueError(f"{name} is a damaged sknet Network file: {what}")
 
+    file = _seekable(file, name)
     try:
         start = file.tell()
         size = file.seek(0, os.SEEK_END)
@@ -371,6 +375,30 @@ def _read(cls, file, name):
         except _DECODE_ERRORS as exc:
             raise damaged(f"an array cannot be read ({exc}).") from None
     return _build(cls, record, arrays)
+
+
+def _seekable(file, name):
+    """``file``, or its remaining bytes in memory when it cannot seek.
+
+    A zip archive is read from its end (the central directory) back, so a
+    pipe, a socket or any stream without ``seek`` is read whole first.
+    """
+    if isinstance(file, io.TextIOBase):
+        raise ValueError(f"{name} is open in text mode: open the model file in binary mode ('rb').")
+    try:
+        seekable = file.seekable() if hasattr(file, "seekable") else True
+        if seekable:
+            file.tell()
+            return file
+    except (AttributeError, OSError, ValueError):
+        pass  # io.UnsupportedOperation is both an OSError and a ValueError
+    data = file.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueError(
+            f"{name} gave {type(data).__name__} data, not bytes: open the model file "
+            "in binary mode ('rb')."
+        )
+    return io.BytesIO(data)
 
 
 def _read_header(archive, info, archive_size):

@@ -770,3 +770,62 @@ def test_temporary_file_error_names_the_path_given(tmp_path, monkeypatch):
         _small_net().save(path)
     assert caught.value.filename == str(path)
     assert ".tmp" not in str(caught.value)
+
+
+class _ReadOnlyStream:
+    """A stream with ``read`` only, as some sockets and HTTP bodies are."""
+
+    def __init__(self, data):
+        self._buffer = io.BytesIO(data)
+
+    def read(self, n=-1):
+        return self._buffer.read(n)
+
+
+@POSIX
+def test_load_from_a_pipe_reads_it():
+    net = _small_net()
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as writer:
+        net.save(writer)  # zipfile writes to an unseekable stream too
+    with os.fdopen(read_end, "rb") as reader:
+        assert not reader.seekable()
+        loaded = Network.load(reader)
+    _assert_same_weights(loaded, net)
+    assert loaded.history_ == net.history_
+
+
+def test_load_from_a_stream_without_seek_or_tell_reads_it():
+    net = _small_net().fit(*_regression(), epochs=2)
+    loaded = Network.load(_ReadOnlyStream(_saved_bytes(net)))
+    _assert_same_weights(loaded, net)
+    assert loaded.history_ == net.history_
+
+
+def test_load_from_a_stream_reads_from_its_current_position():
+    raw = _saved_bytes()
+    stream = _ReadOnlyStream(b"header" + raw)
+    assert stream.read(6) == b"header"
+    _assert_same_weights(Network.load(stream), _small_net())
+
+
+def test_load_from_a_damaged_stream_is_still_a_value_error():
+    with pytest.raises(ValueError, match="cannot be read as an .npz archive"):
+        Network.load(_ReadOnlyStream(_saved_bytes()[:300]))
+
+
+class _TextStream:
+    def read(self, n=-1):
+        return "not bytes"
+
+
+def test_load_from_a_text_stream_says_binary_mode():
+    with pytest.raises(ValueError, match="binary mode"):
+        Network.load(_TextStream())
+
+
+def test_load_from_a_text_mode_file_says_binary_mode(tmp_path):
+    _small_net().save(tmp_path / "model.npz")
+    with open(tmp_path / "model.npz", encoding="latin-1") as file:
+        with pytest.raises(ValueError, match=r"text mode: open the model file in binary mode"):
+            Network.load(file)
