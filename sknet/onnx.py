@@ -216,7 +216,7 @@ def _graph_input(graph, operator):
 
 def _label_values(scope, model):
     """The class labels as ONNX stores them: int64 or UTF-8 strings."""
-    classes = np.asarray(get_label_classes(scope, model))
+    classes = np.asarray(to_numpy(get_label_classes(scope, model)))
     # Float labels are whole numbers: scikit-learn refuses others as classes.
     if classes.dtype.kind in "biuf":
         return classes.astype(np.int64), False
