@@ -4,10 +4,11 @@ One ``.npz`` archive (uncompressed zip of ``.npy`` arrays): ``architecture``, a
 JSON string describing the network, and ``weights_i`` / ``bias_i`` for each
 layer. The record is standard JSON: a NaN or infinite training or validation
 loss in the history is written as the string ``"NaN"``, ``"Infinity"`` or
-``"-Infinity"`` and read back as that float. Writing is atomic. Reading checks the whole record, and the header
-(shape and dtype) of every array against it, before anything the size of a
-layer is allocated, so a small malformed file cannot ask for gigabytes, and
-every malformed file is reported as a ``ValueError`` naming the file.
+``"-Infinity"`` and read back as that float. Writing is atomic. Reading
+checks the whole record, and the header (shape and dtype) of every array
+against it, before anything the size of a layer is allocated, so a small
+malformed file cannot ask for gigabytes, and every malformed file is reported
+as a ``ValueError`` naming the file.
 """
 
 import contextlib
