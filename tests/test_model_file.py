@@ -726,7 +726,7 @@ def test_a_name_longer_than_name_max_is_an_error_naming_it(tmp_path):
     with pytest.raises(OSError, match="Cannot save the network") as caught:
         _small_net().save(tmp_path / name)
     assert caught.value.filename == str(tmp_path / name)
-    assert ".tmp" not in str(caught.value)
+    assert ".tmp" not in str(caught.value).replace(str(tmp_path), "")
     assert os.listdir(tmp_path) == []
 
 
@@ -751,7 +751,7 @@ def test_replace_error_names_the_path_given(tmp_path, monkeypatch):
     with pytest.raises(PermissionError, match="Permission denied") as caught:
         _small_net().save(path)
     assert caught.value.filename == str(path) and caught.value.filename2 is None
-    assert ".tmp" not in str(caught.value)
+    assert ".tmp" not in str(caught.value).replace(str(tmp_path), "")
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert os.listdir(tmp_path) == []
 
@@ -769,7 +769,7 @@ def test_temporary_file_error_names_the_path_given(tmp_path, monkeypatch):
     with pytest.raises(PermissionError, match="Permission denied") as caught:
         _small_net().save(path)
     assert caught.value.filename == str(path)
-    assert ".tmp" not in str(caught.value)
+    assert ".tmp" not in str(caught.value).replace(str(tmp_path), "")
 
 
 class _ReadOnlyStream:
