@@ -473,25 +473,34 @@ class _BaseLayered(BaseEstimator):
                 )
             batch_size = min(self.batch_size, n_samples)
 
+        def score_epoch(network, val_loss):
+            """Score the epoch just recorded; return whether it improved.
+
+            Everything is computed (the score, the copy of the best weights)
+            before anything is recorded, so that a Ctrl-C leaves either the
+            whole epoch's bookkeeping or none of it.
+            """
+            score = self._validation_score(validation_data, y_val)
+            # The validation loss breaks ties in the score: a score that
+            # has saturated (say, accuracy 1.0 on a small hold-out) would
+            # otherwise stop training while the model still improves.
+            best_score, best_val_loss = self.best_validation_score_, self._best_val_loss
+            improved = score >= best_score + self.tol or (
+                score >= best_score and val_loss <= best_val_loss - self.tol
+            )
+            best = score > best_score or (score == best_score and val_loss < best_val_loss)
+            weights = network.get_weights() if best else None
+            self.validation_scores_.append(score)
+            if best:
+                self.best_validation_score_, self._best_val_loss = score, val_loss
+                self._best_weights = weights
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            return improved
+
         def end_of_epoch(network, logs):
             if self.early_stopping:
-                score = self._validation_score(validation_data, y_val)
-                self.validation_scores_.append(score)
-                if self.verbose:
-                    print(f"Validation score: {score:f}")
-                # The validation loss breaks ties in the score: a score that
-                # has saturated (say, accuracy 1.0 on a small hold-out) would
-                # otherwise stop training while the model still improves.
-                best_score, best_val_loss = self.best_validation_score_, self._best_val_loss
-                val_loss = logs["val_loss"]
-                improved = score >= best_score + self.tol or (
-                    score >= best_score and val_loss <= best_val_loss - self.tol
-                )
-                if score > best_score or (score == best_score and val_loss < best_val_loss):
-                    # Copied first: a Ctrl-C leaves the best score with its weights.
-                    weights = network.get_weights()
-                    self.best_validation_score_, self._best_val_loss = score, val_loss
-                    self._best_weights = weights
+                improved = score_epoch(network, logs["val_loss"])
             else:
                 improved = logs["loss"] <= self.best_loss_ - self.tol
                 self.best_loss_ = min(self.best_loss_, logs["loss"])
@@ -543,13 +552,9 @@ class _BaseLayered(BaseEstimator):
         if self.early_stopping:
             self.validation_loss_curve_ = list(network.history_["val_loss"])
             if len(self.validation_scores_) - n_scores < self.n_iter_:
-                # Ctrl-C came between the end of an epoch and its score.
-                score = self._validation_score(validation_data, y_val)
-                self.validation_scores_.append(score)
-                val_loss = self.validation_loss_curve_[-1]
-                best_score = self.best_validation_score_
-                if score > best_score or (score == best_score and val_loss < self._best_val_loss):
-                    self.best_validation_score_, self._best_weights = score, None  # these
+                # Ctrl-C came after the engine recorded the epoch (its training
+                # and validation losses, together) and before its score was.
+                score_epoch(network, self.validation_loss_curve_[-1])
             if self._best_weights is not None:
                 network.set_weights(self._best_weights)
         del self._best_weights, self._best_val_loss

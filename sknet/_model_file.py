@@ -2,14 +2,18 @@
 
 One ``.npz`` archive (uncompressed zip of ``.npy`` arrays): ``architecture``, a
 JSON string describing the network, and ``weights_i`` / ``bias_i`` for each
-layer. Writing is atomic. Reading checks the whole record, and the header
-(shape and dtype) of every array against it, before anything the size of a
-layer is allocated, so a small malformed file cannot ask for gigabytes, and
-every malformed file is reported as a ``ValueError`` naming the file.
+layer. The record is standard JSON: a NaN or infinite training or validation
+loss in the history is written as the string ``"NaN"``, ``"Infinity"`` or
+``"-Infinity"`` and read back as that float. Writing is atomic. Reading
+checks the whole record, and the header (shape and dtype) of every array
+against it, before anything the size of a layer is allocated, so a small
+malformed file cannot ask for gigabytes, and every malformed file is reported
+as a ``ValueError`` naming the file.
 """
 
 import contextlib
 import errno
+import io
 import json
 import math
 import numbers
@@ -77,6 +81,8 @@ def save_network(network, path):
         different dtypes, non-finite weights, a malformed history).
     IsADirectoryError
         If ``path`` is a directory.
+    OSError
+        If writing fails; the error names ``path`` (never the temporary file).
 
     Examples
     --------
@@ -102,8 +108,11 @@ def save_network(network, path):
         _check_values(arrays)
     except _Invalid as exc:
         raise ValueError(f"Cannot save this network: {exc}") from None
-    # numpy scalars in a user-edited history are written as the numbers they are.
-    arrays = {"architecture": np.array(json.dumps(record, default=float)), **arrays}
+    # numpy scalars in a user-edited record are written as the numbers they
+    # are; allow_nan=False guarantees standard JSON (non-finite history
+    # values are already strings, see _encode_number).
+    text = json.dumps(record, default=float, allow_nan=False)
+    arrays = {"architecture": np.array(text), **arrays}
     if hasattr(path, "write"):
         np.savez(path, **arrays)
         return
@@ -133,7 +142,38 @@ def _record(network):
         # PCG64's state is plain ints; other bit generators hold arrays, which
         # JSON cannot store. Those are not saved (a loaded network gets a fresh one).
         "rng_state": state if state.get("bit_generator") == "PCG64" else None,
-        "history": network.history_,
+        "history": _encode_history(network.history_),
+    }
+
+
+# Standard JSON has no NaN or infinity (Python's json writes bare NaN, which
+# other parsers reject). The model file writes them as these strings, the
+# names JavaScript gives them, and reads them back as the floats they name.
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _encode_number(value):
+    """A finite number as a float; NaN and infinities by their names in _NON_FINITE."""
+    if not _is_number(value):
+        return value  # left for _check_history to refuse
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _decode_number(value):
+    return _NON_FINITE[value] if isinstance(value, str) else float(value)
+
+
+def _encode_history(history):
+    if not isinstance(history, dict):
+        return history
+    return {
+        key: [_encode_number(v) for v in values] if isinstance(values, list) else values
+        for key, values in history.items()
     }
 
 
@@ -155,11 +195,48 @@ def _write_atomically(path, arrays):
             # Replacing a file keeps its permissions, as writing into it would.
             os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
     _fsync_folder(folder)
+
+
+def _naming(exc, path):
+    """``exc`` (of the same type and errno) naming ``path``, not the hidden temporary file.
+
+    The temporary file is an implementation detail: a user who gave ``path``
+    looks for that name in the error.
+    """
+    if exc.errno is None:
+        return OSError(f"Cannot save the network to {path!r}: {exc}")
+    try:
+        return type(exc)(exc.errno, f"Cannot save the network: {exc.strerror}", path)
+    except TypeError:  # a subclass with a constructor of its own
+        return OSError(exc.errno, f"Cannot save the network: {exc.strerror}", path)
+
+
+def _temporary_name(folder, base):
+    """A fresh hidden name next to ``base`` that fits the folder's longest name.
+
+    ``.{base}.{12 hex digits}.tmp`` when that fits (the base shows whose file
+    a leftover was), with the base shortened otherwise: a valid name of up to
+    NAME_MAX bytes must still be savable.
+    """
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # not POSIX, or no limit known
+        name_max = 255
+    if name_max is None or name_max < 0:
+        name_max = 255
+    suffix = f".{os.urandom(6).hex()}.tmp"
+    room = max(name_max - 1 - len(suffix), 0)
+    # Shortened a character at a time: a multi-byte character is never cut.
+    while base and len(os.fsencode(base)) > room:
+        base = base[:-1]
+    return os.path.join(folder, f".{base}{suffix}")
 
 
 def _create_temporary(folder, base, path):
@@ -167,7 +244,7 @@ def _create_temporary(folder, base, path):
     # umask, giving a new model file the permissions any new file gets.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        temporary = os.path.join(folder, f".{base}.{os.urandom(6).hex()}.tmp")
+        temporary = _temporary_name(folder, base)
         try:
             return os.open(temporary, flags, 0o666), temporary
         except FileExistsError:
@@ -176,7 +253,11 @@ def _create_temporary(folder, base, path):
             raise FileNotFoundError(
                 errno.ENOENT, "Cannot save the network: the folder does not exist", path
             ) from None
-    raise FileExistsError(errno.EEXIST, "Cannot create a temporary file next to", path)
+        except OSError as exc:
+            raise _naming(exc, path) from None
+    raise FileExistsError(
+        errno.EEXIST, "Cannot save the network: no temporary file could be created next to", path
+    )
 
 
 def _fsync_folder(folder):
@@ -204,6 +285,8 @@ def load_network(cls, path):
     cls : type
         The network class to build (:class:`sknet.Network`).
     path : str, path-like or file object
+        A file object is read from its current position; one that cannot
+        seek (a pipe, a socket) is read whole into memory first.
 
     Returns
     -------
@@ -256,6 +339,7 @@ def _read(cls, file, name):
     def damaged(what):
         return ValueError(f"{name} is a damaged sknet Network file: {what}")
 
+    file = _seekable(file, name)
     try:
         start = file.tell()
         size = file.seek(0, os.SEEK_END)
@@ -292,6 +376,30 @@ def _read(cls, file, name):
         except _DECODE_ERRORS as exc:
             raise damaged(f"an array cannot be read ({exc}).") from None
     return _build(cls, record, arrays)
+
+
+def _seekable(file, name):
+    """``file``, or its remaining bytes in memory when it cannot seek.
+
+    A zip archive is read from its end (the central directory) back, so a
+    pipe, a socket or any stream without ``seek`` is read whole first.
+    """
+    if isinstance(file, io.TextIOBase):
+        raise ValueError(f"{name} is open in text mode: open the model file in binary mode ('rb').")
+    try:
+        seekable = file.seekable() if hasattr(file, "seekable") else True
+        if seekable:
+            file.tell()
+            return file
+    except (AttributeError, OSError, ValueError):
+        pass  # io.UnsupportedOperation is both an OSError and a ValueError
+    data = file.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueError(
+            f"{name} gave {type(data).__name__} data, not bytes: open the model file "
+            "in binary mode ('rb')."
+        )
+    return io.BytesIO(data)
 
 
 def _read_header(archive, info, archive_size):
@@ -387,7 +495,7 @@ def _build(cls, record, arrays):
         layer.bias = _native(arrays[f"bias_{i}"])
     net.samples_seen_ = record["samples_seen"]
     history = record["history"]
-    net.history_ = {key: [float(v) for v in history[key]] for key in ("loss", "val_loss")}
+    net.history_ = {key: [_decode_number(v) for v in history[key]] for key in ("loss", "val_loss")}
     if record["rng_state"] is not None:
         net._rng.bit_generator.state = record["rng_state"]
     return net
@@ -469,8 +577,13 @@ def _check_history(history):
     _check_keys("history", history, ("loss", "val_loss"))
     for key in ("loss", "val_loss"):
         values = history[key]
-        if not isinstance(values, list) or not all(_is_number(v) for v in values):
-            raise _Invalid(f"history[{key!r}] must be a list of numbers.")
+        if not isinstance(values, list) or not all(
+            _is_number(v) or (isinstance(v, str) and v in _NON_FINITE) for v in values
+        ):
+            raise _Invalid(
+                f"history[{key!r}] must be a list of numbers (with non-finite values "
+                f"written as {', '.join(map(repr, _NON_FINITE))})."
+            )
     # Validation losses are recorded alongside training losses, never alone.
     if len(history["val_loss"]) > len(history["loss"]):
         raise _Invalid("history has more validation losses than training losses.")

@@ -13,7 +13,11 @@ the probabilities, which by default skl2onnx turns into a list of
 ``{class: probability}`` dictionaries (``options={"zipmap": False}`` keeps the
 matrix, ``"columns"`` gives one output per class). The dictionaries hold float
 values even for float64 input, as ONNX's ``ZipMap`` takes nothing else. A
-regressor's graph has one output of shape ``(n_samples, n_outputs)``.
+regressor's graph has one output of shape ``(n_samples, n_outputs)``. A
+classifier fitted on a single class labels every row with it, with
+probability 1, as ``predict_proba`` does. A model trained on another array
+library or device (torch, CuPy, array_api_strict) is exported from a copy of its
+weights on the host, as :meth:`sknet.Network.save` writes them.
 
 Every built-in activation converts, leaky ReLU with its slope. Leaky ReLU, ELU
 and softplus are written with elementary operators (the forms sknet computes),
@@ -82,6 +86,7 @@ from .activations import (
     Softplus,
     Tanh,
 )
+from .backends import to_numpy
 from .estimators import LayeredClassifier, LayeredRegressor
 
 __all__ = ["register"]
@@ -163,8 +168,11 @@ class _Graph:
     def forward(self, network, x):
         """The network's output-layer activations for the input variable ``x``."""
         for layer in network.layers:
-            product = self.node("MatMul", [x, self.constant(layer.weights, "coefficient")])
-            z = self.node("Add", [product, self.constant(layer.bias, "intercepts")])
+            # Weights trained on another library or device are copied to the
+            # host first, as Network.save copies them.
+            weights, bias = to_numpy(layer.weights), to_numpy(layer.bias)
+            product = self.node("MatMul", [x, self.constant(weights, "coefficient")])
+            z = self.node("Add", [product, self.constant(bias, "intercepts")])
             x = self.activation(layer.activation, z)
         return x
 
@@ -208,7 +216,7 @@ def _graph_input(graph, operator):
 
 def _label_values(scope, model):
     """The class labels as ONNX stores them: int64 or UTF-8 strings."""
-    classes = np.asarray(get_label_classes(scope, model))
+    classes = np.asarray(to_numpy(get_label_classes(scope, model)))
     # Float labels are whole numbers: scikit-learn refuses others as classes.
     if classes.dtype.kind in "biuf":
         return classes.astype(np.int64), False
@@ -280,7 +288,13 @@ def _convert_classifier(scope, operator, container):
         info = np.finfo(graph.dtype)
         output = graph.node("Max", [output, graph.constant(info.tiny, "tiny")])
         output = graph.node("Min", [output, graph.constant(1 - info.epsneg, "almost_one")])
-    if model.n_outputs_ == 1:  # binary: one sigmoid unit for the second class
+    classes, is_string = _label_values(scope, model)
+    if len(classes) == 1 and not _is_multilabel(model):
+        # One class, as predict_proba gives it: probability 1 in one column,
+        # whatever the network computes (its one unit is trained towards 1).
+        rows = graph.node("Shape", [output])  # (n_samples, 1)
+        proba = graph.node("Expand", [graph.constant([[1.0]], "one"), rows])
+    elif model.n_outputs_ == 1:  # binary: one sigmoid unit for the second class
         negative = graph.node("Sub", [graph.constant(1.0, "one"), output])
         proba = graph.node("Concat", [negative, output], axis=1)
     else:
@@ -296,7 +310,6 @@ def _convert_classifier(scope, operator, container):
     # The first largest probability, as numpy's argmax picks it (for a binary
     # model that is p > 0.5, predict's threshold: 1 - p is exact for p >= 0.5).
     index = graph.node("ArgMax", [proba], axis=1, keepdims=0)
-    classes, is_string = _label_values(scope, model)
     classes_name = scope.get_unique_variable_name("classes")
     label_type = onnx_proto.TensorProto.STRING if is_string else onnx_proto.TensorProto.INT64
     container.add_initializer(classes_name, label_type, list(classes.shape), classes.tolist())

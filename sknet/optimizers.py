@@ -11,6 +11,7 @@ dtype)``, ``step(params, grad)``, ``end_epoch(samples_seen)`` and
 """
 
 import math
+import numbers
 
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
@@ -24,6 +25,37 @@ class _Stochastic:
     """State shared by the mini-batch optimizers."""
 
     full_batch = False
+
+    @property
+    def learning_rate(self):
+        """The schedule's base step size; ``current_learning_rate`` is the next step's.
+
+        Setting it during training (from a callback, say) takes effect at the
+        next step: the current rate becomes what the schedule gives for the
+        new base rate at this point of training.
+        """
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if "current_learning_rate" not in self.__dict__:  # not reset yet: checked then
+            self._learning_rate = value
+            return
+        if not (isinstance(value, numbers.Real) and value > 0):
+            raise ValueError(f"learning_rate must be positive, got {value!r}.")
+        self._learning_rate = value
+        self.current_learning_rate = self._scheduled_rate()
+
+    def _scheduled_rate(self):
+        """The step size the schedule gives now for the base rate."""
+        return float(self.learning_rate)
+
+    def __setstate__(self, state):
+        # Optimizers pickled before learning_rate became a property.
+        if "learning_rate" in state:
+            state = {**state, "_learning_rate": state["learning_rate"]}
+            del state["learning_rate"]
+        self.__dict__.update(state)
 
     def _check_learning_rate(self):
         if not self.learning_rate > 0:
@@ -105,6 +137,7 @@ class SGD(_Stochastic):
             )
         if not 0 <= self.momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}.")
+        self._samples_seen = self._reductions = 0  # where the schedule is
         self.current_learning_rate = float(self.learning_rate)
         velocity = self._zeros(size, dtype, backend)
         scratch = np.empty(size, dtype=dtype) if backend is None or backend.xp is np else None
@@ -138,7 +171,20 @@ class SGD(_Stochastic):
             return (params - scaled) + velocity * momentum
         return params + velocity
 
+    def _scheduled_rate(self):
+        # The same operations as end_epoch and on_plateau, for the same rounding.
+        # getattr: an optimizer pickled by an earlier sknet has no counters.
+        samples_seen = getattr(self, "_samples_seen", 0)
+        if self.schedule == "invscaling" and samples_seen:
+            return self.learning_rate / ((samples_seen + 1) ** self.power_t)
+        rate = float(self.learning_rate)
+        if self.schedule == "adaptive":
+            for _ in range(getattr(self, "_reductions", 0)):
+                rate /= 5
+        return rate
+
     def end_epoch(self, samples_seen):
+        self._samples_seen = samples_seen
         if self.schedule == "invscaling":
             self.current_learning_rate = self.learning_rate / ((samples_seen + 1) ** self.power_t)
 
@@ -148,6 +194,7 @@ class SGD(_Stochastic):
         if self.current_learning_rate <= 1e-6:
             return True
         self.current_learning_rate /= 5
+        self._reductions = getattr(self, "_reductions", 0) + 1
         if verbose:
             print(f"Setting learning rate to {self.current_learning_rate:f}")
         return False
@@ -286,6 +333,21 @@ class LBFGS:
 
     name = "lbfgs"
     full_batch = True
+
+    @property
+    def learning_rate(self):
+        """L-BFGS has none: reading it raises ``AttributeError``, and so does setting it."""
+        raise AttributeError(self._NO_LEARNING_RATE)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        # Setting it would change nothing: say so rather than ignore it.
+        raise AttributeError(self._NO_LEARNING_RATE)
+
+    _NO_LEARNING_RATE = (
+        "L-BFGS has no learning rate: its line search chooses the length of every "
+        "step. Use 'sgd' or 'adam' to control the step size."
+    )
 
     def __init__(self, max_fun=15000, tol=1e-5, ftol=2.2e-9):
         self.max_fun = max_fun

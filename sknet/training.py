@@ -325,7 +325,10 @@ class Trainer:
 
 
 class _Progress:
-    """Per-epoch bookkeeping: history, validation loss, printing, stopping."""
+    """Per-epoch bookkeeping: history, validation loss, printing, stopping.
+
+    ``epoch`` counts the epochs recorded in the history.
+    """
 
     def __init__(self, trainer, epochs):
         self.trainer = trainer
@@ -335,15 +338,23 @@ class _Progress:
         self.start = time.perf_counter()
 
     def end_epoch(self, train_loss):
-        """Record the epoch; return True when training should stop."""
-        self.epoch += 1
+        """Record the epoch; return True when training should stop.
+
+        The epoch's numbers are all computed before any is recorded: a
+        Ctrl-C while the validation loss is computed leaves the history
+        without that epoch, never with a training loss and no validation
+        loss. Callbacks run after the epoch is recorded.
+        """
         trainer, history = self.trainer, self.network.history_
         train_loss = float(train_loss)
-        history["loss"].append(train_loss)
         val_loss = None
         if trainer.validation is not None:
             X_val, Y_val, sw_val = trainer.validation
             val_loss = self.network.loss(X_val, Y_val, trainer.loss, sw_val)
+        # Only now, with nothing left to compute, is the epoch recorded.
+        self.epoch += 1
+        history["loss"].append(train_loss)
+        if val_loss is not None:
             history["val_loss"].append(val_loss)
         if trainer.verbose:
             self._print(train_loss, val_loss)

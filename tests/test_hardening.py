@@ -545,3 +545,61 @@ def test_assigning_weights_checks_shapes_and_dtypes():
         assert np.array_equal(a, b)
     with pytest.raises(NotFittedError, match="coefs_ can only be assigned after fit"):
         LayeredClassifier().coefs_ = [new]
+
+
+# -- Ctrl-C while an epoch is being recorded (issue 14, item 2) ----------------------------
+
+
+def _interrupt_call(monkeypatch, owner, name, at_call):
+    """Make the ``at_call``-th call of ``owner.name`` raise KeyboardInterrupt (once)."""
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupting)
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("where", "at_call", "n_completed"),
+    [
+        # The engine's validation loss: the epoch is not recorded at all.
+        ((Network, "loss"), 1, 0),
+        ((Network, "loss"), 6, 5),
+        # The estimator's validation score: the epoch is recorded, its score
+        # is computed after the interrupt.
+        (("estimator", "_validation_score"), 1, 1),
+        (("estimator", "_validation_score"), 6, 6),
+        # The copy of the best weights inside the estimator's callback.
+        ((Network, "get_weights"), 1, 1),
+    ],
+    ids=["val-loss-first", "val-loss-later", "score-first", "score-later", "best-weights-first"],
+)
+def test_interrupt_while_recording_an_epoch_keeps_every_curve_aligned(
+    Estimator, where, at_call, n_completed, monkeypatch
+):
+    X, y = _data(Estimator)
+    params = dict(
+        hidden_layer_sizes=(8,), early_stopping=True, max_iter=20, n_iter_no_change=50
+    )
+    reference = Estimator(**params, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        reference.fit(X, y)
+    owner, name = where
+    _interrupt_call(monkeypatch, Estimator if owner == "estimator" else owner, name, at_call)
+    estimator = Estimator(**params, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(X, y)
+    assert estimator.n_iter_ == n_completed
+    assert estimator.loss_curve_ == reference.loss_curve_[:n_completed]
+    assert estimator.validation_loss_curve_ == reference.validation_loss_curve_[:n_completed]
+    assert estimator.validation_scores_ == reference.validation_scores_[:n_completed]
+    assert estimator.network_.history_["loss"] == estimator.loss_curve_
+    if n_completed:
+        assert estimator.best_validation_score_ == max(estimator.validation_scores_)
+    assert np.isfinite(_outputs(estimator, X)).all()

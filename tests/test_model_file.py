@@ -626,3 +626,206 @@ def test_only_value_errors_from_damaged_files():
             continue
         np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
     assert kinds == {"ValueError"}
+
+
+# -- the record is standard JSON (issue 14, items 12, 13, 14) ----------------------------------
+
+
+def _refuse_constant(name):
+    raise ValueError(f"not standard JSON: {name}")
+
+
+def _strict_record(raw):
+    text = str(dict(np.load(io.BytesIO(raw)))["architecture"])
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def test_non_finite_history_is_standard_json_and_read_back_exactly():
+    net = _small_net()
+    net.history_ = {
+        "loss": [1.5, np.nan, np.inf, -np.inf, np.float32(0.25), np.float64(2.0)],
+        "val_loss": [np.nan, 3.0],
+    }
+    raw = _saved_bytes(net)
+    record = _strict_record(raw)
+    # The documented convention: JavaScript's names for the three values, as strings.
+    assert record["history"] == {
+        "loss": [1.5, "NaN", "Infinity", "-Infinity", 0.25, 2.0],
+        "val_loss": ["NaN", 3.0],
+    }
+    loaded = Network.load(io.BytesIO(raw)).history_
+    assert [str(v) for v in loaded["loss"]] == ["1.5", "nan", "inf", "-inf", "0.25", "2.0"]
+    assert [str(v) for v in loaded["val_loss"]] == ["nan", "3.0"]
+    assert all(type(v) is float for v in loaded["loss"] + loaded["val_loss"])
+
+
+def test_diverged_early_stopped_model_saves_standard_json(tmp_path):
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sknet import LayeredRegressor
+
+    X, y = load_iris(return_X_y=True)
+    reg = LayeredRegressor(
+        hidden_layer_sizes=100,
+        activation="identity",
+        solver="sgd",
+        learning_rate_init=1,
+        max_iter=20,
+        early_stopping=True,
+        random_state=0,
+    )
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        reg.fit(X, y)
+    reg.network_.save(tmp_path / "model.npz")
+    record = _strict_record((tmp_path / "model.npz").read_bytes())
+    assert record["history"]["loss"][-1] == record["history"]["val_loss"][-1] == "NaN"
+    loaded = Network.load(tmp_path / "model.npz")
+    np.testing.assert_array_equal(loaded.history_["loss"], reg.loss_curve_)
+    np.testing.assert_array_equal(loaded.history_["val_loss"], reg.validation_loss_curve_)
+
+
+@pytest.mark.parametrize("value", ["nan", "Inf", "infinity", "1.0", None, True])
+def test_history_strings_other_than_the_three_names_are_refused(value):
+    raw = _saved_bytes()
+    record, _ = _parts(raw)
+    record["history"]["loss"] = [value]
+    with pytest.raises(ValueError, match=r"history\['loss'\] must be a list of numbers"):
+        Network.load(_with_record(raw, record))
+
+
+def test_files_with_bare_nan_from_earlier_versions_still_load():
+    raw = _saved_bytes()
+    record, _ = _parts(raw)
+    record["history"] = {"loss": [float("nan"), 1.0], "val_loss": []}
+    loaded = Network.load(_with_record(raw, record))  # json.dumps writes a bare NaN
+    assert [str(v) for v in loaded.history_["loss"]] == ["nan", "1.0"]
+
+
+@POSIX
+@pytest.mark.parametrize("n_bytes", [238, 240, 250, 254, 255])
+@pytest.mark.parametrize("char", ["m", "é"], ids=["ascii", "two-byte"])
+def test_names_up_to_name_max_can_be_saved(tmp_path, n_bytes, char):
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    if name_max < 255:
+        pytest.skip(f"this file system allows names of {name_max} bytes only")
+    width = len(char.encode())
+    name = char * (n_bytes // width) + "x" * (n_bytes % width)
+    assert len(os.fsencode(name)) == n_bytes
+    net = _small_net()
+    net.save(tmp_path / name)
+    assert os.listdir(tmp_path) == [name]  # no temporary file left behind
+    _assert_same_weights(Network.load(tmp_path / name), net)
+    net.save(tmp_path / name)  # and replaced
+    assert os.listdir(tmp_path) == [name]
+
+
+@POSIX
+def test_a_name_longer_than_name_max_is_an_error_naming_it(tmp_path):
+    name = "m" * (os.pathconf(tmp_path, "PC_NAME_MAX") + 1)
+    with pytest.raises(OSError, match="Cannot save the network") as caught:
+        _small_net().save(tmp_path / name)
+    assert caught.value.filename == str(tmp_path / name)
+    assert ".tmp" not in str(caught.value).replace(str(tmp_path), "")
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_error_names_the_path_given(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    monkeypatch.setattr(np, "savez", _interrupted_savez(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        _small_net().save(path)
+    assert caught.value.errno == 28
+    assert caught.value.filename == str(path)
+    assert str(path) in str(caught.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_replace_error_names_the_path_given(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+
+    def refuse(source, destination):
+        raise PermissionError(13, "Permission denied", source, destination)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError, match="Permission denied") as caught:
+        _small_net().save(path)
+    assert caught.value.filename == str(path) and caught.value.filename2 is None
+    assert ".tmp" not in str(caught.value).replace(str(tmp_path), "")
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert os.listdir(tmp_path) == []
+
+
+def test_temporary_file_error_names_the_path_given(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    real_open = os.open
+
+    def refuse(name, flags, mode=0o777, **kwargs):
+        if str(name).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(PermissionError, match="Permission denied") as caught:
+        _small_net().save(path)
+    assert caught.value.filename == str(path)
+    assert ".tmp" not in str(caught.value).replace(str(tmp_path), "")
+
+
+class _ReadOnlyStream:
+    """A stream with ``read`` only, as some sockets and HTTP bodies are."""
+
+    def __init__(self, data):
+        self._buffer = io.BytesIO(data)
+
+    def read(self, n=-1):
+        return self._buffer.read(n)
+
+
+@POSIX
+def test_load_from_a_pipe_reads_it():
+    net = _small_net()
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as writer:
+        net.save(writer)  # zipfile writes to an unseekable stream too
+    with os.fdopen(read_end, "rb") as reader:
+        assert not reader.seekable()
+        loaded = Network.load(reader)
+    _assert_same_weights(loaded, net)
+    assert loaded.history_ == net.history_
+
+
+def test_load_from_a_stream_without_seek_or_tell_reads_it():
+    net = _small_net().fit(*_regression(), epochs=2)
+    loaded = Network.load(_ReadOnlyStream(_saved_bytes(net)))
+    _assert_same_weights(loaded, net)
+    assert loaded.history_ == net.history_
+
+
+def test_load_from_a_stream_reads_from_its_current_position():
+    raw = _saved_bytes()
+    stream = _ReadOnlyStream(b"header" + raw)
+    assert stream.read(6) == b"header"
+    _assert_same_weights(Network.load(stream), _small_net())
+
+
+def test_load_from_a_damaged_stream_is_still_a_value_error():
+    with pytest.raises(ValueError, match="cannot be read as an .npz archive"):
+        Network.load(_ReadOnlyStream(_saved_bytes()[:300]))
+
+
+class _TextStream:
+    def read(self, n=-1):
+        return "not bytes"
+
+
+def test_load_from_a_text_stream_says_binary_mode():
+    with pytest.raises(ValueError, match="binary mode"):
+        Network.load(_TextStream())
+
+
+def test_load_from_a_text_mode_file_says_binary_mode(tmp_path):
+    _small_net().save(tmp_path / "model.npz")
+    with open(tmp_path / "model.npz", encoding="latin-1") as file:
+        with pytest.raises(ValueError, match=r"text mode: open the model file in binary mode"):
+            Network.load(file)

@@ -853,3 +853,38 @@ def test_pickle_round_trip_and_continued_training(optimizer):
     net.fit(X, Y, optimizer=optimizer, epochs=2, batch_size=8, warm_start=True)
     clone.fit(X, Y, optimizer=optimizer, epochs=2, batch_size=8, warm_start=True)
     _assert_same_weights(clone, net)
+
+
+# -- Ctrl-C while an epoch is being recorded (issue 14, item 2) ----------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("at_call", [1, 4], ids=["first-epoch", "later-epoch"])
+def test_interrupt_during_the_validation_loss_records_no_half_epoch(
+    optimizer, at_call, monkeypatch
+):
+    X, Y = _regression(n=40)
+    validation = _regression(n=20, seed=1)
+    fit = dict(optimizer=optimizer, epochs=10, batch_size=10, validation_data=validation)
+    reference = _small_net().fit(X, Y, **fit)
+    loss = Network.loss
+    calls = {"n": 0}
+
+    def interrupting_loss(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            raise KeyboardInterrupt
+        return loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "loss", interrupting_loss)
+    seen = []
+    net = _small_net()
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, callbacks=[lambda network, logs: seen.append(logs["epoch"])], **fit)
+    completed = at_call - 1
+    # Both curves describe the same completed epochs, and the callbacks saw
+    # exactly those.
+    assert net.history_["loss"] == reference.history_["loss"][:completed]
+    assert net.history_["val_loss"] == reference.history_["val_loss"][:completed]
+    assert seen == list(range(1, completed + 1))
+    assert np.isfinite(net.predict(X)).all()

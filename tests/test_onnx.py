@@ -286,3 +286,97 @@ def test_user_defined_activation_is_named():
 def test_register_refuses_other_classes():
     with pytest.raises(TypeError, match="register takes LayeredClassifier, LayeredRegressor"):
         sknet.onnx.register(StandardScaler)
+
+
+# -- one class; models trained on another device (issue 14, items 7 and 10) --------------------
+
+
+@DTYPES
+@pytest.mark.parametrize("kind", ["int", "str"])
+@pytest.mark.parametrize("zipmap", [False, True])
+def test_single_class_classifier_runs_and_gives_probability_one(dtype, kind, zipmap):
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+
+    X = np.random.default_rng(0).normal(size=(12, 3)).astype(dtype)
+    y = np.full(12, 7) if kind == "int" else np.full(12, "only")
+    clf = LayeredClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLP's convergence warning
+        mlp = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    options = {"zipmap": zipmap}
+    labels, proba = _run(clf, X, options=options)
+    # skl2onnx's MLP graph with zipmap runs on float input only.
+    mlp_labels, mlp_proba = _run(mlp, X.astype(np.float32), options=options)
+    # The class for every row, as predict and MLP's converted model give it.
+    assert labels.tolist() == clf.predict(X).tolist() == mlp_labels.tolist()
+    if zipmap:
+        # One {class: probability} per row, with MLP's keys.
+        assert [list(row) for row in proba] == [list(row) for row in mlp_proba]
+        assert [list(row.values()) for row in proba] == [[1.0]] * len(X)
+    else:
+        assert proba.shape == mlp_proba.shape == (len(X), 1)
+        np.testing.assert_array_equal(proba, clf.predict_proba(X))
+        assert (proba == 1).all()
+
+
+def test_single_class_probability_is_one_even_for_a_saturated_network():
+    X = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    clf = LayeredClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    clf.fit(X, np.zeros(6, dtype=int))
+    clf.intercepts_ = [b + 1e6 for b in clf.intercepts_]  # sigmoid of +1e6 and more
+    labels, proba = _no_zipmap(clf, X * 1e30)
+    assert (labels == 0).all() and (proba == 1).all()
+
+
+def _device_fit(Estimator, X, y, namespace):
+    """Fit ``Estimator`` on data of ``namespace`` ("array_api_strict" on its
+    second device, or "torch"); return the model and a numpy-fitted reference."""
+    import warnings
+
+    import sklearn
+    from sklearn.exceptions import ConvergenceWarning
+
+    if namespace == "torch":
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(1)
+
+        def move(a):
+            return torch.asarray(a)
+    else:
+        xps = pytest.importorskip("array_api_strict")
+
+        def move(a):
+            return xps.asarray(a, device=xps.Device("device1"))
+
+    settings = dict(hidden_layer_sizes=(6,), activation="tanh", max_iter=20, random_state=0)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = Estimator(**settings).fit(move(X), move(y))
+        reference = Estimator(**settings).fit(X, y)
+    return model, reference
+
+
+@DTYPES
+@pytest.mark.parametrize("namespace", ["array_api_strict", "torch"])
+def test_export_of_a_regressor_trained_on_another_device(dtype, namespace):
+    X, y = _diabetes()
+    X, y = X[:120].astype(dtype), y[:120].astype(dtype)
+    model, reference = _device_fit(LayeredRegressor, X, y, namespace)
+    (onnx_output,) = _run(model, X)
+    (reference_output,) = _run(reference, X)
+    # The model trained on the device is the numpy model, within the backends'
+    # agreement; its graph computes what the numpy model's graph computes.
+    np.testing.assert_allclose(onnx_output.ravel(), reference.predict(X), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(onnx_output, reference_output, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("namespace", ["array_api_strict", "torch"])
+def test_export_of_a_classifier_trained_on_another_device(namespace):
+    X, y = _wine()
+    X = X.astype(np.float32)
+    model, reference = _device_fit(LayeredClassifier, X, y.astype(np.float32), namespace)
+    labels, proba = _no_zipmap(model, X)
+    np.testing.assert_allclose(proba, reference.predict_proba(X), atol=1e-4)
+    assert (labels == reference.predict(X)).mean() > 0.95

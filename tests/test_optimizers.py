@@ -224,3 +224,118 @@ def test_reprs():
     )
     assert repr(Adam()) == "Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08)"
     assert repr(LBFGS()) == "LBFGS(max_fun=15000, tol=1e-05, ftol=2.2e-09)"
+
+
+# -- a learning rate changed during training (issue 14, item 17) -------------------------------
+
+
+def _lr_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5))
+    return X, X @ rng.normal(size=(5, 2)) + 0.1 * rng.normal(size=(64, 2))
+
+
+def _params_after_each_epoch(make_optimizer, new_rate=None, backend="numpy", monkeypatch=None):
+    """Flat parameters after epochs 1 and 2 (one batch per epoch).
+
+    With ``new_rate``, a callback sets ``optimizer_.learning_rate`` after epoch 1.
+    """
+    from sknet import Network, backends
+
+    X, Y = _lr_data()
+    if backend == "numba":
+        numba_backend = pytest.importorskip("sknet._numba_backend")
+        monkeypatch.setattr(backends, "_NUMBA", (numba_backend.NumbaBackend(), 0))
+    elif backend == "array_api_strict":
+        xps = pytest.importorskip("array_api_strict")
+        X, Y = xps.asarray(X), xps.asarray(Y)
+    seen = []
+
+    def callback(network, logs):
+        seen.append(np.concatenate([backends.to_numpy(w).ravel() for w in network.get_weights()]))
+        if new_rate is not None and logs["epoch"] == 1:
+            network.optimizer_.learning_rate = new_rate
+
+    net = Network(5, random_state=0).add_layer(6, "tanh").add_layer(2, "identity")
+    optimizer = make_optimizer()
+    net.fit(X, Y, optimizer=optimizer, epochs=2, batch_size=64, callbacks=[callback])
+    return seen
+
+
+LR_OPTIMIZERS = {
+    "sgd-constant": lambda: SGD(learning_rate=0.05, momentum=0.0),
+    "sgd-invscaling": lambda: SGD(learning_rate=0.05, momentum=0.0, schedule="invscaling"),
+    "sgd-adaptive": lambda: SGD(learning_rate=0.05, momentum=0.0, schedule="adaptive"),
+    "adam": lambda: Adam(learning_rate=0.05),
+}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "array_api_strict"])
+@pytest.mark.parametrize("name", sorted(LR_OPTIMIZERS))
+def test_learning_rate_set_by_a_callback_takes_effect(name, backend, monkeypatch):
+    # One batch per epoch: the second step is the rate times a direction that
+    # does not depend on the rate (the gradient for SGD without momentum,
+    # Adam's scaled moments), so setting the rate to 3 x scales it 3-fold.
+    make = LR_OPTIMIZERS[name]
+    p1, p2 = _params_after_each_epoch(make, None, backend, monkeypatch)
+    q1, q2 = _params_after_each_epoch(make, 0.15, backend, monkeypatch)
+    np.testing.assert_array_equal(q1, p1)  # the same first epoch
+    assert not np.allclose(q2 - q1, p2 - p1)
+    np.testing.assert_allclose(q2 - q1, 3 * (p2 - p1), rtol=1e-9, atol=1e-14)
+
+
+def test_learning_rate_follows_the_schedule_from_the_new_value():
+    invscaling = SGD(learning_rate=0.1, schedule="invscaling", power_t=0.5)
+    invscaling.reset(3, np.float64)
+    invscaling.end_epoch(99)
+    invscaling.learning_rate = 0.3
+    assert invscaling.current_learning_rate == 0.3 / 100**0.5
+    adaptive = SGD(learning_rate=0.1, schedule="adaptive")
+    adaptive.reset(3, np.float64)
+    assert not adaptive.on_plateau() and not adaptive.on_plateau()
+    adaptive.learning_rate = 0.5
+    assert adaptive.current_learning_rate == 0.5 / 5 / 5
+    constant = SGD(learning_rate=0.1)
+    constant.reset(3, np.float64)
+    constant.end_epoch(99)
+    constant.learning_rate = 0.25
+    assert constant.current_learning_rate == 0.25
+    # reset starts the schedule again from the rate set.
+    adaptive.reset(3, np.float64)
+    assert adaptive.current_learning_rate == 0.5
+
+
+@pytest.mark.parametrize("opt", [SGD(), Adam()], ids=["sgd", "adam"])
+def test_learning_rate_set_during_training_must_be_positive(opt):
+    opt.reset(3, np.float64)
+    with pytest.raises(ValueError, match="learning_rate must be positive, got 0"):
+        opt.learning_rate = 0
+    assert opt.learning_rate > 0 and opt.current_learning_rate > 0
+
+
+def test_lbfgs_learning_rate_cannot_be_set():
+    from sknet import Network
+
+    X, Y = _lr_data()
+
+    def callback(network, logs):
+        network.optimizer_.learning_rate = 0.1
+
+    net = Network(5, random_state=0).add_layer(2, "identity")
+    with pytest.raises(AttributeError, match="L-BFGS has no learning rate"):
+        net.fit(X, Y, optimizer="lbfgs", epochs=5, callbacks=[callback])
+    assert not hasattr(LBFGS(), "learning_rate")
+
+
+def test_optimizers_pickled_before_the_learning_rate_property_still_load():
+    import pickle
+
+    opt = SGD(learning_rate=0.2, schedule="adaptive")
+    opt.reset(3, np.float64)
+    state = opt.__getstate__() if hasattr(opt, "__getstate__") else opt.__dict__
+    old_state = {("learning_rate" if k == "_learning_rate" else k): v for k, v in state.items()}
+    restored = SGD.__new__(SGD)
+    restored.__setstate__(old_state)
+    assert restored.learning_rate == 0.2 and restored.current_learning_rate == 0.2
+    again = pickle.loads(pickle.dumps(restored))
+    assert again.learning_rate == 0.2 and repr(again) == repr(opt)
