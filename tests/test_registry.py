@@ -54,7 +54,8 @@ def test_copies_of_registered_objects_keep_their_name(how):
         clone = ROUND_TRIPS[how](activation, None)
         assert clone is not activation
         # "logistic" is an alias: its object is the sigmoid, saved as "sigmoid".
-        assert activation_name(clone) == activation.name == ("sigmoid" if name == "logistic" else name)
+        expected = "sigmoid" if name == "logistic" else name
+        assert activation_name(clone) == activation.name == expected
     for name, loss in LOSSES.items():
         clone = ROUND_TRIPS[how](loss, None)
         assert clone is not loss
