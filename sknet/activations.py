@@ -72,6 +72,10 @@ def _with_out(method):
             return np.asarray(result, dtype=args[-1].dtype)
         return result
 
+    # What it now accepts, for whoever reads the signature (help, _accepts_out).
+    signature = inspect.signature(method)
+    out = inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None)
+    with_out.__signature__ = signature.replace(parameters=[*signature.parameters.values(), out])
     return with_out
 
 

@@ -1,5 +1,6 @@
 """Activations: forward against plain numpy formulas, backward against derivative."""
 
+import inspect
 import math
 import pickle
 import warnings
@@ -326,6 +327,7 @@ def test_subclass_defining_forward_without_out_works_as_written():
     assert act.forward(z, out=out) is out
     np.testing.assert_array_equal(out, z * z * z / 10)
     assert CubeSubclass.forward.__name__ == "forward"
+    assert str(inspect.signature(CubeSubclass.forward)) == "(self, z, *, out=None)"
     assert act.forward(z.astype(np.float32)).dtype == np.float32
 
 
