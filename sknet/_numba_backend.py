@@ -19,15 +19,10 @@ from ._numba_kernels import (
 )
 from ._numba_kernels import activation_backward as activation_backward_kernel
 from .activations import ACTIVATIONS
-from .backends import NumpyBackend
+from .backends import MIN_STEP_WORK, NumpyBackend
 from .optimizers import SGD, Adam
 
 __all__ = ["MIN_STEP_WORK", "NumbaBackend"]
-
-#: A step's parameters times its batch rows from which the kernels pay for their
-#: load: the wide benchmark (93k parameters, batch 256) is above, scikit-learn's
-#: digits (50k parameters, batch 200) below.
-MIN_STEP_WORK = 2**24
 
 
 def _kernel_name(activation):

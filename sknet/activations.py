@@ -9,13 +9,21 @@ buffers so that a training step allocates nothing: when ``inplace`` is true,
 them.
 
 Any object with ``forward(z)`` and ``derivative(z, a)`` methods can be used
-where a name is accepted; :func:`get_activation` wraps it.
+where a name is accepted; :func:`get_activation` wraps it. A subclass of
+:class:`Activation` may define ``forward(z)`` alone too: the ``out`` the numpy
+engine passes is then handled for it. On a device (any array-API library),
+those methods receive that library's arrays and must return arrays of the same
+library on the same device: operators and ``array_namespace(z)`` functions
+work everywhere, numpy's functions only on numpy arrays.
 """
 
+import functools
+import inspect
 import math
 
 import numpy as np
 from array_api_compat import array_namespace as _array_namespace
+from array_api_compat import device as _device
 from scipy.special import erf, expit
 
 from ._registry import lookup, registered_name
@@ -37,11 +45,103 @@ __all__ = [
 ]
 
 
+def _accepts_out(method):
+    """Whether ``method`` takes an ``out`` keyword (or any keyword)."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: assume the full protocol
+        return True
+    return any(p.name == "out" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _with_out(method):
+    """``method(self, *args)`` given the engine's ``out=`` keyword.
+
+    The result is written into ``out`` when the engine gives one (numpy's
+    buffers); without it, a numpy input gets a numpy array of its dtype back,
+    any other array what ``method`` returned.
+    """
+
+    @functools.wraps(method)
+    def with_out(self, *args, out=None):
+        result = method(self, *args)
+        if out is not None:
+            np.copyto(out, result)
+            return out
+        if isinstance(args[-1], np.ndarray):
+            return np.asarray(result, dtype=args[-1].dtype)
+        return result
+
+    # What it now accepts, for whoever reads the signature (help, _accepts_out).
+    signature = inspect.signature(method)
+    out = inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None)
+    with_out.__signature__ = signature.replace(parameters=[*signature.parameters.values(), out])
+    return with_out
+
+
+def _adapt_out(cls, name):
+    """Give ``cls.<name>``, defined without ``out``, the engine's ``out=`` keyword."""
+    method = cls.__dict__.get(name)
+    if inspect.isfunction(method) and not _accepts_out(method):
+        setattr(cls, name, _with_out(method))
+
+
+def _on_device(owner, method, xp, *arrays):
+    """``method(*arrays)`` for arrays of namespace ``xp``, checked.
+
+    A user's activation or loss written with numpy's functions fails on
+    another library's arrays in ways that do not say why (no ``astype``, no
+    conversion from the device) or returns numpy arrays; both become a
+    TypeError that says what a device needs. Only metadata is read: nothing
+    moves between host and device.
+    """
+    try:
+        result = method(*arrays)
+    except (AttributeError, RuntimeError, TypeError) as exc:
+        what = f"raised {type(exc).__name__}: {str(exc).rstrip('.')}"
+        raise _device_error(owner, method, xp, arrays, what) from exc
+    if isinstance(result, (int, float)) and not isinstance(result, bool):
+        return result  # a constant broadcasts on every library
+    namespace = array_namespace_of(result)
+    if namespace is None or _namespace_name(namespace) != _namespace_name(xp):
+        kind = type(result)
+        got = kind.__qualname__
+        if kind.__module__ != "builtins":
+            got = f"{kind.__module__}.{got}"
+        raise _device_error(owner, method, xp, arrays, f"returned a {got}")
+    if _device(result) != _device(arrays[-1]):
+        raise _device_error(
+            owner, method, xp, arrays, f"returned an array on device {_device(result)!r}"
+        )
+    return result
+
+
+def _device_error(owner, method, xp, arrays, what):
+    """The TypeError saying what a user's method must do on a device."""
+    return TypeError(
+        f"{owner!r}.{method.__name__}(), given {_namespace_name(xp)} arrays on device "
+        f"{_device(arrays[-1])!r}, {what}. On a device it must return arrays of the input's "
+        "library on the input's device: write it with operators and the array-API "
+        "functions of the input's namespace (xp = array_api_compat.array_namespace(z); "
+        "xp.exp, xp.sum(..., axis=1), xp.where; device=array_api_compat.device(z) for "
+        "new arrays), which work on numpy arrays too; numpy's own functions only work "
+        "on numpy arrays. A subclass of sknet.activations.Activation or "
+        "sknet.losses.Loss may instead override its array-API forms (forward_xp and "
+        "backward_xp, or value_xp and gradient_xp)."
+    )
+
+
+def _namespace_name(xp):
+    return xp.__name__.removeprefix("array_api_compat.")
+
+
 class Activation:
     """Base class of activations.
 
-    Subclasses implement :meth:`forward` and :meth:`derivative`; the built-in
-    ones also override :meth:`backward` to work in place.
+    Subclasses implement :meth:`forward` and :meth:`derivative`, as plain
+    functions of arrays: ``forward(z)`` need not take ``out`` (the numpy engine
+    then writes the result into its buffer itself). The built-in activations
+    also override :meth:`backward` to work in place.
 
     Attributes
     ----------
@@ -59,8 +159,8 @@ class Activation:
     >>> from sknet.activations import Activation
     >>> class Cube(Activation):
     ...     name = "cube"
-    ...     def forward(self, z, out=None):
-    ...         return np.power(z, 3, out=out)
+    ...     def forward(self, z):
+    ...         return z**3
     ...     def derivative(self, z, a):
     ...         return 3 * z**2
     >>> Cube().forward(np.array([2.0]))
@@ -70,6 +170,11 @@ class Activation:
     name = "activation"
     inplace = False
     output_only = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The documented contract is forward(z); the numpy engine passes out=.
+        _adapt_out(cls, "forward")
 
     def forward(self, z, out=None):
         """Return ``f(z)``, written into ``out`` when given."""
@@ -91,11 +196,11 @@ class Activation:
 
     def forward_xp(self, z, xp):
         """Return ``f(z)`` as a new array of namespace ``xp``."""
-        return self.forward(z)
+        return _on_device(self, self.forward, xp, z)
 
     def backward_xp(self, z, a, grad, xp):
         """Return ``grad * f'(z)`` as a new array of namespace ``xp``."""
-        return grad * self.derivative(z, a)
+        return grad * _on_device(self, self.derivative, xp, z, a)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -548,7 +653,10 @@ class _UserActivation(Activation):
         return self.function.derivative(z, a)
 
     def forward_xp(self, z, xp):
-        return self.function.forward(z)
+        return _on_device(self.function, self.function.forward, xp, z)
+
+    def backward_xp(self, z, a, grad, xp):
+        return grad * _on_device(self.function, self.function.derivative, xp, z, a)
 
     def __repr__(self):
         return repr(self.function)

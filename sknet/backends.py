@@ -97,11 +97,18 @@ def get_backend(*arrays, step_work=None):
 
 
 def _fast_numpy(step_work):
-    """numba's backend for a large enough step when numba is installed, else numpy's."""
+    """numba's backend for a large enough step when numba is installed, else numpy's.
+
+    numba is imported on the first step large enough to use it, never before:
+    its load (0.3 s from numba's cache) would cost a small fit more than the
+    kernels could save, and ``import sknet`` stays free of it.
+    """
     global _NUMBA
     if _NUMBA is None:
+        if step_work < MIN_STEP_WORK:
+            return NUMPY
         try:
-            from ._numba_backend import MIN_STEP_WORK, NumbaBackend  # noqa: PLC0415 - optional
+            from ._numba_backend import NumbaBackend  # noqa: PLC0415 - optional, heavy
         except ImportError:  # numba is not installed: numpy is the backend
             _NUMBA = False
         else:
@@ -110,6 +117,12 @@ def _fast_numpy(step_work):
         return NUMPY
     return _NUMBA[0]
 
+
+#: A step's parameters times its batch rows from which numba's kernels
+#: (:mod:`sknet._numba_backend`) pay for their load: the wide benchmark (93k
+#: parameters, batch 256) is above, scikit-learn's digits (50k parameters,
+#: batch 200) below. Kept here so that choosing numpy needs no numba import.
+MIN_STEP_WORK = 2**24
 
 _NUMBA = None  # (backend, threshold) once looked for; False without numba
 

@@ -17,7 +17,16 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ._registry import lookup, registered_name
-from .activations import Exponential, Identity, Sigmoid, Softmax, Softplus
+from .activations import (
+    Exponential,
+    Identity,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    _accepts_out,
+    _adapt_out,
+    _on_device,
+)
 
 __all__ = [
     "LOSSES",
@@ -52,6 +61,12 @@ def _clip_probabilities_xp(y_pred, xp):
 class Loss:
     """Base class of losses.
 
+    Subclasses implement :meth:`value` and :meth:`gradient`; ``gradient`` may
+    leave out ``out`` (the numpy engine then copies the result into its buffer).
+    On a device they receive that library's arrays: write them with operators
+    and the array-API functions of ``array_namespace(y_pred)``, or override
+    :meth:`value_xp` and :meth:`gradient_xp`.
+
     Attributes
     ----------
     name : str
@@ -66,12 +81,14 @@ class Loss:
     --------
     >>> import numpy as np
     >>> from sknet.losses import Loss
+    >>> from array_api_compat import array_namespace
     >>> class Quartic(Loss):
     ...     name = "quartic"
     ...     def value(self, y_true, y_pred):
-    ...         return ((y_pred - y_true) ** 4).sum(axis=1)
-    ...     def gradient(self, y_true, y_pred, out=None):
-    ...         return np.multiply(4, (y_pred - y_true) ** 3, out=out)
+    ...         xp = array_namespace(y_pred)  # numpy, torch, ...: runs on any device
+    ...         return xp.sum((y_pred - y_true) ** 4, axis=1)
+    ...     def gradient(self, y_true, y_pred):
+    ...         return 4 * (y_pred - y_true) ** 3
     >>> Quartic().value(np.zeros((1, 1)), np.full((1, 1), 2.0))
     array([16.])
     """
@@ -79,6 +96,11 @@ class Loss:
     name = "loss"
     natural_activation = None
     output_activations = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # gradient(y_true, y_pred) without out= is a complete loss too.
+        _adapt_out(cls, "gradient")
 
     def value(self, y_true, y_pred):
         """Return the loss of each sample, shape ``(n_samples,)``."""
@@ -94,11 +116,11 @@ class Loss:
 
     def value_xp(self, y_true, y_pred, xp):
         """Return the loss of each sample as an array of namespace ``xp``."""
-        return self.value(y_true, y_pred)
+        return _on_device(self, self.value, xp, y_true, y_pred)
 
     def gradient_xp(self, y_true, y_pred, xp):
         """Return d value / d y_pred as a new array of namespace ``xp``."""
-        return self.gradient(y_true, y_pred)
+        return _on_device(self, self.gradient, xp, y_true, y_pred)
 
     def check_output_activation(self, activation):
         """Raise ValueError when ``activation`` cannot feed this loss."""
@@ -345,6 +367,57 @@ def _check_probabilities(name, y):
         )
 
 
+class _UserLoss(Loss):
+    """Adapts an object with ``value`` and ``gradient`` that does not subclass :class:`Loss`.
+
+    The engine's protocol (the ``*_xp`` forms for devices, the output and
+    target checks) comes from :class:`Loss`; what the object defines of it
+    (``natural_activation``, ``output_activations``, ``check_target``, ...) is
+    used as it is.
+    """
+
+    def __init__(self, function):
+        self.function = function
+        self.name = getattr(function, "name", type(function).__name__)
+        self.natural_activation = getattr(function, "natural_activation", None)
+        self.output_activations = getattr(function, "output_activations", None)
+        self._gradient_takes_out = _accepts_out(function.gradient)
+
+    def value(self, y_true, y_pred):
+        return self.function.value(y_true, y_pred)
+
+    def gradient(self, y_true, y_pred, out=None):
+        if self._gradient_takes_out:
+            result = self.function.gradient(y_true, y_pred, out=out)
+        else:
+            result = self.function.gradient(y_true, y_pred)
+        if out is None or result is out:
+            return result
+        np.copyto(out, result)  # an object may take out= and still return a new array
+        return out
+
+    def value_xp(self, y_true, y_pred, xp):
+        return _on_device(self.function, self.function.value, xp, y_true, y_pred)
+
+    def gradient_xp(self, y_true, y_pred, xp):
+        return _on_device(self.function, self.function.gradient, xp, y_true, y_pred)
+
+    def check_output_activation(self, activation):
+        check = getattr(self.function, "check_output_activation", None)
+        if callable(check):
+            check(activation)
+        else:
+            super().check_output_activation(activation)
+
+    def check_target(self, y):
+        check = getattr(self.function, "check_target", None)
+        if callable(check):
+            check(y)
+
+    def __repr__(self):
+        return repr(self.function)
+
+
 LOSSES = {
     "squared_error": SquaredError(),
     "absolute_error": AbsoluteError(),
@@ -361,12 +434,16 @@ def get_loss(loss):
     Parameters
     ----------
     loss : str or Loss
-        A name from :data:`LOSSES`, or an object with ``value(y_true, y_pred)``
-        and ``gradient(y_true, y_pred, out=None)`` methods.
+        A name from :data:`LOSSES`, a :class:`Loss`, or any object with
+        ``value(y_true, y_pred)`` and ``gradient(y_true, y_pred)`` methods
+        (``gradient`` may take ``out=None`` too).
 
     Returns
     -------
     Loss
+        The registered or given :class:`Loss`; any other object comes wrapped
+        in one, which adds what the engine needs (the device forms and the
+        checks) around the object's own methods.
 
     Raises
     ------
@@ -381,8 +458,10 @@ def get_loss(loss):
     """
     if isinstance(loss, str):
         return lookup(LOSSES, loss, "loss")
-    if callable(getattr(loss, "value", None)) and callable(getattr(loss, "gradient", None)):
+    if isinstance(loss, Loss):
         return loss
+    if callable(getattr(loss, "value", None)) and callable(getattr(loss, "gradient", None)):
+        return _UserLoss(loss)
     raise ValueError(
         f"loss must be a name from {sorted(LOSSES)} or an object with value and "
         f"gradient methods, got {loss!r}."

@@ -1,5 +1,6 @@
 """Activations: forward against plain numpy formulas, backward against derivative."""
 
+import inspect
 import math
 import pickle
 import warnings
@@ -240,8 +241,146 @@ def test_user_activation_protocol():
 
 def test_activation_name_and_pickling():
     for name, act in ACTIVATIONS.items():
-        assert activation_name(act) == name
+        # An alias ("logistic") is saved under its object's own name ("sigmoid").
+        assert activation_name(act) == act.name
+        assert get_activation(act.name).name == act.name
         clone = pickle.loads(pickle.dumps(act))
         z = _z()
         np.testing.assert_array_equal(clone.forward(z.copy()), act.forward(z.copy()))
     assert activation_name(LeakyReLU(0.3)) is None
+
+
+# -- your own activation, as the user guide writes it, on numpy and on devices ------
+
+
+class CubeSubclass(Activation):
+    """The user guide's form: a subclass with forward(z) and derivative(z, a) only."""
+
+    name = "cube"
+
+    def forward(self, z):
+        return z * z * z / 10
+
+    def derivative(self, z, a):
+        return 3 * z * z / 10
+
+
+class CubeObject:
+    """The same as a plain object."""
+
+    name = "cube"
+
+    def forward(self, z):
+        return z * z * z / 10
+
+    def derivative(self, z, a):
+        return 3 * z * z / 10
+
+
+class SoftsignNumpyOnly:
+    """Written with numpy's functions: fine on numpy, not on another library's arrays."""
+
+    def forward(self, z):
+        return z / (1 + np.abs(z))
+
+    def derivative(self, z, a):
+        return np.square(1 - np.abs(a))
+
+
+def _device_arrays(where):
+    """A converter to the arrays of ``where`` (skipping when its library is missing)."""
+    if where == "numpy":
+        return lambda a: a
+    if where == "torch":
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(1)
+        return torch.asarray
+    xps = pytest.importorskip("array_api_strict")
+    return lambda a: xps.asarray(a, device=xps.Device("device1"))
+
+
+def _to_numpy(array):
+    from sknet.backends import to_numpy
+
+    return to_numpy(array)
+
+
+def _fit_with(activation, where, dtype="float64"):
+    from sknet import Network
+
+    convert = _device_arrays(where)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(dtype)
+    Y = rng.normal(size=(40, 1)).astype(dtype)
+    net = Network(3, random_state=0).add_layer(5, activation).add_layer(1, "identity")
+    net.fit(convert(X), convert(Y), epochs=3, batch_size=10)
+    return _to_numpy(net.predict(convert(X)))
+
+
+def test_subclass_defining_forward_without_out_works_as_written():
+    z = _z()
+    act = CubeSubclass()
+    assert get_activation(act) is act
+    np.testing.assert_array_equal(act.forward(z), z * z * z / 10)
+    # The numpy engine writes into its buffers; the class still reads as written.
+    out = np.empty_like(z)
+    assert act.forward(z, out=out) is out
+    np.testing.assert_array_equal(out, z * z * z / 10)
+    assert CubeSubclass.forward.__name__ == "forward"
+    assert str(inspect.signature(CubeSubclass.forward)) == "(self, z, *, out=None)"
+    assert act.forward(z.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_subclass_without_out_trains_like_the_plain_object(dtype):
+    expected = _fit_with(CubeObject(), "numpy", dtype)
+    assert expected.dtype == dtype
+    np.testing.assert_array_equal(_fit_with(CubeSubclass(), "numpy", dtype), expected)
+
+
+@pytest.mark.parametrize("where", ["torch", "array_api_strict"])
+@pytest.mark.parametrize("make", [CubeSubclass, CubeObject], ids=["subclass", "object"])
+def test_user_activations_train_on_devices_as_on_numpy(make, where):
+    expected = _fit_with(make(), "numpy")
+    np.testing.assert_allclose(_fit_with(make(), where), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_only_activation_says_what_a_device_needs():
+    xps = pytest.importorskip("array_api_strict")
+    # It trains on numpy...
+    _fit_with(SoftsignNumpyOnly(), "numpy")
+    # ...and on array_api_strict's second device numpy cannot read the arrays.
+    match = r"forward\(\), given array_api_strict arrays on device .*device1.*, raised"
+    with pytest.raises(TypeError, match=match) as info:
+        _fit_with(SoftsignNumpyOnly(), "array_api_strict")
+    message = str(info.value)
+    assert "SoftsignNumpyOnly" in message and "array_namespace" in message
+    assert "device1" in message
+    assert isinstance(info.value.__cause__, RuntimeError)  # numpy's own error, kept
+    del xps
+
+
+def test_numpy_results_on_torch_are_refused_with_what_is_needed():
+    # numpy's functions accept CPU tensors and return numpy arrays: a model
+    # would silently leave the device (and fail on a GPU).
+    pytest.importorskip("torch")
+
+    class NumpyResult(CubeObject):
+        def derivative(self, z, a):
+            return np.where(a > 0, 1.0, 0.5)
+
+    match = r"derivative\(\), given torch arrays on device .*, returned a numpy.ndarray\."
+    with pytest.raises(TypeError, match=match):
+        _fit_with(NumpyResult(), "torch")
+
+
+def test_results_on_another_device_are_refused():
+    xps = pytest.importorskip("array_api_strict")
+
+    class OtherDevice(CubeSubclass):
+        def forward(self, z):
+            return xps.asarray(z * z, device=xps.Device("CPU_DEVICE"))
+
+    match = "returned an array on device .*CPU_DEVICE.*on the input's device"
+    with pytest.raises(TypeError, match=match):
+        _fit_with(OtherDevice(), "array_api_strict")

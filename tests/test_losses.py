@@ -1,9 +1,11 @@
 """Losses: values against plain formulas, gradients against finite differences."""
 
+import math
 import warnings
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 
 from sknet.activations import Exponential, Identity, Sigmoid, Softmax, Softplus, Tanh
 from sknet.losses import (
@@ -250,3 +252,149 @@ def test_user_loss_is_used_as_it_is():
     np.testing.assert_allclose(loss.value(np.zeros((1, 2)), np.array([[1.0, 2.0]])), [17.0])
     loss.check_output_activation(Tanh())  # accepts any output by default
     loss.check_target(np.array([[-1.0]]))
+
+
+# -- your own loss: a Loss subclass or any object with value and gradient, on devices ----
+
+
+class LogCoshObject:
+    """A loss that is not a Loss subclass, written with array-API functions."""
+
+    name = "log_cosh"
+
+    def value(self, y_true, y_pred):
+        xp = array_namespace(y_pred)
+        r = y_pred - y_true
+        # log(cosh(r)) = |r| + log1p(exp(-2|r|)) - log(2), without overflow.
+        return xp.sum(xp.abs(r) + xp.log1p(xp.exp(-2 * xp.abs(r))) - math.log(2.0), axis=1)
+
+    def gradient(self, y_true, y_pred, out=None):
+        return array_namespace(y_pred).tanh(y_pred - y_true)
+
+
+class LogCoshSubclass(Loss):
+    """The same, subclassing Loss, with gradient(y_true, y_pred) and no out."""
+
+    name = "log_cosh"
+    value = LogCoshObject.value
+
+    def gradient(self, y_true, y_pred):
+        return array_namespace(y_pred).tanh(y_pred - y_true)
+
+
+class SquaredNumpyOnly:
+    """Written with numpy idioms: fine on numpy, not on another library's arrays."""
+
+    def value(self, y_true, y_pred):
+        return 0.5 * ((y_pred - y_true) ** 2).sum(axis=1)
+
+    def gradient(self, y_true, y_pred, out=None):
+        return np.subtract(y_pred, y_true, out=out)
+
+
+def _device_arrays(where):
+    if where == "numpy":
+        return lambda a: a
+    if where == "torch":
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(1)
+        return torch.asarray
+    xps = pytest.importorskip("array_api_strict")
+    return lambda a: xps.asarray(a, device=xps.Device("device1"))
+
+
+def _fit_with(loss, where, optimizer="adam"):
+    from sknet import Network
+    from sknet.backends import to_numpy
+
+    convert = _device_arrays(where)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    Y = rng.normal(size=(40, 2))
+    net = Network(3, random_state=0).add_layer(5, "tanh").add_layer(2, "identity")
+    net.fit(convert(X), convert(Y), loss=loss, optimizer=optimizer, epochs=3, batch_size=10)
+    evaluated = net.loss(convert(X), convert(Y), loss)
+    return to_numpy(net.predict(convert(X))), evaluated
+
+
+def test_objects_that_are_not_loss_subclasses_get_the_engine_protocol():
+    plain = LogCoshObject()
+    loss = get_loss(plain)
+    assert isinstance(loss, Loss) and loss.name == "log_cosh" and loss.function is plain
+    assert repr(loss) == repr(plain)
+    y, p = np.zeros((2, 2)), np.array([[0.5, -1.0], [2.0, 0.0]])
+    np.testing.assert_allclose(loss.value(y, p), np.log(np.cosh(p)).sum(axis=1), rtol=1e-14)
+    out = np.empty_like(p)
+    assert loss.gradient(y, p, out=out) is out
+    np.testing.assert_allclose(out, np.tanh(p))
+    loss.check_output_activation(Tanh())  # any output, as Loss's default
+    loss.check_target(np.array([[-1.0]]))
+
+
+def test_what_a_plain_loss_defines_of_the_protocol_is_used():
+    class Counts(SquaredNumpyOnly):
+        natural_activation = Exponential
+        output_activations = (Exponential,)
+
+        def check_target(self, y):
+            raise ValueError("no counts here")
+
+    loss = get_loss(Counts())
+    assert loss.natural_activation is Exponential
+    with pytest.raises(ValueError, match="needs an output layer with activation exp"):
+        loss.check_output_activation(Identity())
+    with pytest.raises(ValueError, match="no counts here"):
+        loss.check_target(np.zeros((1, 1)))
+
+
+def test_subclass_gradient_without_out_works_as_written():
+    loss = LogCoshSubclass()
+    assert get_loss(loss) is loss
+    y, p = np.zeros((1, 2), dtype=np.float32), np.array([[0.5, -1.0]], dtype=np.float32)
+    np.testing.assert_array_equal(loss.gradient(y, p), np.tanh(p))
+    out = np.empty_like(p)
+    assert loss.gradient(y, p, out=out) is out
+    np.testing.assert_array_equal(out, np.tanh(p))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_subclass_and_plain_object_train_the_same(optimizer):
+    expected, value = _fit_with(LogCoshObject(), "numpy", optimizer)
+    got, got_value = _fit_with(LogCoshSubclass(), "numpy", optimizer)
+    np.testing.assert_array_equal(got, expected)
+    assert got_value == value
+
+
+@pytest.mark.parametrize("where", ["torch", "array_api_strict"])
+@pytest.mark.parametrize("make", [LogCoshSubclass, LogCoshObject], ids=["subclass", "object"])
+def test_user_losses_train_on_devices_as_on_numpy(make, where):
+    expected, value = _fit_with(make(), "numpy")
+    got, got_value = _fit_with(make(), where)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert got_value == pytest.approx(value, rel=1e-12)
+
+
+def test_numpy_only_loss_says_what_a_device_needs():
+    _fit_with(SquaredNumpyOnly(), "numpy")
+    pytest.importorskip("array_api_strict")
+    match = r"value\(\), given array_api_strict arrays on device .*, raised AttributeError"
+    with pytest.raises(TypeError, match=match) as info:
+        _fit_with(SquaredNumpyOnly(), "array_api_strict")
+    message = str(info.value)
+    assert "SquaredNumpyOnly" in message and "array_namespace" in message
+    assert isinstance(info.value.__cause__, AttributeError)  # no .sum on the array
+
+
+def test_regressor_takes_a_plain_loss_object():
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import scale
+
+    from sknet import LayeredRegressor
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = scale(X), scale(y)
+    common = {"hidden_layer_sizes": (8,), "solver": "lbfgs", "max_iter": 30, "random_state": 0}
+    by_object = LayeredRegressor(loss=LogCoshObject(), **common).fit(X, y)
+    by_subclass = LayeredRegressor(loss=LogCoshSubclass(), **common).fit(X, y)
+    np.testing.assert_array_equal(by_object.predict(X), by_subclass.predict(X))
+    assert by_object.score(X, y) > 0.4

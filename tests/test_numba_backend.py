@@ -5,6 +5,10 @@ backends from the same ``random_state``: predictions agree within 1e-9
 (relative, float64) and 1e-4 (float32).
 """
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -125,3 +129,60 @@ def test_sparse_input_on_the_numba_path(monkeypatch):
     monkeypatch.setattr(backends, "_NUMBA", (NumbaBackend(), 0))
     fast = fit()
     np.testing.assert_allclose(fast.predict(X), reference.predict(X), rtol=1e-9, atol=1e-12)
+
+
+# -- numba is loaded only when a fit will use it (issue 17) -----------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(code, timeout=300):
+    """Run ``code`` in a fresh interpreter that imports this checkout's sknet."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_import_and_small_fits_do_not_load_numba():
+    out = _run(
+        "import sys, warnings\n"
+        "import numpy as np\n"
+        "from sklearn.datasets import load_iris\n"
+        "import sknet\n"
+        "from sknet import backends\n"
+        f"assert sknet.__file__.startswith({str(ROOT)!r}), sknet.__file__\n"
+        "print('after import', 'numba' in sys.modules)\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "warnings.simplefilter('ignore')\n"
+        "sknet.LayeredClassifier((8,), max_iter=20, random_state=0).fit(X, y)\n"
+        "reg = sknet.LayeredRegressor(hidden_layer_sizes=(8,), solver='lbfgs', max_iter=20)\n"
+        "reg.fit(X[:, 1:], X[:, 0])\n"
+        "net = sknet.Network(4, random_state=0).add_layer(8, 'relu').add_layer(1, 'identity')\n"
+        "net.fit(X, X[:, :1], epochs=2)\n"
+        "print('after small fits', 'numba' in sys.modules)\n"
+        # A step large enough for the kernels does load them.
+        "backend = backends.get_backend(X, step_work=backends.MIN_STEP_WORK)\n"
+        "print('large step', backend.name, 'numba' in sys.modules)\n"
+    )
+    assert out.splitlines() == [
+        "after import False",
+        "after small fits False",
+        "large step numba True",
+    ]
+
+
+def test_engine_rules_hold_with_numba_hidden():
+    # Where numba is missing, the rules still check every engine source (the
+    # numba modules included) and import only what can be imported.
+    out = _run(
+        "import sys\n"
+        "sys.modules['numba'] = None  # as if numba were not installed\n"
+        "import pytest\n"
+        "import sknet\n"
+        "assert not sknet.backends.get_backend(__import__('numpy').zeros(1), step_work=2**40)"
+        ".name == 'numba'\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_engine_rules.py']))\n"
+    )
+    assert " passed" in out and "failed" not in out and "skipped" not in out, out[-2000:]
