@@ -584,3 +584,21 @@ def test_zero_rows_predict_as_numpy_does(place):
         for method in ("predict",):
             with pytest.raises(ValueError, match="0 sample"):
                 getattr(model, method)(to(X[:0]))
+
+
+@pytest.mark.parametrize("source", ["numpy", "torch"])
+def test_a_model_brought_home_shares_no_memory_with_the_original(source):
+    """numpy writes assigned weights in place: the moved copy must own its
+    arrays, even where the move itself (DLPack from torch on the CPU, or no
+    move at all) would hand back the original's memory."""
+    from sklearn.utils._array_api import move_estimator_to
+
+    to = _place(source)
+    model, X = _fitted_regressor(to)
+    before = [to_numpy(w).copy() for w in model.coefs_]
+    home = move_estimator_to(model, np, "cpu")
+    assert isinstance(home.coefs_[0], np.ndarray) and home.coefs_[0].flags.writeable
+    home.coefs_[0] = np.zeros_like(before[0])
+    home.network_.layers[1].weights[...] = 0
+    for array, expected in zip(model.coefs_, before, strict=True):
+        np.testing.assert_array_equal(to_numpy(array), expected)
