@@ -579,11 +579,18 @@ def test_zero_rows_predict_as_numpy_does(place):
     if place.startswith("strict"):
         _assert_on(prediction, empty.device, "float64")
     # The estimators refuse 0 rows in every library, as on numpy (and as MLP).
-    model, X = _fitted_regressor(to)
-    with sklearn.config_context(array_api_dispatch=True):
-        for method in ("predict",):
-            with pytest.raises(ValueError, match="0 sample"):
-                getattr(model, method)(to(X[:0]))
+    regressor, X = _fitted_regressor(to)
+    classifier = LayeredClassifier((5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        classifier.fit(to(X), (X[:, 0] > 0).astype(int))
+        for model, methods in [
+            (regressor, ["predict"]),
+            (classifier, ["predict", "predict_proba", "predict_log_proba"]),
+        ]:
+            for method in methods:
+                with pytest.raises(ValueError, match="Found array with 0 sample"):
+                    getattr(model, method)(to(X[:0]))
 
 
 @pytest.mark.parametrize("source", ["numpy", "torch"])
