@@ -467,11 +467,9 @@ def test_training_does_not_depend_on_requires_grad():
     assert not prediction.requires_grad and prediction.grad_fn is None
     # The engine alone, a classifier and L-BFGS: the same.
     Y = np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0)]
-    nets = [
-        Network(4, random_state=0).add_layer(5, "tanh").add_layer(3, "softmax")
-        for _ in range(2)
-    ]
-    for net, data in zip(nets, [torch.asarray(X, requires_grad=True), torch.asarray(X)], strict=True):
+    nets = [Network(4, random_state=0).add_layer(5, "tanh").add_layer(3, "softmax") for _ in "ab"]
+    inputs = [torch.asarray(X, requires_grad=True), torch.asarray(X)]
+    for net, data in zip(nets, inputs, strict=True):
         net.fit(data, torch.asarray(Y), loss="log_loss", optimizer="lbfgs", epochs=5)
     for net_layer, reference_layer in zip(nets[0].layers, nets[1].layers, strict=True):
         assert not net_layer.weights.requires_grad
