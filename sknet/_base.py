@@ -7,12 +7,13 @@ engine's; early stopping, convergence warnings and fitted attributes are kept
 here.
 """
 
+import copy
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, column_or_1d
@@ -662,6 +663,22 @@ class _BaseLayered(BaseEstimator):
             self, X, accept_sparse=["csr", "csc"], dtype=[xp.float64, xp.float32], reset=False
         )
         return self.network_.predict(X)
+
+    def __sklearn_array_api_convert__(self, converter):
+        """A fitted copy whose network lives where ``converter`` moves arrays.
+
+        The hook of scikit-learn's ``move_estimator_to(estimator, xp,
+        device)``: the copy's ``coefs_``, ``intercepts_``, network (and its
+        optimizer state) are in the target namespace and on its device, and it
+        predicts there; nothing is shared with this estimator. Class labels
+        (``classes_``) stay numpy arrays on the host, as after ``fit``.
+        """
+        moved = copy.deepcopy({k: v for k, v in vars(self).items() if k != "network_"})
+        new = clone(self)
+        vars(new).update(moved)
+        if hasattr(self, "network_"):
+            new.network_ = self.network_.__sklearn_array_api_convert__(converter)
+        return new
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -336,5 +336,6 @@ class DeviceParameters(ParameterStore):
         return np.asarray(self.backend.to_numpy(self.grad), dtype=np.float64)
 
     def set_from_host(self, vector):
-        self.params = self.backend.convert(np.asarray(vector), self.dtype)
+        # A copy: scipy may reuse its vector, which torch on the CPU would share.
+        self.params = self.backend.convert(np.asarray(vector), self.dtype, copy=True)
         self.point_layers()

@@ -146,7 +146,9 @@ def write_layer_array(layer, attribute, value):
     if backend.in_place:
         target[...] = value
     else:  # arrays of the array API are replaced, not written into
-        setattr(layer, attribute, backend.convert(value, target.dtype))
+        # A copy: torch on the CPU and array_api_strict would otherwise wrap
+        # the caller's memory, and a later change to it would reach the model.
+        setattr(layer, attribute, backend.convert(value, target.dtype, copy=True))
     return getattr(layer, attribute)
 
 

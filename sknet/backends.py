@@ -199,8 +199,9 @@ class Backend:
         """The backend's dtype object for a numpy dtype (or its name)."""
         raise NotImplementedError
 
-    def convert(self, array, dtype=None):
-        """``array`` (a host array, or an array of any library) in this backend, in ``dtype``."""
+    def convert(self, array, dtype=None, copy=False):
+        """``array`` (a host array, or an array of any library) in this backend, in ``dtype``;
+        an independent copy with ``copy=True``."""
         raise NotImplementedError
 
     def to_numpy(self, array):
@@ -335,9 +336,14 @@ class NumpyBackend(Backend):
         """The backend's dtype object for a numpy dtype."""
         return np.dtype(dtype)
 
-    def convert(self, array, dtype=None):
-        """``array`` (from any library) as a numpy array of ``dtype``."""
-        return np.asarray(to_numpy(array), dtype=dtype)
+    def convert(self, array, dtype=None, copy=False):
+        """``array`` (from any library) as a numpy array of ``dtype``.
+
+        With ``copy=True`` the result never shares memory with ``array``:
+        what a caller changes afterwards does not reach it.
+        """
+        array = to_numpy(array)
+        return np.array(array, dtype=dtype) if copy else np.asarray(array, dtype=dtype)
 
     def buffer(self, shape, dtype):
         """A work buffer, made once per fit."""
@@ -513,11 +519,24 @@ class ArrayAPIBackend(Backend):
     def dtype(self, dtype):
         return getattr(self.xp, np.dtype(dtype).name)
 
-    def convert(self, array, dtype=None):
-        """``array`` (a host array, or an array of any library) on this device."""
+    def convert(self, array, dtype=None, copy=False):
+        """``array`` (a host array, or an array of any library) on this device.
+
+        The result is never part of an autograd graph: a torch tensor that
+        requires grad is detached, so that training and prediction do not
+        record every operation (nor depend on the flag). With ``copy=True``
+        the result never shares memory with ``array`` (torch on the CPU and
+        array_api_strict wrap a numpy array without copying it).
+        """
         xp = self.xp
+        if array_api_compat.is_torch_array(array) and array.requires_grad:
+            array = array.detach()
         if not self.owns(array):
-            array = xp.asarray(np.ascontiguousarray(to_numpy(array)), device=self.device)
+            host = to_numpy(array)
+            host = np.array(host, order="C") if copy else np.ascontiguousarray(host)
+            array = xp.asarray(host, device=self.device)
+        elif copy:
+            array = xp.asarray(array, copy=True)
         if dtype is not None and array.dtype != dtype:
             array = xp.astype(array, dtype)
         return array

@@ -50,6 +50,18 @@ def _is_missing(label):
     return isinstance(label, (float, np.floating)) and label != label  # NaN
 
 
+def _labels_to_host(labels):
+    """Class labels (``y`` or ``classes``) of another array library as numpy, on the host.
+
+    Labels are encoded on the host and ``classes_`` is a numpy array, whatever
+    library and device ``X`` and ``y`` come from. Lists and pandas objects
+    pass through unchanged (their checks need them as they are).
+    """
+    if is_array_api_obj(labels) and not isinstance(labels, np.ndarray):
+        return on_host(labels)
+    return labels
+
+
 def _check_labels(y, name="y"):
     """Refuse missing class labels, and labels mixing strings and numbers.
 
@@ -167,6 +179,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         -------
         self : LayeredClassifier
         """
+        y = _labels_to_host(y)
         _check_labels(y)
         return self._fit(X, y, sample_weight)
 
@@ -187,6 +200,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         -------
         self : LayeredClassifier
         """
+        y, classes = _labels_to_host(y), _labels_to_host(classes)
         _check_labels(y)
         if classes is not None:
             _check_labels(classes, "classes")

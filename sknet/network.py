@@ -254,9 +254,11 @@ class Network:
             arrays = []
             for name, value in (("weights", weights[2 * i]), ("bias", weights[2 * i + 1])):
                 target = getattr(layer, name)
-                # The values move to where the layer's parameters live.
+                # The values move to where the layer's parameters live, as a
+                # copy on every backend: changing the caller's array afterwards
+                # must not change the network (torch on the CPU would share it).
                 backend = get_backend(target)
-                value = backend.convert(value, target.dtype)
+                value = backend.convert(value, target.dtype, copy=not backend.in_place)
                 if tuple(value.shape) != tuple(target.shape):
                     raise ValueError(
                         f"Layer {i} {name} must have shape {tuple(target.shape)}, "
@@ -269,6 +271,53 @@ class Network:
                 layer.weights[...], layer.bias[...] = arrays
             else:
                 layer.set_parameters(arrays)
+
+    def __sklearn_array_api_convert__(self, converter):
+        """A copy of the network whose arrays ``converter`` moved to another library or device.
+
+        scikit-learn's ``move_estimator_to(estimator, xp, device)`` calls this
+        hook with its array converter. The copy is independent of this network
+        (its parameters and optimizer state are never shared), and predicts,
+        trains and saves where its parameters now live.
+
+        Parameters
+        ----------
+        converter : callable
+            Takes an array and returns it in the target namespace and device.
+
+        Returns
+        -------
+        Network
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sknet import Network
+        >>> net = Network(2, random_state=0).add_layer(1, "identity")
+        >>> moved = net.__sklearn_array_api_convert__(np.asarray)
+        >>> moved.layers[0].weights is net.layers[0].weights
+        False
+        """
+        moved = copy.deepcopy(self)  # first: nothing the converter returns is shared
+
+        def convert(array):
+            array = converter(array)
+            if isinstance(array, np.ndarray) and not array.flags.writeable:
+                array = array.copy()  # numpy trains in place (DLPack may hand a read-only view)
+            return array
+
+        for layer in moved.layers:
+            layer.release()
+            layer.set_parameters([convert(p) for p in layer.get_parameters()])
+        if moved.layers and moved._dtype_name == "float64":
+            # A device without float64 (scikit-learn then converts to float32).
+            if is_float32(moved.layers[0].weights.dtype):
+                moved._dtype_name = "float32"
+        optimizer = getattr(moved, "optimizer_", None)
+        state = getattr(optimizer, "_state", None)
+        if isinstance(state, tuple):  # the stochastic optimizers' moments
+            optimizer._state = tuple(None if s is None else convert(s) for s in state)
+        return moved
 
     def _set_dtype(self, dtype):
         self._to_backend(NUMPY, dtype)
@@ -522,7 +571,9 @@ class Network:
         if not backend.in_place:
             blocks = []
             n = X.shape[0]
-            for start in range(0, n, _DEVICE_PREDICT_CHUNK):
+            # At least one block: 0 rows give an empty (0, n_outputs) array,
+            # in X's library and on its device, as numpy's path does.
+            for start in range(0, max(n, 1), _DEVICE_PREDICT_CHUNK):
                 # Slices stay in bounds: the standard leaves others unspecified.
                 h = X[start : min(start + _DEVICE_PREDICT_CHUNK, n), ...]
                 for layer in layers:

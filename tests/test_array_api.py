@@ -359,3 +359,251 @@ def test_check_array_api_input_with_values(estimator, namespace, device_name, dt
             check_values=True,
             check_sample_weight=True,
         )
+
+
+# -- what a user hands in or takes out, on every device (issue 14) --------------
+
+PLACES = ["numpy", "strict-default", "strict-device1", "torch"]
+
+
+def _place(name):
+    """``(to, close)``: a function putting host arrays in place ``name``, and a cleanup."""
+    if name == "numpy":
+        return np.asarray
+    if name.startswith("strict"):
+        device = xps.Device("device1") if name.endswith("device1") else None
+        return lambda array: _strict(array, device)
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    return lambda array: torch.asarray(np.asarray(array))
+
+
+def _fitted_regressor(to):
+    X, y = make_regression(60, 4, noise=1.0, random_state=0)
+    model = LayeredRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        model.fit(to(X), to(y / y.std()))
+    return model, X
+
+
+def _zero_in_place(array):
+    array[...] = 0  # numpy, torch and array_api_strict all write through ``...``
+
+
+@pytest.mark.parametrize("source", ["host", "model"])
+@pytest.mark.parametrize("place", PLACES)
+def test_assigned_weights_are_copies_on_every_backend(place, source):
+    to = _place(place)
+    model, X = _fitted_regressor(to)
+    shapes = [tuple(w.shape) for w in model.coefs_]
+    rng = np.random.default_rng(0)
+    new_coefs = [rng.normal(size=shape) for shape in shapes]
+    new_intercepts = [rng.normal(size=tuple(b.shape)) for b in model.intercepts_]
+
+    def given(values):  # what the caller hands in: host arrays or the model's own kind
+        return [v.copy() if source == "host" else to(v.copy()) for v in values]
+
+    def assert_model_holds(coefs, intercepts):
+        for array, expected in zip(model.coefs_, coefs, strict=True):
+            np.testing.assert_array_equal(to_numpy(array), expected)
+        for array, expected in zip(model.intercepts_, intercepts, strict=True):
+            np.testing.assert_array_equal(to_numpy(array), expected)
+
+    # coefs_[i] = W and intercepts_[i] = b
+    W, b = given(new_coefs[:1])[0], given(new_intercepts[:1])[0]
+    model.coefs_[0], model.intercepts_[0] = W, b
+    _zero_in_place(W)
+    _zero_in_place(b)
+    intercepts = [new_intercepts[0], to_numpy(model.intercepts_[1]).copy()]
+    assert_model_holds([new_coefs[0], to_numpy(model.coefs_[1]).copy()], intercepts)
+    # coefs_ = [...] and intercepts_ = [...]
+    coefs, biases = given(new_coefs), given(new_intercepts)
+    model.coefs_, model.intercepts_ = coefs, biases
+    for array in [*coefs, *biases]:
+        _zero_in_place(array)
+    assert_model_holds(new_coefs, new_intercepts)
+    # network_.set_weights([...])
+    weights = given([v * 2 for pair in zip(new_coefs, new_intercepts) for v in pair])
+    model.network_.set_weights(weights)
+    for array in weights:
+        _zero_in_place(array)
+    assert_model_holds([c * 2 for c in new_coefs], [b * 2 for b in new_intercepts])
+
+
+def test_lbfgs_parameters_on_a_device_do_not_share_scipy_vectors():
+    """L-BFGS sets the device parameters from scipy's vectors: as copies, so
+    that a vector scipy reuses cannot change a model after the fit."""
+    from sknet._parameters import DeviceParameters
+
+    net = Network(2, random_state=0).add_layer(1, "identity")
+    store = DeviceParameters(net.layers, xps.float64, get_backend(xps.ones(1)))
+    vector = np.array([1.0, 2.0, 3.0])
+    store.set_from_host(vector)
+    vector[:] = 0
+    np.testing.assert_array_equal(to_numpy(store.params), [1.0, 2.0, 3.0])
+
+
+def test_training_does_not_depend_on_requires_grad():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    X, y = make_regression(80, 4, noise=1.0, random_state=0)
+    y = y / y.std()
+    settings = dict(hidden_layer_sizes=(6,), max_iter=4, random_state=0)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        X_grad = torch.asarray(X, requires_grad=True)
+        y_grad = torch.asarray(y, requires_grad=True)
+        model = LayeredRegressor(**settings).fit(X_grad, y_grad)
+        reference = LayeredRegressor(**settings).fit(torch.asarray(X), torch.asarray(y))
+        prediction = model.predict(X_grad)
+    for array, expected in zip(
+        [*model.coefs_, *model.intercepts_],
+        [*reference.coefs_, *reference.intercepts_],
+        strict=True,
+    ):
+        assert not array.requires_grad and array.grad_fn is None
+        assert torch.equal(array, expected)
+    assert not prediction.requires_grad and prediction.grad_fn is None
+    # The engine alone, a classifier and L-BFGS: the same.
+    Y = np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0)]
+    nets = [Network(4, random_state=0).add_layer(5, "tanh").add_layer(3, "softmax") for _ in "ab"]
+    inputs = [torch.asarray(X, requires_grad=True), torch.asarray(X)]
+    for net, data in zip(nets, inputs, strict=True):
+        net.fit(data, torch.asarray(Y), loss="log_loss", optimizer="lbfgs", epochs=5)
+    for net_layer, reference_layer in zip(nets[0].layers, nets[1].layers, strict=True):
+        assert not net_layer.weights.requires_grad
+        assert torch.equal(net_layer.weights, reference_layer.weights)
+    labels = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        clf = LayeredClassifier((5,), max_iter=3, random_state=0).fit(X_grad, labels)
+    assert not clf.coefs_[0].requires_grad and clf.coefs_[0].grad_fn is None
+
+
+LABEL_PLACES = ["strict-default", "strict-device1", "torch"]
+
+
+@pytest.mark.parametrize("X_place", ["numpy", "same"])
+@pytest.mark.parametrize("place", LABEL_PLACES)
+def test_classifier_takes_labels_and_classes_of_another_library(place, X_place):
+    to = _place(place)
+    X, y = make_classification(90, 5, n_informative=3, n_classes=3, random_state=0)
+    X_in = X if X_place == "numpy" else to(X)
+    settings = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        reference = LayeredClassifier(**settings).fit(X_in, y)
+        model = LayeredClassifier(**settings).fit(X_in, to(y))
+        # partial_fit: classes of X's library (or another), on the first call and later ones
+        incremental = LayeredClassifier(**settings)
+        incremental_reference = LayeredClassifier(**settings)
+        for _ in range(2):
+            incremental.partial_fit(X_in, to(y), classes=to(np.unique(y)))
+            incremental_reference.partial_fit(X_in, y, classes=np.unique(y))
+        proba = [m.predict_proba(X_in) for m in (model, reference)]
+        incremental_proba = [m.predict_proba(X_in) for m in (incremental, incremental_reference)]
+        with pytest.raises(ValueError, match="differs from the classes"):
+            incremental.partial_fit(X_in, to(y), classes=to(np.arange(4)))
+    for fitted in (model, incremental):
+        assert isinstance(fitted.classes_, np.ndarray)  # labels live on the host
+        np.testing.assert_array_equal(fitted.classes_, [0, 1, 2])
+    np.testing.assert_array_equal(to_numpy(proba[0]), to_numpy(proba[1]))
+    np.testing.assert_array_equal(to_numpy(incremental_proba[0]), to_numpy(incremental_proba[1]))
+
+
+@pytest.mark.parametrize("target", ["numpy", "strict-default", "torch"])
+@pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
+def test_move_estimator_to_gives_an_independent_model_in_the_target_place(Estimator, target):
+    from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
+
+    to = _place(target)
+    X, y = make_classification(80, 5, n_informative=3, random_state=0)
+    device = xps.Device("device1")
+    X_d = _strict(X, device)
+    model = Estimator(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        model.fit(X_d, _strict(y if Estimator is LayeredClassifier else y * 1.0, device))
+        expected = to_numpy(model.predict(X_d)), [to_numpy(w).copy() for w in model.coefs_]
+        X_target = to(X)
+        xp, _, target_device = get_namespace_and_device(X_target)
+        moved = move_estimator_to(model, xp, target_device)
+        prediction = moved.predict(X_target)
+        assert get_namespace_and_device(prediction)[0] is xp
+        for array in [*moved.coefs_, *moved.intercepts_, *moved.network_.get_weights()]:
+            assert get_namespace_and_device(array)[0] is xp
+            assert get_namespace_and_device(array)[2] == target_device
+        # torch multiplies in its own order: equal to rounding.
+        np.testing.assert_allclose(to_numpy(prediction), expected[0], rtol=1e-12, atol=1e-12)
+        # Independent: training the copy leaves the original as it was.
+        assert moved.network_ is not model.network_
+        moved.set_params(warm_start=True, max_iter=2).fit(
+            X_target, to(y if Estimator is LayeredClassifier else y * 1.0)
+        )
+    assert not np.array_equal(to_numpy(moved.coefs_[0]), expected[1][0])
+    for array, before in zip(model.coefs_, expected[1], strict=True):
+        _assert_on(array, device)
+        np.testing.assert_array_equal(to_numpy(array), before)
+    if Estimator is LayeredClassifier:
+        assert isinstance(moved.classes_, np.ndarray)
+    # Without array-API dispatch, a model brought home predicts numpy as any other.
+    if target == "numpy":
+        home = move_estimator_to(model, np, "cpu")
+        np.testing.assert_array_equal(home.predict(X), expected[0])
+
+
+def test_move_estimator_to_moves_a_network():
+    from sklearn.utils._array_api import move_estimator_to
+
+    X, Y = _data()
+    device = xps.Device("device1")
+    net = _network().fit(_strict(X, device), _strict(Y, device), loss="log_loss", epochs=2)
+    home = move_estimator_to(net, np, "cpu")
+    assert all(isinstance(w, np.ndarray) for w in home.get_weights())
+    np.testing.assert_array_equal(home.predict(X), to_numpy(net.predict(_strict(X, device))))
+    home.fit(X, Y, loss="log_loss", epochs=1, warm_start=True)  # trains on the host
+    _assert_on(net.layers[0].weights, device)
+
+
+@pytest.mark.parametrize("place", ["numpy", *LABEL_PLACES])
+def test_zero_rows_predict_as_numpy_does(place):
+    to = _place(place)
+    net = Network(3, random_state=0).add_layer(4, "tanh").add_layer(2, "softmax")
+    empty = to(np.zeros((0, 3)))
+    prediction = net.predict(empty)
+    assert tuple(prediction.shape) == (0, 2)
+    assert get_backend(prediction).name == get_backend(empty).name
+    if place.startswith("strict"):
+        _assert_on(prediction, empty.device, "float64")
+    # The estimators refuse 0 rows in every library, as on numpy (and as MLP).
+    regressor, X = _fitted_regressor(to)
+    classifier = LayeredClassifier((5,), max_iter=3, random_state=0)
+    with warnings.catch_warnings(), sklearn.config_context(array_api_dispatch=True):
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        classifier.fit(to(X), (X[:, 0] > 0).astype(int))
+        for model, methods in [
+            (regressor, ["predict"]),
+            (classifier, ["predict", "predict_proba", "predict_log_proba"]),
+        ]:
+            for method in methods:
+                with pytest.raises(ValueError, match="Found array with 0 sample"):
+                    getattr(model, method)(to(X[:0]))
+
+
+@pytest.mark.parametrize("source", ["numpy", "torch"])
+def test_a_model_brought_home_shares_no_memory_with_the_original(source):
+    """numpy writes assigned weights in place: the moved copy must own its
+    arrays, even where the move itself (DLPack from torch on the CPU, or no
+    move at all) would hand back the original's memory."""
+    from sklearn.utils._array_api import move_estimator_to
+
+    to = _place(source)
+    model, X = _fitted_regressor(to)
+    before = [to_numpy(w).copy() for w in model.coefs_]
+    home = move_estimator_to(model, np, "cpu")
+    assert isinstance(home.coefs_[0], np.ndarray) and home.coefs_[0].flags.writeable
+    home.coefs_[0] = np.zeros_like(before[0])
+    home.network_.layers[1].weights[...] = 0
+    for array, expected in zip(model.coefs_, before, strict=True):
+        np.testing.assert_array_equal(to_numpy(array), expected)
