@@ -58,7 +58,7 @@ def get_backend(*arrays, step_work=None):
     step_work : int, optional
         For training: a step's parameters times its batch rows. numpy data
         then take numba's fused kernels (:mod:`sknet._numba_backend`) when
-        numba is installed (``sknet[fast]``) and the step is large enough.
+        numba is installed (``sknet-layers[fast]``) and the step is large enough.
 
     Returns
     -------

@@ -65,7 +65,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "sknet.onnx needs skl2onnx and onnx; install them with "
-        "`pip install 'sknet[onnx]'` (onnxruntime runs the exported models)."
+        "`pip install 'sknet-layers[onnx]'` (onnxruntime runs the exported models)."
     ) from exc
 
 from sklearn.utils.validation import check_is_fitted
