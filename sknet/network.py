@@ -89,7 +89,8 @@ class Network:
     >>> X = rng.normal(size=(200, 3))
     >>> y = X @ np.array([1.0, -2.0, 0.5])
     >>> net = Network(n_inputs=3, random_state=0)
-    >>> net = net.add_layer(16, activation="tanh").add_layer(1, activation="identity")
+    >>> net = net.add_layer(16, activation="tanh")
+    >>> net = net.add_layer(1, activation="identity")
     >>> net = net.fit(X, y, loss="squared_error", optimizer="lbfgs", epochs=500)
     >>> bool(np.abs(net.predict(X).ravel() - y).max() < 0.05)
     True
@@ -600,12 +601,14 @@ class Network:
         --------
         >>> import io, numpy as np
         >>> from sknet import Network
-        >>> net = Network(2, random_state=0).add_layer(3, "tanh").add_layer(1, "identity")
+        >>> net = Network(2, random_state=0).add_layer(3, "tanh")
+        >>> net = net.add_layer(1, "identity")
         >>> buffer = io.BytesIO()
         >>> net.save(buffer)
         >>> _ = buffer.seek(0)
         >>> loaded = Network.load(buffer)
-        >>> bool(np.array_equal(loaded.predict([[1.0, 2.0]]), net.predict([[1.0, 2.0]])))
+        >>> X = [[1.0, 2.0]]
+        >>> bool(np.array_equal(loaded.predict(X), net.predict(X)))
         True
         """
         save_network(self, path)

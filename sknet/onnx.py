@@ -31,7 +31,8 @@ Examples
 >>> from sknet import LayeredClassifier
 >>> X, y = load_iris(return_X_y=True)
 >>> X = X.astype(np.float32)
->>> clf = LayeredClassifier((8,), solver="lbfgs", max_iter=200, random_state=0).fit(X, y)
+>>> clf = LayeredClassifier((8,), solver="lbfgs", max_iter=200,
+...                         random_state=0).fit(X, y)
 >>> model = to_onnx(clf, X[:1], options={"zipmap": False})
 >>> session = onnxruntime.InferenceSession(
 ...     model.SerializeToString(), providers=["CPUExecutionProvider"])
