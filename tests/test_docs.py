@@ -8,7 +8,6 @@
 - The user guide's figures and the front page's figure are drawn by the build.
 """
 
-import ast
 import importlib
 import inspect
 import re
@@ -97,17 +96,24 @@ def _rst_sources():
 
 
 def _docstrings():
-    """``(where, docstring)`` of every module, class and function that the
-    API page can show: the public modules, and the estimators' shared base."""
+    """``(where, docstring)`` of every module, class, function and method that
+    the API page can show: those of the public modules and of the estimators'
+    shared base. Read at run time, since some are assembled when imported."""
     paths = [p for p in PACKAGE.glob("*.py") if not p.name.startswith("_")]
     for path in sorted([*paths, PACKAGE / "_base.py", PACKAGE / "_summary.py"]):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                doc = ast.get_docstring(node, clean=True)
-                if doc:
-                    where = getattr(node, "lineno", 1)
-                    yield f"{path.name}:{where}", doc
+        module = importlib.import_module(f"sknet.{path.stem}")
+        yield module.__name__, module.__doc__ or ""
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isclass(obj):
+                yield f"{module.__name__}.{name}", obj.__doc__ or ""
+                for attribute, member in vars(obj).items():
+                    doc = getattr(member, "__doc__", None)
+                    if callable(member) or isinstance(member, (property, classmethod)):
+                        yield f"{module.__name__}.{name}.{attribute}", doc or ""
+            elif inspect.isfunction(obj):
+                yield f"{module.__name__}.{name}", obj.__doc__ or ""
 
 
 def _too_wide(lines):
@@ -176,6 +182,7 @@ def test_gallery_scripts_fit_79_columns(path):
 def test_docstring_examples_fit_79_columns():
     wide = []
     for where, doc in _docstrings():
+        doc = inspect.cleandoc(doc)
         wide.extend((where, *line) for line in _too_wide(code_lines(doc)))
     assert not wide, f"docstring code lines over {MAX_COLUMNS} columns: {wide}"
 

@@ -95,7 +95,7 @@ print(f"{wrong.sum()} of {len(y_test)} test digits are misclassified")
 unsure = np.argsort(proba.max(axis=1))[:18]
 print(f"{wrong[unsure].sum()} of them are among the 18 shown")
 
-fig, axes = plt.subplots(3, 6, figsize=(8, 5))
+fig, axes = plt.subplots(3, 6, figsize=(8, 6))
 for ax, i in zip(axes.ravel(), unsure, strict=True):
     ax.imshow(X_test[i].reshape(8, 8), cmap="gray_r")
     title = f"{predicted[i]} ({proba[i, predicted[i]]:.2f})"
