@@ -61,6 +61,8 @@ _EMPTY_INVENTORY = os.path.join(
     tempfile.gettempdir(), f"{distribution}-docs-empty-objects.inv"
 )
 _INTERSPHINX_SITES = {
+    "python": "https://docs.python.org/3/",
+    "joblib": "https://joblib.readthedocs.io/en/stable/",
     "sklearn": "https://scikit-learn.org/stable/",
     "numpy": "https://numpy.org/doc/stable/",
     "scipy": "https://docs.scipy.org/doc/scipy/",
