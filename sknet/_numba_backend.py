@@ -1,4 +1,4 @@
-"""The numpy backend with numba's fused kernels where they beat numpy (``sknet[fast]``).
+"""The numpy backend with numba's fused kernels where they beat numpy (``sknet-layers[fast]``).
 
 Chosen by :func:`sknet.backends.get_backend` for numpy data when numba is
 installed and a training step is large enough (see :data:`MIN_STEP_WORK`):

@@ -1,7 +1,7 @@
 """Fused CPU kernels compiled with numba: one pass over memory where numpy takes several.
 
 This module imports numba at its top, so nothing in sknet imports it unless
-numba is installed (``pip install sknet[fast]``); numpy's formulas in
+numba is installed (``pip install "sknet-layers[fast]"``); numpy's formulas in
 :mod:`sknet.activations`, :mod:`sknet.losses` and :mod:`sknet.optimizers`
 stay the reference, and every kernel here computes what they compute, with
 the same operations in the same order and in the arrays' own dtype (float32

@@ -57,8 +57,8 @@ def get_backend(*arrays, step_work=None):
     *arrays : arrays or None
     step_work : int, optional
         For training: a step's parameters times its batch rows. numpy data
-        then take numba's fused kernels (:mod:`sknet._numba_backend`) when
-        numba is installed (``sknet[fast]``) and the step is large enough.
+        then take numba's fused kernels (a backend of their own) when
+        numba is installed (``sknet-layers[fast]``) and the step is large enough.
 
     Returns
     -------
@@ -305,7 +305,7 @@ class Backend:
     # -- parameters -------------------------------------------------------------
 
     def parameter_store(self, layers, dtype):
-        """Where the layers' parameters live while they train (see :mod:`sknet._parameters`)."""
+        """Where the layers' parameters live while they train: one parameter store."""
         raise NotImplementedError
 
     def optimizer_step(self, optimizer, params, grad, out):

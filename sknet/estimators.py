@@ -588,8 +588,9 @@ Examples
 >>> from sklearn.datasets import load_iris
 >>> from sknet import LayeredClassifier
 >>> X, y = load_iris(return_X_y=True)
->>> clf = LayeredClassifier((16, 8), activation=["tanh", "relu"], solver="lbfgs",
-...                         max_iter=500, random_state=0).fit(X, y)
+>>> clf = LayeredClassifier((16, 8), activation=["tanh", "relu"],
+...                         solver="lbfgs", max_iter=500,
+...                         random_state=0).fit(X, y)
 >>> clf.predict_proba(X[:1]).shape
 (1, 3)
 >>> bool(clf.score(X, y) > 0.95)
@@ -616,7 +617,8 @@ Examples
 --------
 >>> from sklearn.datasets import make_regression
 >>> from sknet import LayeredRegressor
->>> X, y = make_regression(n_samples=200, n_features=4, noise=0.1, random_state=0)
+>>> X, y = make_regression(n_samples=200, n_features=4, noise=0.1,
+...                        random_state=0)
 >>> reg = LayeredRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
 >>> bool(reg.score(X, y) > 0.99)
 True

@@ -89,7 +89,8 @@ class Network:
     >>> X = rng.normal(size=(200, 3))
     >>> y = X @ np.array([1.0, -2.0, 0.5])
     >>> net = Network(n_inputs=3, random_state=0)
-    >>> net = net.add_layer(16, activation="tanh").add_layer(1, activation="identity")
+    >>> net = net.add_layer(16, activation="tanh")
+    >>> net = net.add_layer(1, activation="identity")
     >>> net = net.fit(X, y, loss="squared_error", optimizer="lbfgs", epochs=500)
     >>> bool(np.abs(net.predict(X).ravel() - y).max() < 0.05)
     True
@@ -422,7 +423,7 @@ class Network:
             )
 
         # The data's library and device decide where training runs (numpy
-        # data may take compiled kernels for large steps: sknet[fast]).
+        # data may take compiled kernels for large steps: sknet-layers[fast]).
         n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
         rows = n_rows if optimizer.full_batch else min(batch_size, n_rows)
         n_params = sum(
@@ -651,12 +652,14 @@ class Network:
         --------
         >>> import io, numpy as np
         >>> from sknet import Network
-        >>> net = Network(2, random_state=0).add_layer(3, "tanh").add_layer(1, "identity")
+        >>> net = Network(2, random_state=0).add_layer(3, "tanh")
+        >>> net = net.add_layer(1, "identity")
         >>> buffer = io.BytesIO()
         >>> net.save(buffer)
         >>> _ = buffer.seek(0)
         >>> loaded = Network.load(buffer)
-        >>> bool(np.array_equal(loaded.predict([[1.0, 2.0]]), net.predict([[1.0, 2.0]])))
+        >>> X = [[1.0, 2.0]]
+        >>> bool(np.array_equal(loaded.predict(X), net.predict(X)))
         True
         """
         save_network(self, path)
@@ -695,6 +698,52 @@ class Network:
         """
         return load_network(cls, path)
 
+    def summary(self):
+        """Return a table of the layers, their parameters and the memory they take.
+
+        One row per layer: its name and type, output shape, activation,
+        dropout rate and number of parameters; then the total, trainable and
+        non-trainable parameter counts with the memory each takes in the
+        weights' dtype. The table is returned as text: ``print`` it.
+
+        .. versionadded:: 0.2
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> from sknet import Network
+        >>> net = Network(n_inputs=64, random_state=0, dtype="float32")
+        >>> net = net.add_layer(128, activation="relu")
+        >>> net = net.add_layer(64, activation="tanh", dropout=0.1)
+        >>> net = net.add_layer(10, activation="softmax")
+        >>> print(net.summary())
+        Network: 64 input features
+        ==================================================================
+        Layer (type)      Output shape   Activation   Dropout       Params
+        ------------------------------------------------------------------
+        dense (Dense)     (None, 128)    relu         -              8,320
+        dense_1 (Dense)   (None, 64)     tanh         0.1            8,256
+        dense_2 (Dense)   (None, 10)     softmax      -                650
+        ==================================================================
+        Total params: 17,226 (67.29 KiB)
+        Trainable params: 17,226 (67.29 KiB)
+        Non-trainable params: 0 (0 B)
+        """
+        from ._summary import summary_table
+
+        return summary_table(self)
+
     def __repr__(self):
-        layers = ", ".join(f"{layer.units} {layer.activation.name}" for layer in self.layers)
+        def describe(layer):
+            units = getattr(layer, "units", None)
+            activation = getattr(getattr(layer, "activation", None), "name", None)
+            if units is None or activation is None:
+                return repr(layer)  # a layer type of its own says what it is
+            dropout = getattr(layer, "dropout", 0.0)
+            return f"{units} {activation}" + (f" dropout={dropout:g}" if dropout else "")
+
+        layers = ", ".join(describe(layer) for layer in self.layers)
         return f"Network(n_inputs={self.n_inputs}, layers=[{layers}])"

@@ -35,7 +35,8 @@ Examples
 >>> from sknet import LayeredClassifier
 >>> X, y = load_iris(return_X_y=True)
 >>> X = X.astype(np.float32)
->>> clf = LayeredClassifier((8,), solver="lbfgs", max_iter=200, random_state=0).fit(X, y)
+>>> clf = LayeredClassifier((8,), solver="lbfgs", max_iter=200,
+...                         random_state=0).fit(X, y)
 >>> model = to_onnx(clf, X[:1], options={"zipmap": False})
 >>> session = onnxruntime.InferenceSession(
 ...     model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -69,7 +70,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "sknet.onnx needs skl2onnx and onnx; install them with "
-        "`pip install 'sknet[onnx]'` (onnxruntime runs the exported models)."
+        "`pip install 'sknet-layers[onnx]'` (onnxruntime runs the exported models)."
     ) from exc
 
 from sklearn.utils.validation import check_is_fitted

@@ -2,14 +2,14 @@
 
 matplotlib is optional: it is imported only when a display is built from a
 model or plotted, never when :mod:`sknet` or :mod:`sknet.plotting` is imported.
-Install it with ``pip install "sknet[plot]"``.
+Install it with ``pip install "sknet-layers[plot]"``.
 """
 
 import numpy as np
 
 __all__ = ["LossCurveDisplay"]
 
-_INSTALL_HINT = 'pip install "sknet[plot]"'
+_INSTALL_HINT = 'pip install "sknet-layers[plot]"'
 
 
 def _import_pyplot(caller):

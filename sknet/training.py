@@ -1,7 +1,7 @@
 """The one training loop of :class:`sknet.Network`, for every backend.
 
-While a network trains, every parameter lives in one flat vector (see
-:mod:`sknet._parameters`): optimizers update all layers with a few vectorised
+While a network trains, every parameter lives in one flat vector (a
+parameter store of the backend): optimizers update all layers with a few vectorised
 operations, the L2 penalty reads one contiguous prefix, and L-BFGS needs no
 packing. With numpy, every buffer a step uses is made once per fit; with an
 array-API library, nothing per batch comes back to the host: the batches are
@@ -117,7 +117,7 @@ class Trainer:
 
     @property
     def params(self):
-        """The flat parameter vector (see :mod:`sknet._parameters`)."""
+        """The flat parameter vector of every layer's parameters, in order."""
         return self.store.params
 
     @property

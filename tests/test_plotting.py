@@ -233,7 +233,7 @@ def test_missing_matplotlib_gives_install_hint(no_matplotlib, call, caller):
         call()
     message = str(excinfo.value)
     assert caller in message
-    assert 'pip install "sknet[plot]"' in message
+    assert 'pip install "sknet-layers[plot]"' in message
 
 
 def test_missing_matplotlib_construction_still_works(no_matplotlib):

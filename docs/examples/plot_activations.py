@@ -4,16 +4,16 @@ Per-layer activations on two moons
 =====================================
 
 Each hidden layer of a :class:`~sknet.LayeredClassifier` can have its own
-activation: pass a list with one name per entry of ``hidden_layer_sizes``. Here
-six stacks of two hidden layers of 16 units learn the same two-moons problem, and
-we draw the decision boundary each one finds.
+activation: pass a list with one name per entry of ``hidden_layer_sizes``.
+Here six stacks of two hidden layers of 16 units learn the same two-moons
+problem, and we draw the decision boundary each one finds.
 
-A ReLU network computes a piecewise-linear function, so its boundary is made of
-straight pieces joined at corners; ``tanh``, ``gelu`` and a ``softplus`` then
-``sigmoid`` stack bend smoothly. ``leaky_relu`` then ``elu`` and ``relu`` then
-``tanh`` keep some of the corners of their first layer. On this easy problem the
-test accuracies are close: the activation changes the shape of the fit more than
-its quality.
+A ReLU network computes a piecewise-linear function, so its boundary is made
+of straight pieces joined at corners; ``tanh``, ``gelu`` and a ``softplus``
+then ``sigmoid`` stack bend smoothly. ``leaky_relu`` then ``elu`` and ``relu``
+then ``tanh`` keep some of the corners of their first layer. On this easy
+problem the test accuracies are close: the activation changes the shape of the
+fit more than its quality.
 """
 
 # %%
@@ -66,7 +66,14 @@ for ax, stack in zip(axes.ravel(), stacks, strict=True):
         grid_resolution=150,
         ax=ax,
     )
-    ax.scatter(X_train[:, 0], X_train[:, 1], c=y_train, cmap="RdBu", edgecolor="k", s=18)
+    ax.scatter(
+        X_train[:, 0],
+        X_train[:, 1],
+        c=y_train,
+        cmap="RdBu",
+        edgecolor="k",
+        s=18,
+    )
     ax.scatter(
         X_test[:, 0],
         X_test[:, 1],
@@ -82,6 +89,9 @@ for ax, stack in zip(axes.ravel(), stacks, strict=True):
     )
     ax.set_xlabel("")
     ax.set_ylabel("")
-fig.suptitle("Decision boundaries of (16, 16) networks (circles: train, triangles: test)")
+fig.suptitle(
+    "Decision boundaries of (16, 16) networks "
+    "(circles: train, triangles: test)"
+)
 fig.tight_layout()
 plt.show()

@@ -5,8 +5,8 @@ Learning curves and early stopping
 
 With ``early_stopping=True``, a :class:`~sknet.LayeredClassifier` holds out
 ``validation_fraction`` of the training rows and, after every epoch, records
-the validation score (accuracy) in ``validation_scores_``, as scikit-learn's MLP
-does, and also the validation loss in ``validation_loss_curve_``.
+the validation score (accuracy) in ``validation_scores_``, as scikit-learn's
+MLP does, and also the validation loss in ``validation_loss_curve_``.
 :class:`~sknet.plotting.LossCurveDisplay` draws both next to the training loss.
 
 We train the same wide network twice on a small, noisy three-class problem
@@ -67,13 +67,15 @@ models = {
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
 for ax, (label, clf) in zip(axes, models.items(), strict=True):
     clf.fit(X_train, y_train)
-    display = LossCurveDisplay.from_estimator(clf, ax=ax, name=label, legend=False)
+    display = LossCurveDisplay.from_estimator(
+        clf, ax=ax, name=label, legend=False
+    )
     best = int(np.argmax(clf.validation_scores_)) + 1  # epochs count from 1
     ax.axvline(best, color="grey", linestyle=":", linewidth=1)
     display.score_ax_.set_ylim(0.3, 0.8)
+    print(f"{label}: stopped after {clf.n_iter_} epochs, best epoch {best}")
     print(
-        f"{label}: stopped after {clf.n_iter_} epochs, best epoch {best}, "
-        f"validation accuracy {clf.best_validation_score_:.3f}, "
+        f"    validation accuracy {clf.best_validation_score_:.3f}, "
         f"test accuracy {clf.score(X_test, y_test):.3f}"
     )
 # One legend for both panels, below them, so that it hides no curve.
@@ -95,5 +97,6 @@ plt.show()
 # units dropped, which is also why it starts above the validation loss), and
 # the validation loss bottoms out later, lower, and rises much less: the two
 # loss curves stay close, the sign of a model that generalises what it learns.
-# On the test set it is also slightly more accurate, as the printed scores
-# show.
+# On the test set the two end up close: the printed accuracies differ by
+# about one point, five of the 500 test rows, which another seed could undo.
+# What dropout changes clearly here is the shape of the curves, not the score.

@@ -13,8 +13,9 @@ load it back.
 # %%
 # Build
 # -----
-# Three layers, each with its own width, activation and dropout. The last one is
-# the output: ten softmax units, one per digit.
+# Three layers, each with its own width, activation and dropout. The last one
+# is the output: ten softmax units, one per digit.
+# :meth:`~sknet.Network.summary` lists them with their parameter counts.
 import tempfile
 from pathlib import Path
 
@@ -39,8 +40,7 @@ net = (
     .add_layer(32, activation="tanh", dropout=0.1)
     .add_layer(10, activation="softmax")
 )
-for i, layer in enumerate(net.layers):
-    print(f"layer {i}: {layer.weights.shape} weights, {layer.activation.name}")
+print(net.summary())
 
 # %%
 # Train
@@ -60,7 +60,8 @@ net.fit(
 accuracy = np.mean(net.predict(X_test).argmax(axis=1) == y_test)
 print(f"test accuracy: {accuracy:.3f}")
 
-display = LossCurveDisplay.from_network(net, name="64 relu → 32 tanh → 10 softmax")
+name = "64 relu → 32 tanh → 10 softmax"
+display = LossCurveDisplay.from_network(net, name=name)
 plt.show()
 
 # %%
@@ -73,28 +74,35 @@ with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "digits.npz"
     net.save(path)
     with np.load(path, allow_pickle=False) as archive:
-        print("arrays in the file:", sorted(archive.files))
+        print("arrays in the file:")
+        print("   ", ", ".join(sorted(archive.files)))
     loaded = Network.load(path)
 
-print("same predictions:", np.array_equal(loaded.predict(X_test), net.predict(X_test)))
+same = np.array_equal(loaded.predict(X_test), net.predict(X_test))
+print("same predictions:", same)
 
 # %%
 # Use the loaded network
 # ----------------------
 # The loaded network predicts class probabilities exactly as the original did.
-# Here are the first test digits with the predicted class and its probability;
-# mistakes are in red.
-proba = loaded.predict(X_test[:18])
-fig, axes = plt.subplots(3, 6, figsize=(8, 4.8))
-for ax, image, p, true in zip(axes.ravel(), X_test, proba, y_test, strict=False):
-    ax.imshow(image.reshape(8, 8), cmap="gray_r")
-    predicted = int(p.argmax())
-    ax.set_title(
-        f"{predicted} ({p[predicted]:.2f})",
-        color="black" if predicted == true else "red",
-        fontsize=10,
-    )
+# Here are the 18 test digits it is least sure about (the lowest probability
+# for its predicted class), with the predicted class and that probability.
+# Most of its mistakes are among them: they are in red, with the true class.
+proba = loaded.predict(X_test)
+predicted = proba.argmax(axis=1)
+wrong = predicted != y_test
+print(f"{wrong.sum()} of {len(y_test)} test digits are misclassified")
+unsure = np.argsort(proba.max(axis=1))[:18]
+print(f"{wrong[unsure].sum()} of them are among the 18 shown")
+
+fig, axes = plt.subplots(3, 6, figsize=(8, 6))
+for ax, i in zip(axes.ravel(), unsure, strict=True):
+    ax.imshow(X_test[i].reshape(8, 8), cmap="gray_r")
+    title = f"{predicted[i]} ({proba[i, predicted[i]]:.2f})"
+    if wrong[i]:
+        title += f"\ntrue {y_test[i]}"
+    ax.set_title(title, color="red" if wrong[i] else "black", fontsize=10)
     ax.set_axis_off()
-fig.suptitle("Predictions of the loaded network: class (probability)")
+fig.suptitle("Least sure predictions: class (probability); mistakes in red")
 fig.tight_layout()
 plt.show()

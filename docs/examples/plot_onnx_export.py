@@ -9,10 +9,10 @@ that, and onnxruntime runs it in all those places. Importing :mod:`sknet.onnx`
 teaches skl2onnx to convert :class:`~sknet.LayeredClassifier` and
 :class:`~sknet.LayeredRegressor`, alone or inside a pipeline.
 
-Here we train a pipeline (scaling, then a network with a different activation in
-each hidden layer) on handwritten digits, export it to an ONNX file, load that
-file in onnxruntime and check that it gives the labels and probabilities that
-the pipeline gives.
+Here we train a pipeline (scaling, then a network with a different activation
+in each hidden layer) on handwritten digits, export it to an ONNX file, load
+that file in onnxruntime and check that it gives the labels and probabilities
+that the pipeline gives.
 """
 
 # %%
@@ -39,11 +39,15 @@ from sknet import LayeredClassifier
 
 X, y = load_digits(return_X_y=True)
 X = X.astype(np.float32)
-X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, stratify=y, random_state=0
+)
 
 pipeline = make_pipeline(
     StandardScaler(),
-    LayeredClassifier((64, 32), activation=["gelu", "relu"], max_iter=300, random_state=0),
+    LayeredClassifier(
+        (64, 32), activation=["gelu", "relu"], max_iter=300, random_state=0
+    ),
 )
 pipeline.fit(X_train, y_train)
 print(f"test accuracy: {pipeline.score(X_test, y_test):.3f}")
@@ -55,22 +59,28 @@ print(f"test accuracy: {pipeline.score(X_test, y_test):.3f}")
 # type (float32) and its number of columns. ``zipmap=False`` asks for the
 # probabilities as a matrix rather than a list of ``{class: probability}``
 # dictionaries.
-onx = to_onnx(pipeline, X_train[:1], options={LayeredClassifier: {"zipmap": False}})
+options = {LayeredClassifier: {"zipmap": False}}
+onx = to_onnx(pipeline, X_train[:1], options=options)
 path = Path(tempfile.mkdtemp()) / "digits.onnx"
 path.write_bytes(onx.SerializeToString())
 print(f"{path.name}: {path.stat().st_size / 1024:.0f} KiB")
 for graph_input in onx.graph.input:
-    element_type = TensorProto.DataType.Name(graph_input.type.tensor_type.elem_type)
+    elem_type = graph_input.type.tensor_type.elem_type
+    element_type = TensorProto.DataType.Name(elem_type)
     print(f"input: {graph_input.name} ({element_type})")
 print("outputs:", [o.name for o in onx.graph.output])
-print("operators:", sorted({node.op_type for node in onx.graph.node}))
+operators = sorted({node.op_type for node in onx.graph.node})
+print("operators:")
+print("   ", ", ".join(operators))
 
 # %%
 # Run it in onnxruntime
 # ---------------------
 # The file is all a deployment needs: onnxruntime knows nothing of sknet or
 # scikit-learn.
-session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+session = onnxruntime.InferenceSession(
+    str(path), providers=["CPUExecutionProvider"]
+)
 labels, proba = session.run(None, {"X": X_test})
 
 expected = pipeline.predict_proba(X_test)
@@ -103,7 +113,11 @@ ax_diff.hist(np.log10(nonzero), bins=30, color="tab:blue")
 ax_diff.set_xlabel("log10 |onnxruntime - predict_proba|")
 ax_diff.set_ylabel("probabilities")
 ax_diff.set_title(f"{nonzero.size} of {difference.size} differ at all")
-ax_time.barh(["pipeline.predict_proba", "onnxruntime"], [sknet_us, onnx_us], color="tab:green")
+ax_time.barh(
+    ["pipeline.predict_proba", "onnxruntime"],
+    [sknet_us, onnx_us],
+    color="tab:green",
+)
 ax_time.set_xlabel("microseconds per single-row call")
 ax_time.set_title("latency of one prediction")
 fig.tight_layout()

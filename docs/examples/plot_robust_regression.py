@@ -3,9 +3,9 @@
 Regression losses under outliers
 ==========================================
 
-:class:`~sknet.LayeredRegressor` takes ``loss="squared_error"`` (the default, as
-in scikit-learn's MLP), ``"huber"`` or ``"absolute_error"``. They differ in how
-hard a large residual pulls on the fit:
+:class:`~sknet.LayeredRegressor` takes ``loss="squared_error"`` (the default,
+as in scikit-learn's MLP), ``"huber"`` or ``"absolute_error"``. They differ in
+how hard a large residual pulls on the fit:
 
 * squared error pulls in proportion to the residual, so a few far points can
   drag the whole curve;
@@ -47,7 +47,9 @@ losses = {
 
 fig, ax = plt.subplots(figsize=(8, 5))
 ax.scatter(X[~outliers], y[~outliers], s=10, color="0.6", label="data")
-ax.scatter(X[outliers], y[outliers], s=14, color="0.3", marker="x", label="outliers")
+ax.scatter(
+    X[outliers], y[outliers], s=14, color="0.3", marker="x", label="outliers"
+)
 ax.plot(X_plot, np.sin(X_plot), "k--", linewidth=1.5, label="true function")
 for loss, color in losses.items():
     reg = LayeredRegressor(
