@@ -19,8 +19,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sknet import LayeredClassifier, LayeredRegressor, Network
-from sknet import training
+from sknet import LayeredClassifier, LayeredRegressor, Network, training
 
 BOTH = pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
 
@@ -183,7 +182,8 @@ def test_fitted_estimator_is_the_model_of_that_epoch(Estimator, solver):
         started = begin["kwargs"]["fitted_estimator"]
         assert started.n_iter_ == i
     # The copies do not follow later epochs: the last one is the final model.
-    np.testing.assert_array_equal(ends[-1]["kwargs"]["fitted_estimator"].predict(X), estimator.predict(X))
+    last = ends[-1]["kwargs"]["fitted_estimator"]
+    np.testing.assert_array_equal(last.predict(X), estimator.predict(X))
     assert not np.array_equal(ends[0]["kwargs"]["fitted_estimator"].coefs_[0], estimator.coefs_[0])
 
 
@@ -326,7 +326,11 @@ def test_ctrl_c_in_a_callback_keeps_the_epochs_and_tears_down(Estimator):
     X, y = _data(Estimator)
     callback = FailingCallback(KeyboardInterrupt(), at_epoch=5)
     estimator = Estimator(
-        hidden_layer_sizes=(8,), early_stopping=True, max_iter=20, n_iter_no_change=50, random_state=0
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        max_iter=20,
+        n_iter_no_change=50,
+        random_state=0,
     )
     with pytest.raises(KeyboardInterrupt):
         estimator.set_callbacks(callback).fit(X, y)
@@ -435,8 +439,13 @@ def test_callbacks_set_on_the_estimator_follow_it_into_cross_validate():
 def test_verbose_is_one_line_per_epoch_in_one_style(Estimator, capsys):
     X, y = _data(Estimator)
     estimator = Estimator(
-        hidden_layer_sizes=(8,), early_stopping=True, n_iter_no_change=2, tol=10.0,
-        max_iter=50, random_state=0, verbose=True,
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        n_iter_no_change=2,
+        tol=10.0,
+        max_iter=50,
+        random_state=0,
+        verbose=True,
     )
     estimator.fit(X, y)
     out = capsys.readouterr().out
@@ -474,8 +483,14 @@ def test_verbose_says_iteration_for_lbfgs_and_continues_the_count(capsys):
 def test_verbose_shows_the_new_learning_rate_on_the_epoch_line(capsys):
     X, y = _regression()
     reg = LayeredRegressor(
-        hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive", tol=10.0,
-        n_iter_no_change=1, max_iter=4, random_state=0, verbose=True,
+        hidden_layer_sizes=(4,),
+        solver="sgd",
+        learning_rate="adaptive",
+        tol=10.0,
+        n_iter_no_change=1,
+        max_iter=4,
+        random_state=0,
+        verbose=True,
     )
     _fit_quietly(reg, X, y)
     lines = capsys.readouterr().out.splitlines()
@@ -496,9 +511,8 @@ def test_verbose_in_a_terminal_updates_the_line_of_the_epoch_under_way(capsys, m
     assert lines[-1] == "" and len(lines) == 3  # one line per epoch
     first = lines[0].split("\r")[1:]
     # Four batches: three updates under way, then the finished epoch.
-    assert [re.match(r"Epoch 1/2 - (\d+)/100 rows", part)[1] for part in first[:3]] == [
-        "25", "50", "75",
-    ]
+    under_way = [re.match(r"Epoch 1/2 - (\d+)/100 rows", part)[1] for part in first[:3]]
+    assert under_way == ["25", "50", "75"]
     assert all("rows/s" in part and "s left" in part for part in first)
     assert first[-1].startswith("Epoch 1/2 - loss: ")
     assert all(part.endswith("\x1b[K") for part in first)
