@@ -385,6 +385,24 @@ def test_callbacks_reach_every_fit_of_a_grid_search(Estimator):
     assert list(fits.values()) == [[0, 1, 2]] * n_fits
 
 
+def test_scoring_monitor_on_the_estimator_in_a_search_scores_every_epoch_of_every_fit():
+    # A callback that is not handed down may sit on the inner estimator; its
+    # fits are then tasks of the search's run.
+    X, y = _iris()
+    monitor = ScoringMonitor(scoring="accuracy")
+    clf = LayeredClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    search = GridSearchCV(clf.set_callbacks(monitor), {"alpha": [1e-4, 1.0]}, cv=2)
+    _fit_quietly(search, X, y)
+    (log,) = monitor.get_logs(select="all")
+    assert log.estimator_name == "GridSearchCV"
+    epochs = [row for row in log.data if row["task_name"] == "epoch"]
+    assert len(epochs) == 5 * (2 * 2 + 1)
+    assert all(0 <= row["accuracy"] <= 1 for row in epochs)
+    # The refit's last epoch is scored on the whole data with the final model.
+    refit = [row for row in epochs if row["task_id_path"][1] == 1]
+    assert refit[-1]["accuracy"] == pytest.approx(search.best_estimator_.score(X, y))
+
+
 def test_progress_bar_in_a_grid_search_shows_one_bar_per_fit(capsys):
     pytest.importorskip("rich")
     from sklearn.callback import ProgressBar
