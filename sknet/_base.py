@@ -646,7 +646,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
                     stop = True
                 else:
                     self._no_improvement_count = 0
-                    logs["learning_rate"] = optimizer.current_learning_rate
+                    logs["learning_rate"] = getattr(optimizer, "current_learning_rate", None)
             # scikit-learn's callbacks: the epoch's task ends (a callback may
             # ask to stop), and the next one begins if there is one.
             return tasks.end_epoch(not stop and logs["epoch"] < epochs) or stop
