@@ -248,6 +248,33 @@ def test_partial_fit_is_one_task_with_one_epoch(Estimator, capsys):
     assert [line.split(" - ")[0] for line in lines] == ["Epoch 1", "Epoch 2", "Epoch 3"]
 
 
+def test_callbacks_on_a_model_that_trains_on_a_device():
+    # array_api_strict's second device refuses any mixing of devices: the
+    # copies handed to callbacks, and their scores, stay where the data live.
+    xps = pytest.importorskip("array_api_strict")
+    import sklearn
+
+    from sknet.backends import to_numpy
+
+    X, y = _regression()
+    device = xps.Device("device1")
+    X_x, y_x = xps.asarray(X, device=device), xps.asarray(y, device=device)
+    callback, monitor = RecordingCallback(), ScoringMonitor(scoring="r2")
+    reg = LayeredRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with sklearn.config_context(array_api_dispatch=True):
+        _fit_quietly(reg.set_callbacks(callback, monitor), X_x, y_x)
+        ends = callback.tasks("on_fit_task_end", "epoch")
+        assert len(ends) == 3
+        first = ends[0]["kwargs"]["fitted_estimator"]
+        assert first.coefs_[0].device == device
+        assert not np.array_equal(to_numpy(first.coefs_[0]), to_numpy(reg.coefs_[0]))
+        last = ends[-1]["kwargs"]["fitted_estimator"]
+        np.testing.assert_array_equal(to_numpy(last.predict(X_x)), to_numpy(reg.predict(X_x)))
+        final_score = reg.score(X_x, y_x)
+    scores = [row["r2"] for row in monitor.get_logs().data if row["task_name"] == "epoch"]
+    assert len(scores) == 3 and scores[-1] == pytest.approx(final_score)
+
+
 # -- stopping ---------------------------------------------------------------------
 
 
