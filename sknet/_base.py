@@ -14,6 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, clone
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, column_or_1d
@@ -129,7 +130,97 @@ def _is_activation(value):
     return isinstance(value, str) or hasattr(value, "forward")
 
 
-class _BaseLayered(BaseEstimator):
+class _EpochTasks:
+    """The estimators' side of scikit-learn's callback contract, for one fit.
+
+    The fit is the root task (``fit`` or ``partial_fit``, made by
+    ``_init_callback_context``); each epoch, or each L-BFGS iteration, is
+    one of its subtasks. An epoch's task begins before the epoch and ends
+    after the estimator has recorded it (its score under early stopping),
+    so that a callback sees the model and the curves of that epoch. Every
+    callback sees every epoch's end; if one of them returns True, training
+    stops there, as when the estimator stops itself.
+
+    Without callbacks, no subtask is made (as scikit-learn's own estimators
+    do): nothing is called and nothing is kept per epoch.
+
+    Parameters
+    ----------
+    estimator : LayeredClassifier or LayeredRegressor
+        The estimator being fitted, whose root context is made already.
+    X, y, sample_weight
+        The data of the fit, passed to the hooks (``sample_weight`` as the
+        ``metadata``).
+    """
+
+    def __init__(self, estimator, X, y, sample_weight):
+        self.estimator = estimator
+        self.root = estimator._callback_fit_ctx
+        metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        self.data = {"X": X, "y": y, "metadata": metadata}
+        self.active = bool(getattr(estimator, "_skl_callbacks", None))
+        self.task = None  # the epoch's task under way
+        self.stop_requested = False  # whether a callback asked to stop
+        self.start = 0  # the epochs in the network's history before this fit
+
+    def begin_epoch(self):
+        if not self.active:
+            return
+        self.task = self.root.subcontext(task_name=self._name())
+        self.task.call_on_fit_task_begin(
+            estimator=self.estimator,
+            **self.data,
+            reconstruction_attributes=self._fitted,
+        )
+
+    def end_epoch(self, next_epoch):
+        """End the epoch's task; begin the next if ``next_epoch``. Return True to stop."""
+        if self.task is None:
+            return False
+        task, self.task = self.task, None
+        stop = task.call_on_fit_task_end(
+            estimator=self.estimator,
+            **self.data,
+            reconstruction_attributes=self._fitted,
+        )
+        self.stop_requested |= stop
+        if next_epoch and not stop:
+            self.begin_epoch()
+        return stop
+
+    def close(self):
+        """End a task begun for an epoch that never ran (L-BFGS converged, a divergence)."""
+        if self.task is not None:
+            task, self.task = self.task, None
+            task.call_on_fit_task_end(estimator=self.estimator)
+
+    def _fitted(self):
+        """The attributes of a copy of the estimator fitted as it is now.
+
+        scikit-learn's callbacks receive such a copy (``fitted_estimator``):
+        it predicts with a copy of the current weights and carries the curves
+        so far, as if ``fit`` had stopped here.
+        """
+        estimator = self.estimator
+        network = estimator._network_snapshot()
+        history = network.history_
+        attributes = {
+            "network_": network,
+            "loss_curve_": list(history["loss"]),
+            "n_iter_": len(history["loss"]) - self.start,
+        }
+        if history["loss"]:
+            attributes["loss_"] = history["loss"][-1]
+        if estimator.validation_scores_ is not None:
+            attributes["validation_scores_"] = list(estimator.validation_scores_)
+            attributes["validation_loss_curve_"] = list(history["val_loss"])
+        return attributes
+
+    def _name(self):
+        return "iteration" if self.estimator.solver == "lbfgs" else "epoch"
+
+
+class _BaseLayered(CallbackSupportMixin, BaseEstimator):
     """Shared hyperparameters, fitting and prediction of the two estimators."""
 
     _parameter_constraints: dict = {
@@ -348,8 +439,19 @@ class _BaseLayered(BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------
 
-    @restores_on_error
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        # The root task of scikit-learn's callbacks: one subtask per epoch
+        # (per iteration for lbfgs), one for partial_fit. It is made here,
+        # outside restores_on_error, so that a failed fit, which puts the
+        # estimator's attributes back, still tears its callbacks down.
+        self._init_callback_context(
+            task_name="partial_fit" if incremental else "fit",
+            max_subtasks=1 if incremental else self.max_iter,
+        )
+        return self._fit_restoring(X, y, sample_weight, incremental, classes)
+
+    @restores_on_error
+    def _fit_restoring(self, X, y, sample_weight, incremental, classes):
         hidden = self._hidden_layers()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         # Under array-API dispatch, training runs where X lives; the targets
@@ -374,6 +476,8 @@ class _BaseLayered(BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
+        tasks = _EpochTasks(self, X, y, sample_weight)
+        tasks.root.call_on_fit_task_begin(estimator=self, **tasks.data)
         dtype = np.dtype(np.float32 if X.dtype == xp.float32 else np.float64)
         if self._labels_on_host:
             sample_weight = on_host(sample_weight)
@@ -418,15 +522,38 @@ class _BaseLayered(BaseEstimator):
         if not first_pass and repr(previous) == repr(optimizer):
             optimizer = previous  # same settings: continue its state
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sample_weight, optimizer, first_pass)
+            self._fit_lbfgs(X, Y, sample_weight, optimizer, first_pass, tasks)
         else:
-            self._fit_stochastic(X, Y, y, sample_weight, optimizer, first_pass, incremental)
+            self._fit_stochastic(
+                X, Y, y, sample_weight, optimizer, first_pass, incremental, tasks
+            )
+        tasks.root.call_on_fit_task_end(
+            estimator=self,
+            **tasks.data,
+            reconstruction_attributes=lambda: {"network_": self._network_snapshot()},
+        )
         return self
 
-    def _fit_lbfgs(self, X, Y, sample_weight, optimizer, first_pass):
+    def _network_snapshot(self):
+        """A copy of the fitted network that predicts as it does now.
+
+        Later epochs do not change it. The optimizer's state (moments) is not
+        needed to predict and is left out; the history is copied.
+        """
+        network = copy.copy(self.network_)
+        vars(network).pop("optimizer_", None)
+        network.history_ = {key: list(values) for key, values in network.history_.items()}
+        return copy.deepcopy(network)  # the layers' weights, copied
+
+    def _fit_lbfgs(self, X, Y, sample_weight, optimizer, first_pass, tasks):
         network = self.network_
-        start = len(network.history_["loss"])
+        start = tasks.start = len(network.history_["loss"])
+
+        def end_of_iteration(network, logs):
+            return tasks.end_epoch(logs["epoch"] < self.max_iter)
+
         error = None
+        tasks.begin_epoch()
         try:
             network.fit(
                 X,
@@ -437,6 +564,7 @@ class _BaseLayered(BaseEstimator):
                 alpha=self._alpha,
                 sample_weight=sample_weight,
                 warm_start=not first_pass,
+                callbacks=[end_of_iteration],
                 verbose=int(self.verbose),
             )
         except BaseException as stopped:  # Ctrl-C, divergence, ...
@@ -447,8 +575,10 @@ class _BaseLayered(BaseEstimator):
         if error is not None:
             self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
             raise error
+        # scipy converged before max_iter: the iteration begun never ran.
+        tasks.close()
         self.loss_ = float(optimizer.result_.fun)
-        if optimizer.result_.status != 0:
+        if optimizer.result_.status != 0 and not tasks.stop_requested:
             warnings.warn(
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
                 f"({optimizer.result_.message}). Increase max_iter or scale the data.",
@@ -456,7 +586,7 @@ class _BaseLayered(BaseEstimator):
                 stacklevel=3,
             )
 
-    def _fit_stochastic(self, X, Y, y, sample_weight, optimizer, first_pass, incremental):
+    def _fit_stochastic(self, X, Y, y, sample_weight, optimizer, first_pass, incremental, tasks):
         validation_data = None
         if self.early_stopping:
             X, Y, sample_weight, validation_data, y_val = self._split_validation(
@@ -495,41 +625,45 @@ class _BaseLayered(BaseEstimator):
             if best:
                 self.best_validation_score_, self._best_val_loss = score, val_loss
                 self._best_weights = weights
-            if self.verbose:
-                print(f"Validation score: {score:f}")
             return improved
+
+        epochs = 1 if incremental else self.max_iter
+        plateau = []  # set when training stops because it no longer improves
 
         def end_of_epoch(network, logs):
             if self.early_stopping:
                 improved = score_epoch(network, logs["val_loss"])
+                logs["val_score"] = self.validation_scores_[-1]  # on the epoch's line
             else:
                 improved = logs["loss"] <= self.best_loss_ - self.tol
                 self.best_loss_ = min(self.best_loss_, logs["loss"])
             self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+            stop = False
             if self._no_improvement_count > self.n_iter_no_change:
-                if network.optimizer_.on_plateau(self.verbose):
-                    if self.verbose:
-                        what = "Validation score" if self.early_stopping else "Training loss"
-                        print(
-                            f"{what} did not improve more than tol={self.tol:f} for "
-                            f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                        )
-                    return True
-                self._no_improvement_count = 0
-            return False
+                optimizer = network.optimizer_
+                if optimizer.on_plateau(False):
+                    plateau.append(True)
+                    stop = True
+                else:
+                    self._no_improvement_count = 0
+                    logs["learning_rate"] = getattr(optimizer, "current_learning_rate", None)
+            # scikit-learn's callbacks: the epoch's task ends (a callback may
+            # ask to stop), and the next one begins if there is one.
+            return tasks.end_epoch(not stop and logs["epoch"] < epochs) or stop
 
         network = self.network_
-        start = len(network.history_["loss"])
+        start = tasks.start = len(network.history_["loss"])
         n_scores = len(self.validation_scores_) if self.early_stopping else 0
         self._best_weights, self._best_val_loss = None, np.inf
         error = None
+        tasks.begin_epoch()
         try:
             network.fit(
                 X,
                 Y,
                 loss=self._loss_name(),
                 optimizer=optimizer,
-                epochs=1 if incremental else self.max_iter,
+                epochs=epochs,
                 batch_size=batch_size,
                 alpha=self._alpha,
                 sample_weight=sample_weight,
@@ -542,6 +676,7 @@ class _BaseLayered(BaseEstimator):
         except DivergenceError as diverged:
             if self.early_stopping:
                 self._record_divergence(network, diverged)
+                tasks.close()  # the epoch that diverged ends with nothing to show
             else:
                 error = self._stopped(diverged, first_pass)
         except BaseException as stopped:  # Ctrl-C, ...
@@ -561,7 +696,13 @@ class _BaseLayered(BaseEstimator):
         del self._best_weights, self._best_val_loss
         if error is not None:
             raise error
-        if not incremental and self.n_iter_ == self.max_iter:
+        if plateau and self.verbose:
+            what = "Validation score" if self.early_stopping else "Training loss"
+            print(
+                f"{what} did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs. Stopping."
+            )
+        if not incremental and self.n_iter_ == self.max_iter and not tasks.stop_requested:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",

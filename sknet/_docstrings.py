@@ -30,7 +30,8 @@ random_state : int, RandomState instance or None, default=None
 tol : float, default=1e-4
     The improvement below which an epoch counts as no progress.
 verbose : bool, default=False
-    Print progress.
+    Print one line per epoch (per iteration for lbfgs): losses, validation
+    score, rows per second and time left; see :ref:`progress_and_callbacks`.
 warm_start : bool, default=False
     Continue from the previous fit's weights and optimizer state.
 momentum : float, default=0.9

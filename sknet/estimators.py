@@ -595,6 +595,16 @@ Examples
 (1, 3)
 >>> bool(clf.score(X, y) > 0.95)
 True
+
+scikit-learn's callbacks see every epoch (here, the accuracy after each):
+
+>>> from sklearn.callback import ScoringMonitor
+>>> monitor = ScoringMonitor(scoring="accuracy")
+>>> clf = LayeredClassifier((8,), max_iter=20, random_state=0)
+>>> clf = clf.set_callbacks(monitor).fit(X, y)
+>>> rows = monitor.get_logs().data
+>>> len([row for row in rows if row["task_name"] == "epoch"])
+20
 """
 
 _REGRESSOR_SUMMARY = """A neural-network regressor: per-layer sizes, activations and dropout.

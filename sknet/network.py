@@ -381,13 +381,16 @@ class Network:
         callbacks : sequence of callable, default=()
             Each is called after every epoch as ``callback(network, logs)``
             with ``logs = {"epoch", "loss", "val_loss"}``; a true return value
-            stops training.
+            stops training. A number a callback adds to ``logs`` is shown on
+            the epoch's ``verbose`` line.
         warm_start : bool, default=False
             Keep the optimizer's state (moments, step count, learning rate)
             from the previous fit and append to ``history_``.
         verbose : int, default=0
-            1 prints one line per epoch: loss, validation loss, time elapsed
-            and an estimate of the time left.
+            1 prints one line per epoch (per iteration for L-BFGS): its number
+            in ``history_``, the losses, rows per second, the time elapsed and
+            an estimate of the time left. In a terminal, the line of the epoch
+            under way updates as its batches go by.
 
         Returns
         -------

@@ -9,6 +9,7 @@ gathered on the device and the epoch's loss is read once per epoch.
 """
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -215,7 +216,7 @@ class Trainer:
             Y_buffer = backend.buffer((batch_size, Y.shape[1]), Y.dtype)
             sw_buffer = backend.buffer((batch_size,), self.dtype)
         store.begin()
-        progress = _Progress(self, epochs)
+        progress = _Progress(self, epochs, rows=n)
         rng = self.network._rng
         # Overflow is expected when training diverges; it is detected and
         # reported as one clear error rather than a stream of warnings.
@@ -251,6 +252,7 @@ class Trainer:
                         total_weight = total_weight + weight
                         share = weight / total_weight
                         epoch_loss = epoch_loss + (batch_loss - epoch_loss) * share
+                        progress.step(stop)  # a terminal's line, now and then
                     epoch_loss = backend.read(epoch_loss)  # once per epoch
                     if not (math.isfinite(epoch_loss) and backend.all_finite(store.params)):
                         raise Diverged
@@ -259,9 +261,11 @@ class Trainer:
                     if progress.end_epoch(epoch_loss):
                         break
             except Diverged:
+                progress.close()
                 store.fall_back()  # to the last finite step (numpy) or epoch
                 raise self._divergence_error(progress.epoch + 1) from None
             except BaseException:
+                progress.close()
                 # Ctrl-C (or any error) during an update leaves the current
                 # parameters whole: the layers are pointed back at them.
                 store.point_layers()
@@ -276,7 +280,7 @@ class Trainer:
         """
         store = self.store
         self._allocate(X.shape[0])
-        progress = _Progress(self, epochs)
+        progress = _Progress(self, epochs, rows=X.shape[0], unit="Iteration")
         start = store.to_host()
         last_finite = start.copy()
         accepted = start.copy()
@@ -327,15 +331,33 @@ class Trainer:
 class _Progress:
     """Per-epoch bookkeeping: history, validation loss, printing, stopping.
 
-    ``epoch`` counts the epochs recorded in the history.
+    ``epoch`` counts the epochs recorded in the history by this fit.
+
+    With ``verbose``, every epoch (every iteration for L-BFGS) gets one line,
+    in one style: its number in the network's history (``Epoch 12/40``; a
+    fit of one epoch, such as ``partial_fit``, has no total to show), the
+    losses, whatever numbers the callbacks added to ``logs`` (the
+    estimators' validation score), the rows per second, the time elapsed and
+    an estimate of the time left. In a terminal, the line of the epoch under
+    way updates as its batches go by; elsewhere (a file, a notebook, a log)
+    only the finished lines are printed.
     """
 
-    def __init__(self, trainer, epochs):
+    #: Seconds between two updates of the line of the epoch under way.
+    refresh = 0.2
+
+    def __init__(self, trainer, epochs, rows=0, unit="Epoch"):
         self.trainer = trainer
         self.network = trainer.network
         self.epochs = epochs
+        self.rows = rows
+        self.unit = unit
         self.epoch = 0
-        self.start = time.perf_counter()
+        # The epoch's number in the history: a warm start continues it.
+        self.first = len(self.network.history_["loss"])
+        self.start = self.shown = time.perf_counter()
+        self.live = bool(trainer.verbose) and _is_terminal()
+        self.open = False  # whether a line under way is on the screen
 
     def end_epoch(self, train_loss):
         """Record the epoch; return True when training should stop.
@@ -343,7 +365,8 @@ class _Progress:
         The epoch's numbers are all computed before any is recorded: a
         Ctrl-C while the validation loss is computed leaves the history
         without that epoch, never with a training loss and no validation
-        loss. Callbacks run after the epoch is recorded.
+        loss. Callbacks run after the epoch is recorded; the epoch's line is
+        printed after them, with the numbers they added to ``logs``.
         """
         trainer, history = self.trainer, self.network.history_
         train_loss = float(train_loss)
@@ -356,18 +379,79 @@ class _Progress:
         history["loss"].append(train_loss)
         if val_loss is not None:
             history["val_loss"].append(val_loss)
-        if trainer.verbose:
-            self._print(train_loss, val_loss)
         logs = {"epoch": self.epoch, "loss": train_loss, "val_loss": val_loss}
-        # Every callback sees every epoch, even after one asked to stop.
-        stop = [bool(callback(self.network, logs)) for callback in trainer.callbacks]
+        try:
+            # Every callback sees every epoch, even after one asked to stop.
+            stop = [bool(callback(self.network, logs)) for callback in trainer.callbacks]
+        finally:
+            if trainer.verbose:
+                self._print(logs)
         target = trainer.target_loss
         return any(stop) or (target is not None and train_loss <= target)
 
-    def _print(self, train_loss, val_loss):
+    def step(self, rows_done):
+        """In a terminal, update the line of the epoch under way (``rows_done`` rows in)."""
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self.shown < self.refresh:
+            return
+        self.shown = now
+        done = self.epoch * self.rows + rows_done
+        rate = done / max(now - self.start, 1e-9)
+        left = (self.epochs * self.rows - done) / rate if rate else float("inf")
+        parts = [
+            self._name(self.epoch + 1),
+            f"{rows_done:,}/{self.rows:,} rows",
+            f"{rate:,.0f} rows/s",
+            f"{now - self.start:.1f}s elapsed",
+            f"{left:.1f}s left",
+        ]
+        self._write(" - ".join(parts), end="")
+        self.open = True
+
+    def close(self):
+        """End a line left under way (an interrupt or error in the middle of an epoch)."""
+        if self.open:
+            self._write("", end="\n")
+            self.open = False
+
+    def _name(self, epoch):
+        number = self.first + epoch
+        if self.epochs == 1:
+            return f"{self.unit} {number}"
+        return f"{self.unit} {number}/{self.first + self.epochs}"
+
+    def _print(self, logs):
         elapsed = time.perf_counter() - self.start
+        parts = [self._name(self.epoch), f"loss: {logs['loss']:.6f}"]
+        for key, value in logs.items():
+            if key in ("epoch", "loss") or value is None:
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                parts.append(f"{key}: {value:.6f}")
+        if self.unit == "Epoch" and self.rows:
+            parts.append(f"{self.epoch * self.rows / max(elapsed, 1e-9):,.0f} rows/s")
+        parts.append(f"{elapsed:.1f}s elapsed")
         left = elapsed / self.epoch * (self.epochs - self.epoch)
-        line = f"Epoch {self.epoch}/{self.epochs} - loss: {train_loss:.6f}"
-        if val_loss is not None:
-            line += f" - val_loss: {val_loss:.6f}"
-        print(f"{line} - {elapsed:.1f}s elapsed - {left:.1f}s left")
+        # L-BFGS usually converges long before its maximum number of
+        # iterations: its estimate is a bound.
+        parts.append(f"{'at most ' if self.unit != 'Epoch' else ''}{left:.1f}s left")
+        self._write(" - ".join(parts), end="\n")
+        self.open = False
+        self.shown = time.perf_counter()
+
+    def _write(self, text, end):
+        if self.live:
+            # Back to the start of the line, and clear what a longer line left.
+            text = f"\r{text}\x1b[K"
+        print(text, end=end, flush=True)
+
+
+def _is_terminal():
+    """Whether standard output is a terminal (where a line can be redrawn)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):  # closed or detached stream
+        return False
