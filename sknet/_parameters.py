@@ -88,6 +88,10 @@ class ParameterStore:
         The flat gradient of the last batch, in the same layout.
     n_penalized : int
         The length of the penalised prefix.
+    penalized : slice
+        Where the penalised parameters are in :attr:`params` (and
+        :attr:`grad`): ``slice(0, n_penalized)``. :meth:`tell` hands it to an
+        optimizer.
 
     Examples
     --------
@@ -95,6 +99,21 @@ class ParameterStore:
     >>> issubclass(FlatParameters, ParameterStore)
     True
     """
+
+    @property
+    def penalized(self):
+        return slice(0, self.n_penalized)
+
+    def tell(self, optimizer):
+        """Tell ``optimizer`` which parameters are penalised, if it asks.
+
+        An optimizer that defines ``set_penalized(index)`` receives
+        :attr:`penalized` (so that decoupled weight decay, for one, can skip
+        the biases); others are left as they are.
+        """
+        set_penalized = getattr(optimizer, "set_penalized", None)
+        if callable(set_penalized):
+            set_penalized(self.penalized)
 
     def point_layers(self):
         """Make every layer's parameters those of :attr:`params`."""
@@ -204,7 +223,15 @@ class FlatParameters(ParameterStore):
         return backend.sum_of_squares(weights)
 
     def collect_gradients(self, gradients, decay):
-        """Gather the layers' gradients (already in place) and add ``decay * weights``."""
+        """Gather the layers' gradients and add ``decay * weights``.
+
+        Dense layers write theirs into the slots of :meth:`gradient_slots`; a
+        layer may return new arrays instead, which are copied in.
+        """
+        for arrays, slots in zip(gradients, self._grad_views, strict=True):
+            for array, slot in zip(arrays, slots, strict=True):
+                if array is not slot:
+                    slot[...] = array
         if decay:
             # The previous parameters are overwritten by the coming step, so
             # their array serves as scratch.
