@@ -6,18 +6,20 @@ JSON string describing the network, and each layer's arrays, named
 ``bias_i`` for a Dense layer ``i``).
 
 Two versions of the record exist, both read. Version 1 describes a network of
-Dense layers, each by its ``units``, ``activation``, ``dropout`` and ``init``; a
-network of Dense layers alone is still written as version 1, so that the
+Dense layers, each by its ``units``, ``activation``, ``dropout`` and ``init``;
+a network of Dense layers alone is still written as version 1, so that the
 sknet before layer types could be added reads it too. Version 2 describes each
 layer as ``{"type": name, "config": {...}}``: the name under which its class is
 registered in :data:`sknet.layers.LAYERS`, and its ``get_config()``; it is
-written when a network holds another layer type. The record is standard JSON: a NaN or infinite training or validation
-loss in the history is written as the string ``"NaN"``, ``"Infinity"`` or
-``"-Infinity"`` and read back as that float. Writing is atomic. Reading
-checks the whole record, and the header (shape and dtype) of every array
-against it, before anything the size of a layer is allocated, so a small
-malformed file cannot ask for gigabytes, and every malformed file is reported
-as a ``ValueError`` naming the file.
+written when a network holds another layer type. The record is standard JSON: a
+NaN or infinite training or validation loss in the history is written as the
+string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` and read back as that
+float. Writing is atomic. Reading checks the whole record, and the header
+(shape and dtype) of every array against it, before anything the size of a
+Dense layer is allocated, so a small malformed file cannot ask for gigabytes,
+and every malformed file is reported as a ``ValueError`` naming the file.
+Another layer type is built from its config first (its class, registered by
+the user, says which arrays it has).
 """
 
 import contextlib

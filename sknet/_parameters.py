@@ -102,6 +102,7 @@ class ParameterStore:
 
     @property
     def penalized(self):
+        """Where the penalised parameters are in :attr:`params`: ``slice(0, n_penalized)``."""
         return slice(0, self.n_penalized)
 
     def tell(self, optimizer):
