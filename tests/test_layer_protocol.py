@@ -73,7 +73,17 @@ class Scale(Layer):
     def predict(self, x, backend=NUMPY):
         return x * self.factor
 
-    def backward(self, x, grad_output, slots, backend=NUMPY, input_gradient=True, **kwargs):
+    def backward(
+        self,
+        x,
+        grad_output,
+        slots,
+        backend=NUMPY,
+        ones=None,
+        grad_input=None,
+        input_gradient=True,
+        preactivation=False,
+    ):
         return [], grad_output * self.factor if input_gradient else None
 
 
@@ -217,6 +227,18 @@ def test_external_layer_on_array_api_strict_matches_numpy(registered):
         buffer.seek(0)
         loaded = Network.load(buffer)
         np.testing.assert_allclose(loaded.predict(X), to_numpy(prediction), rtol=1e-12)
+
+
+def test_a_layer_without_parameters_trains_within_a_network():
+    """A fixed scale of 2 before a Dense layer: the Dense layer learns half the weights."""
+    X, y = _data()
+    X = X - 3.0
+    scaled = Network(3, random_state=0).add(Scale(3)).add_layer(1, "identity")
+    plain = Network(3, random_state=0).add_layer(1, "identity")
+    for net in (scaled, plain):
+        net.fit(X, y, loss="squared_error", optimizer="lbfgs", epochs=200)
+    np.testing.assert_allclose(2 * scaled.layers[1].weights, plain.layers[0].weights, rtol=1e-5)
+    np.testing.assert_allclose(scaled.predict(X), plain.predict(X), atol=1e-4)
 
 
 def test_unregistered_or_unrecorded_layers_are_refused_clearly():
