@@ -207,26 +207,42 @@ def test_external_layer_trains_saves_loads_and_predicts_on_numpy(registered, tmp
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
 
 
-def test_external_layer_on_array_api_strict_matches_numpy(registered):
-    xps = pytest.importorskip("array_api_strict")
+PLACES = ["strict-default", "strict-device1", "torch-cpu", "torch-cuda"]
+
+
+def _place(name):
+    """``(to, device_of)``: move a numpy array there; the device an array is on."""
+    if name.startswith("strict"):
+        xps = pytest.importorskip("array_api_strict")
+        device = xps.Device("device1" if name.endswith("device1") else "CPU_DEVICE")
+        return (lambda a: xps.asarray(a, device=device)), device
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)  # tiny arrays: threads only add contention
+    if name == "torch-cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    device = torch.device("cuda:0" if name == "torch-cuda" else "cpu")
+    return (lambda a: torch.asarray(a, device=device)), device
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_external_layer_on_array_api_devices_matches_numpy(registered, place):
+    to, device = _place(place)
     X, y = _data()
     reference = _fit(_network(), X, y).predict(X)
-    for device in (None, xps.Device("device1")):
-        net = _network()
-        X_x = xps.asarray(X, device=device)
-        _fit(net, X_x, xps.asarray(y, device=device))
-        expected_device = device or xps.Device("CPU_DEVICE")
-        for array in (*net.layers[0].get_parameters(), *net.layers[0].get_state()):
-            assert array.device == expected_device
-        prediction = net.predict(X_x)
-        assert prediction.device == expected_device
-        np.testing.assert_allclose(to_numpy(prediction), reference, rtol=1e-9, atol=1e-12)
-        # Saved from the device, loaded on the host: the same model.
-        buffer = io.BytesIO()
-        net.save(buffer)
-        buffer.seek(0)
-        loaded = Network.load(buffer)
-        np.testing.assert_allclose(loaded.predict(X), to_numpy(prediction), rtol=1e-12)
+    net = _network()
+    X_on = to(X)
+    _fit(net, X_on, to(y))
+    for array in (*net.layers[0].get_parameters(), *net.layers[0].get_state()):
+        assert array.device == device
+    prediction = net.predict(X_on)
+    assert prediction.device == device
+    np.testing.assert_allclose(to_numpy(prediction), reference, rtol=1e-9, atol=1e-12)
+    # Saved from the device, loaded on the host: the same model.
+    buffer = io.BytesIO()
+    net.save(buffer)
+    buffer.seek(0)
+    loaded = Network.load(buffer)
+    np.testing.assert_allclose(loaded.predict(X), to_numpy(prediction), rtol=1e-12)
 
 
 def test_a_layer_without_parameters_trains_within_a_network():
