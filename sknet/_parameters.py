@@ -204,6 +204,11 @@ class FlatParameters(ParameterStore):
 
         self._views = {id(self.params): views(self.params), id(self.previous): views(self.previous)}
         self._grad_views = views(self.grad)
+        # The layers whose gradients may come back as new arrays (Dense writes
+        # into its slots: nothing to check per step).
+        self._copied = [
+            i for i, layer in enumerate(layers) if not getattr(layer, "fills_slots", False)
+        ]
         for layer, slots in zip(layers, self._views[id(self.params)], strict=True):
             for slot, array in zip(slots, layer.get_parameters(), strict=True):
                 slot[...] = array
@@ -229,8 +234,8 @@ class FlatParameters(ParameterStore):
         Dense layers write theirs into the slots of :meth:`gradient_slots`; a
         layer may return new arrays instead, which are copied in.
         """
-        for arrays, slots in zip(gradients, self._grad_views, strict=True):
-            for array, slot in zip(arrays, slots, strict=True):
+        for i in self._copied:
+            for array, slot in zip(gradients[i], self._grad_views[i], strict=True):
                 if array is not slot:
                     slot[...] = array
         if decay:

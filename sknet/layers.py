@@ -157,6 +157,10 @@ class Layer:
     #: Attributes a fit adds and :meth:`release` (and pickling) drop; a
     #: subclass that keeps more per batch extends it.
     transient = _TRAINING_STATE
+    #: True when, on numpy, :meth:`backward` always returns the ``slots`` it
+    #: was given, written: the parameter store then checks nothing per step.
+    #: False (the default) lets it return new arrays, which are copied in.
+    fills_slots = False
 
     # -- parameters and state ---------------------------------------------------
 
@@ -408,6 +412,8 @@ class Dense(Layer):
     parameter_names = ("weights", "bias")
     #: Which parameters the L2 penalty applies to: the weights, not the bias.
     penalized = (True, False)
+    #: numpy: backward always writes the parameter gradients into their slots.
+    fills_slots = True
 
     def get_parameters(self):
         """The parameters, in the order of :attr:`penalized`: ``[weights, bias]``."""

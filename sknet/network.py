@@ -216,6 +216,15 @@ class Network:
                 f"{layer!r} is not a layer: it has no {', '.join(missing)} (see sknet.Layer, "
                 "the layer protocol, which a subclass of it follows)."
             )
+        parameters, state = layer.get_parameters(), layer.get_state()
+        counts = (len(layer.parameter_names), len(layer.penalized), len(parameters))
+        if len(set(counts)) != 1 or len(layer.state_names) != len(state):
+            raise ValueError(
+                f"{layer!r} is not a consistent layer: parameter_names, penalized and "
+                f"get_parameters() must have one entry per parameter (got {counts[0]}, "
+                f"{counts[1]} and {counts[2]}), state_names and get_state() one per "
+                f"state array (got {len(layer.state_names)} and {len(state)})."
+            )
         n_in = self.layers[-1].units if self.layers else self.n_inputs
         if layer.n_inputs != n_in:
             raise ValueError(
@@ -228,7 +237,6 @@ class Network:
         if dtype is None and self.layers:
             dtype = self._array_dtype()
         if dtype is not None:
-            parameters, state = layer.get_parameters(), layer.get_state()
             if any(isinstance(a, np.ndarray) and a.dtype != dtype for a in (*parameters, *state)):
                 layer.set_parameters([_astype(a, dtype) for a in parameters])
                 layer.set_state([_astype(a, dtype) for a in state])

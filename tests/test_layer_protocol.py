@@ -284,6 +284,11 @@ def test_add_checks_the_protocol_and_the_widths():
         net.add(object())
     with pytest.raises(ValueError, match="The layer takes 4 inputs, but the network has 3"):
         net.add(Affine(4))
+    lopsided = Affine(3)
+    lopsided.penalized = (True,)
+    with pytest.raises(ValueError, match=r"one entry per parameter \(got 2, 1 and 2\)"):
+        net.add(lopsided)
+    assert net.layers == []
     net.add(Affine(3)).add_layer(2, "tanh")
     message = "The layer takes 3 inputs, but the previous layer gives 2"
     with pytest.raises(ValueError, match=message):
