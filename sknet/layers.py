@@ -127,6 +127,9 @@ class Layer:
     dropout : float
         The share of outputs dropped in training (0 for none). Full-batch
         optimizers refuse layers that drop.
+    fills_slots : bool
+        Whether, on numpy, :meth:`backward` always writes the parameter
+        gradients into the slots it is given (False: it may return new arrays).
 
     Examples
     --------

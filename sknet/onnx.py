@@ -25,6 +25,11 @@ because onnxruntime has no double kernel for their own operators; for the same
 reason a double graph evaluates GELU's ``Erf`` in float, which bounds its
 relative error near 1e-7. A user-defined activation cannot be converted.
 
+Each layer writes its own piece of the graph through the layer protocol's
+``to_onnx(graph, x)`` (see :class:`sknet.Layer`): :class:`sknet.Dense` a
+``MatMul``, an ``Add`` and its activation. A layer type without ``to_onnx`` is
+refused, by name, before any graph is built.
+
 Examples
 --------
 >>> import numpy as np
