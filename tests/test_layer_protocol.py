@@ -327,3 +327,17 @@ def test_onnx_export_goes_through_the_layer_pieces():
     reg.network_.layers[0] = Scale(3)
     with pytest.raises(ValueError, match="layer 1 is a Scale, which has no ONNX translation"):
         to_onnx(reg, X[:1])
+
+
+def test_a_moved_network_moves_an_external_layers_parameters_and_state():
+    """``move_estimator_to``'s hook converts every array of the protocol, state included."""
+    xps = pytest.importorskip("array_api_strict")
+    device = xps.Device("device1")
+    X, y = _data()
+    net = _fit(_network(), X, y, epochs=3)
+    moved = net.__sklearn_array_api_convert__(lambda a: xps.asarray(a, device=device))
+    layer = moved.layers[0]
+    assert all(a.device == device for a in (*layer.get_parameters(), *layer.get_state()))
+    assert isinstance(net.layers[0].center, np.ndarray)  # the original stays home
+    prediction = moved.predict(xps.asarray(X, device=device))
+    np.testing.assert_allclose(to_numpy(prediction), net.predict(X), rtol=1e-12)
