@@ -70,7 +70,6 @@ _PROTOCOL = (
 )
 
 
-
 def _get_parameters(layer):
     return layer.get_parameters()
 
@@ -244,10 +243,11 @@ class Network:
         return self
 
     def _array_dtype(self):
-        """The dtype of the layers' arrays (the first one found), or None without any."""
+        """The numpy dtype of the layers' arrays (the first one found; float32 or
+        float64 whatever their library), or None without any."""
         for layer in self.layers:
             for array in (*layer.get_parameters(), *layer.get_state()):
-                return array.dtype
+                return np.dtype(np.float32 if is_float32(array.dtype) else np.float64)
         return None
 
     def add_layer(self, units, activation="relu", dropout=0.0, init="auto"):

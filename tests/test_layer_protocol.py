@@ -341,3 +341,22 @@ def test_a_moved_network_moves_an_external_layers_parameters_and_state():
     assert isinstance(net.layers[0].center, np.ndarray)  # the original stays home
     prediction = moved.predict(xps.asarray(X, device=device))
     np.testing.assert_allclose(to_numpy(prediction), net.predict(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("place", ["strict-device1", "torch-cpu"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_layer_added_after_a_fit_on_another_library_takes_the_networks_dtype(place, dtype):
+    """The dtype of parameters living in torch or array_api_strict is read as numpy's.
+
+    ``add_layer`` after such a fit used to pass torch's dtype to numpy (TypeError).
+    """
+    to, device = _place(place)
+    X, y = _data(30)
+    X, Y = X.astype(dtype), np.repeat(y, 4, axis=1).astype(dtype)
+    net = Network(3, random_state=0).add_layer(4, "tanh")
+    net.fit(to(X), to(Y), epochs=1)
+    net.add(Affine(4)).add_layer(1, "identity")
+    assert {a.dtype for a in net.layers[1].get_parameters()} == {np.dtype(dtype)}
+    assert net.layers[2].weights.dtype == np.dtype(dtype)
+    prediction = net.predict(to(X))
+    assert prediction.device == device and prediction.shape == (30, 1)
