@@ -8,6 +8,7 @@ on numpy and on array_api_strict's two devices.
 """
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -360,3 +361,31 @@ def test_a_layer_added_after_a_fit_on_another_library_takes_the_networks_dtype(p
     assert net.layers[2].weights.dtype == np.dtype(dtype)
     prediction = net.predict(to(X))
     assert prediction.device == device and prediction.shape == (30, 1)
+
+
+def test_a_damaged_record_of_an_external_layer_is_a_value_error(registered):
+    buffer = io.BytesIO()
+    _network().save(buffer)
+    arrays = dict(np.load(io.BytesIO(buffer.getvalue())))
+    record = json.loads(str(arrays["architecture"]))
+    assert record["version"] == 2 and record["layers"][0] == {"type": "affine", "config": {}}
+    assert sorted(arrays) == [
+        "architecture", "bias_1", "bias_2", "center_0", "gain_0", "shift_0", "weights_1",
+        "weights_2",
+    ]  # fmt: skip
+
+    def load(record=record, **changes):
+        edited = {**arrays, **changes, "architecture": np.array(json.dumps(record))}
+        out = io.BytesIO()
+        np.savez(out, **edited)
+        out.seek(0)
+        return Network.load(out)
+
+    bad = json.loads(json.dumps(record))
+    bad["layers"][0]["config"] = {"bogus": 1}
+    with pytest.raises(ValueError, match=r"layer 0 \('affine'\) cannot be built from its config"):
+        load(bad)
+    with pytest.raises(ValueError, match=r"Layer 0 center must have shape \(3,\), got \(2,\)"):
+        load(center_0=np.zeros(2))
+    with pytest.raises(ValueError, match="'gain_0' contains NaN or infinity"):
+        load(gain_0=np.array([1.0, np.nan, 1.0]))
