@@ -9,8 +9,8 @@ here.
 
 import copy
 import warnings
-from types import SimpleNamespace
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import sparse
@@ -659,7 +659,7 @@ class _BaseLayered(BaseEstimator):
 
     @property
     def _fitted_weights(self):
-        """The first weight matrix: where (namespace, device) the model lives."""
+        """The first parameter (a weight matrix): where (namespace, device) the model lives."""
         return next(a for layer in self.network_.layers for a in layer.get_parameters())
 
     def _forward(self, X, method):
