@@ -6,7 +6,7 @@ optimizers) knows nothing of scikit-learn; :class:`LayeredClassifier` and
 """
 
 from .estimators import LayeredClassifier, LayeredRegressor
-from .layers import Dense
+from .layers import Dense, Layer
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
 
@@ -17,6 +17,7 @@ __all__ = [
     "SGD",
     "Adam",
     "Dense",
+    "Layer",
     "LayeredClassifier",
     "LayeredRegressor",
     "Network",

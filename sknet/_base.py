@@ -10,6 +10,7 @@ here.
 import copy
 import warnings
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import sparse
@@ -26,12 +27,15 @@ from ._safeguards import (
     STOCHASTIC_SOLVERS,
     LayerArrays,
     checked_layer_array,
+    layer_parameter,
     memory_limit,
     restores_on_error,
+    training_bytes,
     write_layer_array,
 )
 from .activations import ACTIVATIONS, get_activation
 from .backends import to_numpy
+from .layers import Dense
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
 from .training import DivergenceError
@@ -293,7 +297,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             raise ValueError(
                 f"{name} must have one array per layer, {len(layers)}, got {len(values)}."
             )
-        targets = [getattr(layer, attribute) for layer in layers]
+        targets = [layer_parameter(layer, attribute) for layer in layers]
         checked = [
             checked_layer_array(name, i, value, target)
             for i, (value, target) in enumerate(zip(values, targets, strict=True))
@@ -392,7 +396,11 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             return
         units = [*sizes, self.n_outputs_]
         fan_in = [n_features, *units[:-1]]
-        n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(fan_in, units, strict=True))
+        # The Dense layers the network will have, described before any is built.
+        layers = [
+            SimpleNamespace(n_params=Dense.count_parameters(n_in, n_out), units=n_out)
+            for n_in, n_out in zip(fan_in, units, strict=True)
+        ]
         itemsize = np.dtype(dtype).itemsize
         if self.solver == "lbfgs":
             # The layers, the packed parameters, the previous step and the
@@ -402,8 +410,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             # The same four, and the optimizer's two moment vectors.
             per_param = 6 * itemsize
             rows = min(n_rows, 200 if self.batch_size == "auto" else self.batch_size)
-        # Per-row buffers of every layer: pre-activation, activation, delta, dropout.
-        n_bytes = n_params * per_param + rows * sum(units) * 5 * itemsize
+        n_params, n_bytes = training_bytes(layers, rows, itemsize, per_param)
         if n_bytes > limit:
             full_batch = (
                 f" (solver='lbfgs' computes all {n_rows:,} rows at once; 'adam' or 'sgd' "
@@ -793,8 +800,8 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
 
     @property
     def _fitted_weights(self):
-        """The first weight matrix: where (namespace, device) the model lives."""
-        return self.network_.layers[0].weights
+        """The first parameter (a weight matrix): where (namespace, device) the model lives."""
+        return next(a for layer in self.network_.layers for a in layer.get_parameters())
 
     def _forward(self, X, method):
         check_is_fitted(self, "network_")

@@ -1,14 +1,25 @@
 """The model file of :meth:`sknet.Network.save` and :meth:`sknet.Network.load`.
 
 One ``.npz`` archive (uncompressed zip of ``.npy`` arrays): ``architecture``, a
-JSON string describing the network, and ``weights_i`` / ``bias_i`` for each
-layer. The record is standard JSON: a NaN or infinite training or validation
-loss in the history is written as the string ``"NaN"``, ``"Infinity"`` or
-``"-Infinity"`` and read back as that float. Writing is atomic. Reading
-checks the whole record, and the header (shape and dtype) of every array
-against it, before anything the size of a layer is allocated, so a small
-malformed file cannot ask for gigabytes, and every malformed file is reported
-as a ``ValueError`` naming the file.
+JSON string describing the network, and each layer's arrays, named
+``{name}_{i}`` after the layer's parameter and state names (``weights_i`` /
+``bias_i`` for a Dense layer ``i``).
+
+Two versions of the record exist, both read. Version 1 describes a network of
+Dense layers, each by its ``units``, ``activation``, ``dropout`` and ``init``;
+a network of Dense layers alone is still written as version 1, so that the
+sknet before layer types could be added reads it too. Version 2 describes each
+layer as ``{"type": name, "config": {...}}``: the name under which its class is
+registered in :data:`sknet.layers.LAYERS`, and its ``get_config()``; it is
+written when a network holds another layer type. The record is standard JSON: a
+NaN or infinite training or validation loss in the history is written as the
+string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` and read back as that
+float. Writing is atomic. Reading checks the whole record, and the header
+(shape and dtype) of every array against it, before anything the size of a
+Dense layer is allocated, so a small malformed file cannot ask for gigabytes,
+and every malformed file is reported as a ``ValueError`` naming the file.
+Another layer type is built from its config first (its class, registered by
+the user, says which arrays it has).
 """
 
 import contextlib
@@ -25,16 +36,19 @@ import zlib
 
 import numpy as np
 
-from .activations import activation_name, get_activation
+from .activations import get_activation
 from .backends import to_numpy
-from .layers import INITIALIZERS
+from .layers import INITIALIZERS, LAYERS, Dense, layer_type_name
 
 __all__ = ["load_network", "save_network"]
 
 FORMAT_NAME = "sknet.Network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Every version this sknet reads; 1 is also written, for Dense layers alone.
+READ_VERSIONS = (1, 2)
 _KEYS = ("format", "version", "n_inputs", "dtype", "layers", "samples_seen", "rng_state", "history")
 _LAYER_KEYS = ("units", "activation", "dropout", "init")
+_TYPED_LAYER_KEYS = ("type", "config")
 _PCG64_KEYS = ("bit_generator", "state", "has_uint32", "uinteger")
 # The header of an .npy member is a short dict literal; numpy's own default cap.
 _MAX_HEADER = 10_000
@@ -98,20 +112,25 @@ def save_network(network, path):
     record = _record(network)
     arrays = {}
     for i, layer in enumerate(network.layers):
-        # Weights trained on another library or device are written from the host.
-        arrays[f"weights_{i}"] = np.ascontiguousarray(to_numpy(layer.weights))
-        arrays[f"bias_{i}"] = np.ascontiguousarray(to_numpy(layer.bias))
+        names = (*layer.parameter_names, *layer.state_names)
+        for name, array in zip(names, (*layer.get_parameters(), *layer.get_state()), strict=True):
+            # Arrays trained on another library or device are written from the host.
+            arrays[_array_key(name, i)] = np.ascontiguousarray(to_numpy(array))
     # What is written can be read back: the checks of load, before writing.
     try:
         _check_record(record)
-        _check_arrays(record, {key: (a.shape, a.dtype) for key, a in arrays.items()})
+        plan = _plan(record, network.layers)
+        _check_arrays(record, plan, {key: (a.shape, a.dtype) for key, a in arrays.items()})
         _check_values(arrays)
     except _Invalid as exc:
         raise ValueError(f"Cannot save this network: {exc}") from None
     # numpy scalars in a user-edited record are written as the numbers they
     # are; allow_nan=False guarantees standard JSON (non-finite history
     # values are already strings, see _encode_number).
-    text = json.dumps(record, default=float, allow_nan=False)
+    try:
+        text = json.dumps(record, default=float, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # a user layer's config
+        raise ValueError(f"Cannot save this network: its record is not JSON ({exc}).") from None
     arrays = {"architecture": np.array(text), **arrays}
     if hasattr(path, "write"):
         np.savez(path, **arrays)
@@ -119,22 +138,33 @@ def save_network(network, path):
     _write_atomically(os.fspath(path), arrays)
 
 
+def _array_key(name, i):
+    return f"{name}_{i}"
+
+
 def _record(network):
+    # Dense layers alone keep the record of version 1 (the sknet before
+    # layer types reads it); any other layer type needs version 2.
+    version = 1 if all(type(layer) is Dense for layer in network.layers) else FORMAT_VERSION
     layers = []
-    for layer in network.layers:
-        name = activation_name(layer.activation)
-        if name is None:
+    for i, layer in enumerate(network.layers):
+        type_name = layer_type_name(layer)
+        if type_name is None:
             raise ValueError(
-                f"Cannot save activation {layer.activation!r}: only registered "
-                "activations can be saved."
+                f"Cannot save layer {i}, a {type(layer).__name__}: its class is not "
+                "registered in sknet.layers.LAYERS, so load could not build it again. "
+                f"Register it (sknet.layers.LAYERS['{type(layer).__name__.lower()}'] = "
+                f"{type(layer).__name__}) and give it get_config() and from_config()."
             )
-        layers.append(
-            {"units": layer.units, "activation": name, "dropout": layer.dropout, "init": layer.init}
-        )
+        try:
+            config = layer.get_config()
+        except NotImplementedError as exc:
+            raise ValueError(f"Cannot save layer {i}: {exc}") from None
+        layers.append(config if version == 1 else {"type": type_name, "config": config})
     state = network._rng.bit_generator.state
     return {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        "version": version,
         "n_inputs": network.n_inputs,
         "dtype": None if network.dtype is None else network.dtype.name,
         "layers": layers,
@@ -358,16 +388,15 @@ def _read(cls, file, name):
                 raise damaged(f"unexpected archive member {info.filename!r}.")
             members[key] = info
         record = _read_record(archive, members, size, name)
-        expected = {
-            f"{kind}_{i}" for i in range(len(record["layers"])) for kind in ("weights", "bias")
-        }
         try:
+            plan = _plan(record)
+            expected = {key for layer_plan in plan for key in layer_plan["arrays"]}
             if extra := sorted(set(members) - expected - {"architecture"}):
                 raise _Invalid(f"unexpected array {extra[0]!r}.")
             if missing := sorted(expected - set(members)):
                 raise _Invalid(f"it has no array {missing[0]!r}.")
             headers = {key: _read_header(archive, members[key], size) for key in expected}
-            _check_arrays(record, headers)
+            _check_arrays(record, plan, headers)
             # Only now, with every shape known to match the record, read the arrays.
             arrays = {key: _read_array(archive, members[key]) for key in sorted(expected)}
             _check_values(arrays)
@@ -375,7 +404,7 @@ def _read(cls, file, name):
             raise damaged(exc) from None
         except _DECODE_ERRORS as exc:
             raise damaged(f"an array cannot be read ({exc}).") from None
-    return _build(cls, record, arrays)
+    return _build(cls, record, plan, arrays)
 
 
 def _seekable(file, name):
@@ -474,10 +503,11 @@ def _read_record(archive, members, archive_size, name):
     if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
         raise no_record
     version = record.get("version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version not in READ_VERSIONS or isinstance(version, bool):
+        readable = " or ".join(map(str, READ_VERSIONS))
         raise ValueError(
             f"{name} has sknet Network format version {version!r}; this sknet reads "
-            f"version {FORMAT_VERSION}. Load it with the sknet that wrote it."
+            f"version {readable}. Load it with the sknet that wrote it."
         )
     try:
         _check_record(record)
@@ -486,13 +516,71 @@ def _read_record(archive, members, archive_size, name):
     return record
 
 
-def _build(cls, record, arrays):
+def _plan(record, layers=None):
+    """Per layer: its type, its config, the layer when already built, and its arrays.
+
+    ``arrays`` maps each array's key to ``(layer index, name, shape)``. The
+    shapes of Dense layers follow from the (checked) record alone, so that
+    nothing the size of a layer is allocated before the file is checked.
+    Another layer type is built from its config (or taken from ``layers``
+    when saving) to learn the names and shapes of its arrays.
+    """
+    plan = []
+    n_in = record["n_inputs"]
+    for i, spec in enumerate(record["layers"]):
+        if record["version"] == 1:
+            type_name, config = "dense", spec
+        else:
+            type_name, config = spec["type"], spec["config"]
+        layer = None if layers is None else layers[i]
+        if type_name == "dense" and (layer is None or type(layer) is Dense):
+            units = config["units"]
+            shapes = {"weights": (n_in, units), "bias": (units,)}
+        else:
+            if layer is None:
+                try:
+                    layer = LAYERS[type_name].from_config(
+                        config, n_in, rng=np.random.default_rng(0)
+                    )
+                except Exception as exc:  # a user layer's own check
+                    raise _Invalid(
+                        f"layer {i} ({type_name!r}) cannot be built from its config: {exc}"
+                    ) from None
+            if layer.n_inputs != n_in:
+                raise _Invalid(f"layer {i} takes {layer.n_inputs} inputs, not {n_in}.")
+            names = (*layer.parameter_names, *layer.state_names)
+            if not all(isinstance(n, str) and n.isidentifier() for n in names) or len(
+                set(names)
+            ) != len(names):
+                raise _Invalid(f"layer {i} names its arrays {names}: not distinct identifiers.")
+            arrays = (*layer.get_parameters(), *layer.get_state())
+            shapes = {n: tuple(a.shape) for n, a in zip(names, arrays, strict=True)}
+            units = layer.units
+        plan.append(
+            {
+                "type": type_name,
+                "config": config,
+                "layer": layer if type_name != "dense" else None,
+                "arrays": {
+                    _array_key(name, i): (i, name, shape) for name, shape in shapes.items()
+                },
+            }
+        )
+        n_in = units
+    return plan
+
+
+def _build(cls, record, plan, arrays):
     net = cls(record["n_inputs"], dtype=record["dtype"])
-    for spec in record["layers"]:
-        net.add_layer(spec["units"], spec["activation"], spec["dropout"], spec["init"])
+    for layer_plan in plan:
+        config = layer_plan["config"]
+        if layer_plan["type"] == "dense":
+            net.add_layer(config["units"], config["activation"], config["dropout"], config["init"])
+        else:
+            net.add(layer_plan["layer"])
     for i, layer in enumerate(net.layers):
-        layer.weights = _native(arrays[f"weights_{i}"])
-        layer.bias = _native(arrays[f"bias_{i}"])
+        layer.set_parameters([_native(arrays[_array_key(n, i)]) for n in layer.parameter_names])
+        layer.set_state([_native(arrays[_array_key(n, i)]) for n in layer.state_names])
     net.samples_seen_ = record["samples_seen"]
     history = record["history"]
     net.history_ = {key: [_decode_number(v) for v in history[key]] for key in ("loss", "val_loss")}
@@ -537,7 +625,11 @@ def _check_record(record):
     if not isinstance(layers, list) or not layers:
         raise _Invalid("the architecture record must list at least one layer.")
     for i, spec in enumerate(layers):
-        _check_layer(i, spec, is_output=i == len(layers) - 1)
+        is_output = i == len(layers) - 1
+        if record["version"] == 1:
+            _check_layer(i, spec, is_output)
+        else:
+            _check_typed_layer(i, spec, is_output)
     seen = record["samples_seen"]
     if not _is_int(seen) or seen < 0:
         raise _Invalid(f"samples_seen must be a non-negative integer, got {seen!r}.")
@@ -571,6 +663,24 @@ def _check_layer(i, spec, is_output):
         raise _Invalid(
             f"layer {i} init must be one of {['auto', *sorted(INITIALIZERS)]}, got {init!r}."
         )
+
+
+def _check_typed_layer(i, spec, is_output):
+    """A layer of a version-2 record: ``{"type": name, "config": {...}}``."""
+    _check_keys(f"layer {i}", spec, _TYPED_LAYER_KEYS)
+    type_name = spec["type"]
+    if not isinstance(type_name, str):
+        raise _Invalid(f"layer {i} type must be a name, got {type_name!r}.")
+    if type_name not in LAYERS:
+        raise _Invalid(
+            f"layer {i} is of the layer type {type_name!r}, which is not registered in "
+            f"sknet.layers.LAYERS (registered: {sorted(LAYERS)}). Register its class "
+            "under that name before loading."
+        )
+    if type_name == "dense":
+        _check_layer(i, spec["config"], is_output)
+    elif not isinstance(spec["config"], dict):
+        raise _Invalid(f"layer {i} config must be a JSON object, got {spec['config']!r}.")
 
 
 def _check_history(history):
@@ -611,14 +721,11 @@ def _check_rng_state(state):
         raise _Invalid("rng_state inc must be odd.")
 
 
-def _check_arrays(record, headers):
-    """Check the shape and dtype of every array against a checked record."""
-    layers = record["layers"]
+def _check_arrays(record, plan, headers):
+    """Check the shape and dtype of every array against a checked record's plan."""
     dtypes = set()
-    n_in = record["n_inputs"]
-    for i, spec in enumerate(layers):
-        for kind, shape in (("weights", (n_in, spec["units"])), ("bias", (spec["units"],))):
-            key = f"{kind}_{i}"
+    for layer_plan in plan:
+        for key, (i, kind, shape) in layer_plan["arrays"].items():
             if key not in headers:
                 raise _Invalid(f"it has no array {key!r} (layer {i} {kind}).")
             got_shape, dtype = headers[key]
@@ -627,11 +734,12 @@ def _check_arrays(record, headers):
             if dtype.kind != "f" or dtype.itemsize not in (4, 8) or dtype.fields is not None:
                 raise _Invalid(f"Layer {i} {kind} must be float32 or float64, got {dtype}.")
             dtypes.add(dtype.newbyteorder("="))
-        n_in = spec["units"]
     if len(dtypes) > 1:
         raise _Invalid(
             f"the layers' arrays must all have one dtype, got {sorted(d.name for d in dtypes)}."
         )
+    if not dtypes:  # layers without arrays
+        return
     (dtype,) = dtypes
     if record["dtype"] is not None and dtype != np.dtype(record["dtype"]):
         raise _Invalid(f"the network's dtype is {record['dtype']} but its arrays are {dtype}.")

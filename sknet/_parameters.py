@@ -88,6 +88,10 @@ class ParameterStore:
         The flat gradient of the last batch, in the same layout.
     n_penalized : int
         The length of the penalised prefix.
+    penalized : slice
+        Where the penalised parameters are in :attr:`params` (and
+        :attr:`grad`): ``slice(0, n_penalized)``. :meth:`tell` hands it to an
+        optimizer.
 
     Examples
     --------
@@ -95,6 +99,22 @@ class ParameterStore:
     >>> issubclass(FlatParameters, ParameterStore)
     True
     """
+
+    @property
+    def penalized(self):
+        """Where the penalised parameters are in :attr:`params`: ``slice(0, n_penalized)``."""
+        return slice(0, self.n_penalized)
+
+    def tell(self, optimizer):
+        """Tell ``optimizer`` which parameters are penalised, if it asks.
+
+        An optimizer that defines ``set_penalized(index)`` receives
+        :attr:`penalized` (so that decoupled weight decay, for one, can skip
+        the biases); others are left as they are.
+        """
+        set_penalized = getattr(optimizer, "set_penalized", None)
+        if callable(set_penalized):
+            set_penalized(self.penalized)
 
     def point_layers(self):
         """Make every layer's parameters those of :attr:`params`."""
@@ -184,6 +204,11 @@ class FlatParameters(ParameterStore):
 
         self._views = {id(self.params): views(self.params), id(self.previous): views(self.previous)}
         self._grad_views = views(self.grad)
+        # The layers whose gradients may come back as new arrays (Dense writes
+        # into its slots: nothing to check per step).
+        self._copied = [
+            i for i, layer in enumerate(layers) if not getattr(layer, "fills_slots", False)
+        ]
         for layer, slots in zip(layers, self._views[id(self.params)], strict=True):
             for slot, array in zip(slots, layer.get_parameters(), strict=True):
                 slot[...] = array
@@ -204,7 +229,15 @@ class FlatParameters(ParameterStore):
         return backend.sum_of_squares(weights)
 
     def collect_gradients(self, gradients, decay):
-        """Gather the layers' gradients (already in place) and add ``decay * weights``."""
+        """Gather the layers' gradients and add ``decay * weights``.
+
+        Dense layers write theirs into the slots of :meth:`gradient_slots`; a
+        layer may return new arrays instead, which are copied in.
+        """
+        for i in self._copied:
+            for array, slot in zip(gradients[i], self._grad_views[i], strict=True):
+                if array is not slot:
+                    slot[...] = array
         if decay:
             # The previous parameters are overwritten by the coming step, so
             # their array serves as scratch.

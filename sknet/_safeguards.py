@@ -3,7 +3,8 @@
 * :func:`restores_on_error`: a fit that raises leaves the estimator as it was;
 * :func:`memory_limit`: how much memory the machine lets this process use;
 * :class:`LayerArrays`: ``coefs_`` and ``intercepts_`` that check what is
-  assigned to them and write it into the network, wherever its weights live;
+  assigned to them and write it into the network, wherever its weights live,
+  through the layer protocol;
 * :class:`if_partial_fit_possible`: ``partial_fit`` offered only where it can run.
 
 These are the estimators' machinery, kept apart from ``_base`` for size; they
@@ -117,6 +118,25 @@ def memory_limit():
     return min(limits) if limits else None
 
 
+def training_bytes(layers, rows, itemsize, per_param):
+    """The parameters of ``layers`` and the bytes of memory a fit of them needs.
+
+    ``layers`` give ``n_params`` and ``units`` (the layer protocol; layers not
+    built yet can be described by those two numbers alone). Each parameter
+    takes ``per_param`` bytes (its copies in the parameter store, gradient and
+    optimizer state); each of ``rows`` rows, five values per output unit (the
+    pre-activation, activation, delta and dropout buffers).
+
+    >>> from types import SimpleNamespace
+    >>> from sknet._safeguards import training_bytes
+    >>> training_bytes([SimpleNamespace(n_params=8, units=2)], rows=10, itemsize=8, per_param=48)
+    (8, 1184)
+    """
+    n_params = sum(layer.n_params for layer in layers)
+    n_units = sum(layer.units for layer in layers)
+    return n_params, n_params * per_param + rows * n_units * 5 * itemsize
+
+
 def checked_layer_array(name, index, value, target):
     """``value`` as the ``index``-th array of ``coefs_`` or ``intercepts_``, checked."""
     value = np.asarray(to_numpy(value))  # checked on the host, whatever its library
@@ -139,25 +159,37 @@ def checked_layer_array(name, index, value, target):
     return value
 
 
-def write_layer_array(layer, attribute, value):
-    """Write checked host values into a layer's weights or bias, wherever they live."""
-    target = getattr(layer, attribute)
+def layer_parameter(layer, parameter):
+    """The parameter named ``parameter`` of ``layer``, read through the layer protocol."""
+    return layer.get_parameters()[layer.parameter_names.index(parameter)]
+
+
+def write_layer_array(layer, parameter, value):
+    """Write checked host values into a layer's parameter (by name), wherever it lives."""
+    parameters = list(layer.get_parameters())
+    slot = layer.parameter_names.index(parameter)
+    target = parameters[slot]
     backend = get_backend(target)
     if backend.in_place:
         target[...] = value
     else:  # arrays of the array API are replaced, not written into
         # A copy: torch on the CPU and array_api_strict would otherwise wrap
         # the caller's memory, and a later change to it would reach the model.
-        setattr(layer, attribute, backend.convert(value, target.dtype, copy=True))
-    return getattr(layer, attribute)
+        parameters[slot] = backend.convert(value, target.dtype, copy=True)
+        layer.set_parameters(parameters)
+    return layer.get_parameters()[slot]
 
 
 class LayerArrays(list):
-    """``coefs_`` or ``intercepts_``: assigning an item writes into its layer, as on MLP."""
+    """``coefs_`` or ``intercepts_``: assigning an item writes into its layer, as on MLP.
 
-    def __init__(self, name, layers, attribute):
-        super().__init__(getattr(layer, attribute) for layer in layers)
-        self._name, self._layers, self._attribute = name, layers, attribute
+    ``parameter`` names the layers' parameter it lists (``"weights"`` or
+    ``"bias"`` of Dense layers), read and written through the layer protocol.
+    """
+
+    def __init__(self, name, layers, parameter):
+        super().__init__(layer_parameter(layer, parameter) for layer in layers)
+        self._name, self._layers, self._attribute = name, layers, parameter
 
     def __setitem__(self, index, value):
         if isinstance(index, slice):
@@ -170,7 +202,7 @@ class LayerArrays(list):
                 )
         else:
             indices, values = [range(len(self))[index]], [value]
-        targets = [getattr(self._layers[i], self._attribute) for i in indices]
+        targets = [layer_parameter(self._layers[i], self._attribute) for i in indices]
         checked = [
             checked_layer_array(self._name, i, v, t)
             for i, v, t in zip(indices, values, targets, strict=True)

@@ -1,13 +1,23 @@
-"""The fully connected layer and its weight initialisers."""
+"""The layer protocol, the fully connected layer and its weight initialisers.
 
+A layer is any object that follows the protocol of :class:`Layer`: the
+network, its trainer, the model file, ONNX export, ``get_weights`` and the
+estimators' ``coefs_`` reach a layer's arrays only through it. :class:`Layer`
+is also a base class that fills in the routine parts, so that a new layer type
+writes its arithmetic (``predict``, ``backward`` and, when training differs
+from prediction, ``forward_train``) and little else.
+"""
+
+import math
 import numbers
 
 import numpy as np
 
-from .activations import get_activation
-from .backends import NUMPY, first_rows
+from ._registry import registered_name
+from .activations import activation_name, get_activation
+from .backends import NUMPY, first_rows, to_numpy
 
-__all__ = ["INITIALIZERS", "Dense"]
+__all__ = ["INITIALIZERS", "LAYERS", "Dense", "Layer", "layer_type_name"]
 
 
 # An initialiser takes (fan_in, fan_out, activation, rng) and returns the
@@ -67,7 +77,245 @@ _TRAINING_STATE = ("_z", "_a", "_delta", "_mask", "_out", "_batch")
 _RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
 
 
-class Dense:
+class Layer:
+    """The layer protocol, and a base class that fills in its routine parts.
+
+    A layer maps a batch of shape ``(n, n_inputs)`` to one of shape
+    ``(n, units)``. :meth:`sknet.Network.add` takes any object with the
+    attributes and methods below; subclassing :class:`Layer` provides all
+    but the arithmetic (:meth:`predict` and :meth:`backward`). Arrays are
+    those of the backend a fit or a prediction runs on: numpy arrays (the
+    first layer may receive a scipy sparse matrix), or arrays of an array-API
+    library on some device (``backend.xp`` is its namespace). With numpy a
+    layer may write into the buffers it is given; with the array API it never
+    writes into an array, it returns new ones.
+
+    **Parameters** (trained): :attr:`parameter_names` names them,
+    :meth:`get_parameters` returns them in that order, :meth:`set_parameters`
+    points the layer at new arrays (the trainer does so after every step), and
+    :attr:`penalized` says, per parameter, whether the L2 penalty ``alpha``
+    (and an optimizer's weight decay) applies to it.
+
+    **State** (not trained, e.g. running statistics): :attr:`state_names`,
+    :meth:`get_state`, :meth:`set_state`. It moves with the parameters to
+    where the network trains or predicts, and is saved in the model file.
+
+    **Computing**: :meth:`predict` for prediction; :meth:`forward_train` for
+    a training batch (it keeps what :meth:`backward` needs); :meth:`backward`
+    returns the gradients of the parameters and of the input.
+
+    **Records**: :meth:`get_config` and :meth:`from_config` describe the layer
+    in JSON for the model file (its arrays are written by name beside the
+    record); a layer type is saved and loaded when it is registered in
+    :data:`LAYERS`. :meth:`to_onnx` is its piece of an ONNX graph.
+
+    Attributes
+    ----------
+    n_inputs : int
+        The width of the layer's input.
+    units : int
+        The width of its output.
+    parameter_names : tuple of str
+        Names of the trained arrays, in the order of :meth:`get_parameters`.
+    penalized : tuple of bool
+        One per parameter: whether the L2 penalty applies to it.
+    state_names : tuple of str
+        Names of the non-trainable arrays, in the order of :meth:`get_state`.
+    activation : Activation or None
+        The activation of the layer's output, when it ends in one. The loss
+        checks the output layer's, and its natural pairs use it.
+    dropout : float
+        The share of outputs dropped in training (0 for none). Full-batch
+        optimizers refuse layers that drop.
+    fills_slots : bool
+        Whether, on numpy, :meth:`backward` always writes the parameter
+        gradients into the slots it is given (False: it may return new arrays).
+
+    Examples
+    --------
+    A layer that multiplies its input by a fixed factor, elementwise:
+
+    >>> import numpy as np
+    >>> from sknet import Layer, Network
+    >>> class Scale(Layer):
+    ...     state_names = ("factor",)
+    ...     def __init__(self, n_inputs, factor):
+    ...         self.n_inputs = self.units = n_inputs
+    ...         self.factor = np.full(n_inputs, float(factor))
+    ...     def predict(self, x, backend=None):
+    ...         return x * self.factor
+    ...     def backward(self, x, grad_output, slots, backend=None, ones=None,
+    ...                  grad_input=None, input_gradient=True, preactivation=False):
+    ...         return [], grad_output * self.factor if input_gradient else None
+    >>> net = Network(2, random_state=0).add(Scale(2, 10.0)).add_layer(1, "identity")
+    >>> net.predict(np.ones((1, 2))).shape
+    (1, 1)
+    """
+
+    parameter_names = ()
+    penalized = ()
+    state_names = ()
+    activation = None
+    dropout = 0.0
+    #: Attributes a fit adds and :meth:`release` (and pickling) drop; a
+    #: subclass that keeps more per batch extends it.
+    transient = _TRAINING_STATE
+    #: True when, on numpy, :meth:`backward` always returns the ``slots`` it
+    #: was given, written: the parameter store then checks nothing per step.
+    #: False (the default) lets it return new arrays, which are copied in.
+    fills_slots = False
+
+    # -- parameters and state ---------------------------------------------------
+
+    def get_parameters(self):
+        """The trained arrays, in the order of :attr:`parameter_names`."""
+        return [getattr(self, name) for name in self.parameter_names]
+
+    def set_parameters(self, parameters):
+        """Point the layer at new parameter arrays, in the order of :attr:`parameter_names`."""
+        for name, array in zip(self.parameter_names, parameters, strict=True):
+            setattr(self, name, array)
+
+    def get_state(self):
+        """The non-trainable arrays, in the order of :attr:`state_names`."""
+        return [getattr(self, name) for name in self.state_names]
+
+    def set_state(self, state):
+        """Point the layer at new state arrays, in the order of :attr:`state_names`."""
+        for name, array in zip(self.state_names, state, strict=True):
+            setattr(self, name, array)
+
+    @property
+    def n_params(self):
+        """The number of trained values."""
+        return sum(math.prod(tuple(p.shape)) for p in self.get_parameters())
+
+    def initialize(self, rng, dtype=np.float64):
+        """Draw new initial parameters from ``rng`` (nothing to draw by default)."""
+
+    # -- computing ----------------------------------------------------------------
+
+    def allocate(self, batch_size, dtype, backend=NUMPY):
+        """Make what a training step needs for up to ``batch_size`` rows.
+
+        The base class makes the buffer where the gradient with respect to
+        the layer's output arrives (numpy only; see :meth:`delta_view`).
+        """
+        self._delta = backend.buffer((batch_size, self.units), dtype)
+
+    def release(self):
+        """Drop the training buffers and the last batch's values."""
+        for name in self.transient:
+            self.__dict__.pop(name, None)
+
+    def delta_view(self, n):
+        """Where the gradient with respect to this layer's output may be written, for ``n`` rows.
+
+        A numpy buffer of shape ``(n, units)``, or None (the array API makes no
+        buffers). The layer after this one may write into it, or return a new
+        array instead.
+        """
+        return first_rows(self.__dict__.get("_delta"), n)
+
+    def predict(self, x, backend=NUMPY):
+        """Return the layer's output for ``x``, of shape ``(n, units)``."""
+        raise NotImplementedError(f"{type(self).__name__} must define predict(x, backend).")
+
+    def forward_train(self, x, rng, backend=NUMPY):
+        """Forward a training batch and keep what :meth:`backward` needs; return the output.
+
+        ``rng`` is the network's numpy Generator, for layers that draw (such as
+        dropout). By default, a training batch is forwarded as :meth:`predict`
+        forwards it and :meth:`backward` receives that batch's input.
+        """
+        return self.predict(x, backend)
+
+    def backward(
+        self,
+        x,
+        grad_output,
+        slots,
+        backend=NUMPY,
+        ones=None,
+        grad_input=None,
+        input_gradient=True,
+        preactivation=False,
+    ):
+        """Back-propagate the last batch's gradient.
+
+        Parameters
+        ----------
+        x : array of shape (n, n_inputs)
+            The batch's input, as given to :meth:`forward_train`.
+        grad_output : array of shape (n, units)
+            The gradient of the loss with respect to the layer's output (numpy
+            may overwrite it). With ``preactivation=True`` (the output layer of
+            a natural loss pair, see :attr:`activation`), with respect to the
+            input of that activation.
+        slots : list
+            One per parameter: a numpy array the gradient may be written into,
+            or None.
+        backend : backend, default: numpy's
+        ones : array of shape (n,), optional
+            A vector of ones (for sums over rows as products).
+        grad_input : array of shape (n, n_inputs), optional
+            A numpy buffer the input gradient may be written into.
+        input_gradient : bool, default=True
+            False for a first layer: its input needs no gradient.
+        preactivation : bool, default=False
+
+        Returns
+        -------
+        gradients : list of arrays
+            The gradients of the parameters, in the order of
+            :meth:`get_parameters` (the slots, written, or new arrays).
+        grad_input : array of shape (n, n_inputs) or None
+            The gradient with respect to ``x``; None without ``input_gradient``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define backward(...).")
+
+    # -- records ----------------------------------------------------------------
+
+    def get_config(self):
+        """The layer's settings as a JSON object (``n_inputs`` and the arrays excluded).
+
+        :meth:`from_config` builds the layer again from it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no get_config(), so it cannot be saved."
+        )
+
+    @classmethod
+    def from_config(cls, config, n_inputs, rng=None):
+        """Build a layer from :meth:`get_config`'s record and its input width.
+
+        Its arrays are then set from the file (:meth:`set_parameters`,
+        :meth:`set_state`). By default, ``cls(n_inputs, **config)``.
+        """
+        return cls(n_inputs, **config)
+
+    def to_onnx(self, graph, x):
+        """Add the layer's nodes to an ONNX graph; return the name of its output.
+
+        ``graph`` (see :mod:`sknet.onnx`) adds nodes with
+        ``graph.node(op_type, inputs, **attributes)``, constants with
+        ``graph.constant(array)`` and activations with
+        ``graph.activation(activation, name)``; ``graph.dtype`` is the numpy
+        dtype the graph computes in.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX translation (to_onnx).")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self.transient:
+            state.pop(name, None)
+        return state
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n_inputs={self.n_inputs}, units={self.units})"
+
+
+class Dense(Layer):
     """A fully connected layer: ``activation(x @ weights + bias)``, then dropout.
 
     Layers are usually made by :meth:`sknet.Network.add_layer`.
@@ -148,12 +396,27 @@ class Dense:
     @property
     def n_params(self):
         """The number of weights and biases."""
-        return self.units * (self.n_inputs + 1)
+        return self.count_parameters(self.n_inputs, self.units)
+
+    @staticmethod
+    def count_parameters(n_inputs, units):
+        """The number of weights and biases of a layer of this shape, without building one.
+
+        Examples
+        --------
+        >>> from sknet import Dense
+        >>> Dense.count_parameters(3, 2)
+        8
+        """
+        return units * (n_inputs + 1)
 
     # -- the layer protocol: parameters ---------------------------------------
 
+    parameter_names = ("weights", "bias")
     #: Which parameters the L2 penalty applies to: the weights, not the bias.
     penalized = (True, False)
+    #: numpy: backward always writes the parameter gradients into their slots.
+    fills_slots = True
 
     def get_parameters(self):
         """The parameters, in the order of :attr:`penalized`: ``[weights, bias]``."""
@@ -198,11 +461,6 @@ class Dense:
         if self.dropout:
             self._mask = backend.buffer(shape, dtype)
             self._out = backend.buffer(shape, dtype)
-
-    def release(self):
-        """Drop the training buffers and the last batch's values."""
-        for name in _TRAINING_STATE:
-            self.__dict__.pop(name, None)
 
     def delta_view(self, n):
         """Where the gradient with respect to this layer's output arrives, for ``n`` rows.
@@ -303,14 +561,74 @@ class Dense:
             ones = np.ones(x.shape[0], dtype=delta.dtype)
         NUMPY.parameter_gradients(x, delta, grad_weights, grad_bias, ones)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for name in _TRAINING_STATE:
-            state.pop(name, None)
-        return state
+    # -- the layer protocol: records ---------------------------------------------
+
+    def get_config(self):
+        """The layer's settings for the model file: units, activation, dropout, init.
+
+        Raises
+        ------
+        ValueError
+            If the activation is not a registered one (a name brings it back).
+
+        Examples
+        --------
+        >>> from sknet import Dense
+        >>> Dense(3, 2, activation="tanh").get_config()
+        {'units': 2, 'activation': 'tanh', 'dropout': 0.0, 'init': 'auto'}
+        """
+        name = activation_name(self.activation)
+        if name is None:
+            raise ValueError(
+                f"Cannot save activation {self.activation!r}: only registered "
+                "activations can be saved."
+            )
+        return {"units": self.units, "activation": name, "dropout": self.dropout, "init": self.init}
+
+    @classmethod
+    def from_config(cls, config, n_inputs, rng=None):
+        """A Dense layer with the settings of :meth:`get_config` (weights drawn from ``rng``)."""
+        return cls(
+            n_inputs,
+            config["units"],
+            config["activation"],
+            config["dropout"],
+            config["init"],
+            rng=rng,
+        )
+
+    def to_onnx(self, graph, x):
+        """``activation(x @ weights + bias)`` in ONNX; dropout is a training matter."""
+        # Weights trained on another library or device are written from the
+        # host, as Network.save writes them.
+        weights, bias = (to_numpy(p) for p in self.get_parameters())
+        product = graph.node("MatMul", [x, graph.constant(weights, "coefficient")])
+        z = graph.node("Add", [product, graph.constant(bias, "intercepts")])
+        return graph.activation(self.activation, z)
 
     def __repr__(self):
         return (
             f"Dense(n_inputs={self.n_inputs}, units={self.units}, "
             f"activation={self.activation.name!r}, dropout={self.dropout!r})"
         )
+
+
+#: The layer types a model file can hold, by name. A user layer type that
+#: defines ``get_config`` is saved and loaded once registered here
+#: (``LAYERS["my_layer"] = MyLayer``); its arrays are written by name.
+LAYERS = {"dense": Dense}
+
+
+def layer_type_name(layer):
+    """The name under which the type of ``layer`` is registered in :data:`LAYERS`, or None.
+
+    The exact class counts: a subclass may compute something else.
+
+    Examples
+    --------
+    >>> from sknet import Dense
+    >>> from sknet.layers import layer_type_name
+    >>> layer_type_name(Dense(2, 1))
+    'dense'
+    """
+    return registered_name(LAYERS, type(layer))

@@ -48,6 +48,57 @@ def _as_generator(random_state):
     )
 
 
+# What Network.add asks of a layer (see sknet.Layer for the meaning of each).
+_PROTOCOL = (
+    "n_inputs",
+    "units",
+    "parameter_names",
+    "penalized",
+    "state_names",
+    "activation",
+    "dropout",
+    "get_parameters",
+    "set_parameters",
+    "get_state",
+    "set_state",
+    "allocate",
+    "release",
+    "delta_view",
+    "predict",
+    "forward_train",
+    "backward",
+)
+
+
+def _get_parameters(layer):
+    return layer.get_parameters()
+
+
+def _set_parameters(layer, arrays):
+    layer.set_parameters(arrays)
+
+
+def _get_state(layer):
+    return layer.get_state()
+
+
+def _set_state(layer, arrays):
+    layer.set_state(arrays)
+
+
+# A layer's two kinds of arrays, each read and replaced through the protocol.
+_ARRAYS = ((_get_parameters, _set_parameters), (_get_state, _set_state))
+
+
+def _layer_arrays(layer):
+    """A layer's parameters, then its state."""
+    return [*layer.get_parameters(), *layer.get_state()]
+
+
+def _astype(array, dtype):
+    return array.astype(dtype, copy=False) if isinstance(array, np.ndarray) else array
+
+
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -55,7 +106,11 @@ def _check_positive_int(name, value):
 
 
 class Network:
-    """A feed-forward neural network built one :class:`Dense` layer at a time.
+    """A feed-forward neural network built one layer at a time.
+
+    :meth:`add_layer` appends a fully connected :class:`Dense` layer;
+    :meth:`add` appends any layer that follows the protocol of
+    :class:`sknet.Layer`.
 
     Parameters
     ----------
@@ -71,8 +126,8 @@ class Network:
 
     Attributes
     ----------
-    layers : list of Dense
-        The layers, input to output.
+    layers : list of layers
+        The layers, input to output (:class:`Dense` or any :class:`sknet.Layer`).
     history_ : dict
         ``{"loss": [...], "val_loss": [...]}``, one entry per epoch (per
         iteration for L-BFGS); ``val_loss`` stays empty without validation data.
@@ -124,6 +179,78 @@ class Network:
 
     # -- building -----------------------------------------------------------
 
+    def add(self, layer):
+        """Append a layer; return the network so calls chain.
+
+        Parameters
+        ----------
+        layer : Layer
+            Any object that follows the layer protocol (see :class:`sknet.Layer`),
+            whose ``n_inputs`` is the width of the previous layer's output (or
+            the network's ``n_inputs`` for a first layer). Its arrays take the
+            network's dtype.
+
+        Returns
+        -------
+        self : Network
+
+        Raises
+        ------
+        TypeError
+            If ``layer`` lacks a part of the layer protocol.
+        ValueError
+            If its input width does not match.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sknet import Dense, Network
+        >>> net = Network(3, random_state=0)
+        >>> net = net.add(Dense(3, 4, "tanh", rng=np.random.default_rng(0)))
+        >>> net.add_layer(1, "identity").layers[1].n_inputs
+        4
+        """
+        missing = [name for name in _PROTOCOL if not hasattr(layer, name)]
+        if missing:
+            raise TypeError(
+                f"{layer!r} is not a layer: it has no {', '.join(missing)} (see sknet.Layer, "
+                "the layer protocol, which a subclass of it follows)."
+            )
+        parameters, state = layer.get_parameters(), layer.get_state()
+        counts = (len(layer.parameter_names), len(layer.penalized), len(parameters))
+        if len(set(counts)) != 1 or len(layer.state_names) != len(state):
+            raise ValueError(
+                f"{layer!r} is not a consistent layer: parameter_names, penalized and "
+                f"get_parameters() must have one entry per parameter (got {counts[0]}, "
+                f"{counts[1]} and {counts[2]}), state_names and get_state() one per "
+                f"state array (got {len(layer.state_names)} and {len(state)})."
+            )
+        n_in = self.layers[-1].units if self.layers else self.n_inputs
+        if layer.n_inputs != n_in:
+            raise ValueError(
+                f"The layer takes {layer.n_inputs} inputs, but the "
+                f"{'previous layer gives' if self.layers else 'network has'} {n_in}."
+            )
+        # A layer added to a network fitted in float32 is float32 too: the
+        # network keeps one dtype (and predicts the same once saved and loaded).
+        dtype = self.dtype
+        if dtype is None and self.layers:
+            dtype = self._array_dtype()
+        if dtype is not None:
+            if any(isinstance(a, np.ndarray) and a.dtype != dtype for a in (*parameters, *state)):
+                layer.set_parameters([_astype(a, dtype) for a in parameters])
+                layer.set_state([_astype(a, dtype) for a in state])
+        self.layers.append(layer)
+        return self
+
+    def _array_dtype(self):
+        """The numpy dtype of the layers' arrays (the first one found; float32 or
+        float64 whatever their library), or None without any."""
+        for layer in self.layers:
+            for array in (*layer.get_parameters(), *layer.get_state()):
+                return np.dtype(np.float32 if is_float32(array.dtype) else np.float64)
+        return None
+
     def add_layer(self, units, activation="relu", dropout=0.0, init="auto"):
         """Append a fully connected layer; return the network so calls chain.
 
@@ -152,16 +279,7 @@ class Network:
         """
         n_in = self.layers[-1].units if self.layers else self.n_inputs
         layer = Dense(n_in, units, activation=activation, dropout=dropout, init=init, rng=self._rng)
-        # A layer added to a network fitted in float32 is float32 too: the
-        # network keeps one dtype (and predicts the same once saved and loaded).
-        dtype = self.dtype
-        if dtype is None and self.layers:
-            dtype = self.layers[0].weights.dtype
-        if dtype is not None:
-            layer.weights = layer.weights.astype(dtype, copy=False)
-            layer.bias = layer.bias.astype(dtype, copy=False)
-        self.layers.append(layer)
-        return self
+        return self.add(layer)
 
     @property
     def n_outputs(self):
@@ -173,9 +291,10 @@ class Network:
         if not self.layers:
             raise ValueError("The network has no layers; call add_layer first.")
         for layer in self.layers[:-1]:
-            if layer.activation.output_only:
+            activation = layer.activation
+            if activation is not None and getattr(activation, "output_only", False):
                 raise ValueError(
-                    f"The {layer.activation.name!r} activation can only be used on "
+                    f"The {activation.name!r} activation can only be used on "
                     "the output layer."
                 )
         if self.layers[-1].dropout:
@@ -187,32 +306,40 @@ class Network:
         """Move every layer's parameters to ``backend`` in ``dtype`` (a numpy dtype)."""
         target = backend.dtype(dtype)
         for layer in self.layers:
-            parameters = layer.get_parameters()
-            if all(backend.owns(p) and p.dtype == target for p in parameters):
-                continue
-            layer.set_parameters([backend.convert(p, target) for p in parameters])
+            for get, put in _ARRAYS:
+                arrays = get(layer)
+                if not all(backend.owns(a) and a.dtype == target for a in arrays):
+                    put(layer, [backend.convert(a, target) for a in arrays])
 
     def _layers_on(self, backend, dtype):
         """The layers with their parameters in ``backend`` and ``dtype``: the
         layers themselves, or shallow copies holding converted parameters."""
         layers = []
         for layer in self.layers:
-            parameters = layer.get_parameters()
-            if not all(backend.owns(p) and p.dtype == dtype for p in parameters):
-                layer = copy.copy(layer)
-                layer.set_parameters([backend.convert(p, dtype) for p in parameters])
+            copied = False
+            for get, put in _ARRAYS:
+                arrays = get(layer)
+                if not all(backend.owns(a) and a.dtype == dtype for a in arrays):
+                    if not copied:
+                        layer, copied = copy.copy(layer), True
+                    put(layer, [backend.convert(a, dtype) for a in arrays])
             layers.append(layer)
         return layers
 
     # -- parameters ---------------------------------------------------------
 
     def get_weights(self):
-        """Return copies of every layer's weights and bias, in order.
+        """Return copies of every layer's arrays, in order.
+
+        Each layer gives its parameters, then its non-trainable state (see
+        :class:`sknet.Layer`); a :class:`Dense` layer gives its weights and
+        bias.
 
         Returns
         -------
-        list of ndarray
-            ``[W0, b0, W1, b1, ...]``.
+        list of arrays
+            ``[W0, b0, W1, b1, ...]`` for Dense layers, in the library and on
+            the device where they live.
 
         Examples
         --------
@@ -221,14 +348,10 @@ class Network:
         >>> [w.shape for w in net.get_weights()]
         [(3, 2), (2,)]
         """
-        return [
-            get_backend(arr).copy(arr)
-            for layer in self.layers
-            for arr in (layer.weights, layer.bias)
-        ]
+        return [get_backend(a).copy(a) for layer in self.layers for a in _layer_arrays(layer)]
 
     def set_weights(self, weights):
-        """Copy ``[W0, b0, W1, b1, ...]`` into the layers.
+        """Copy arrays, in the order of :meth:`get_weights`, into the layers.
 
         Parameters
         ----------
@@ -245,18 +368,23 @@ class Network:
         0.0
         """
         weights = list(weights)
-        if len(weights) != 2 * len(self.layers):
-            raise ValueError(
-                f"Expected {2 * len(self.layers)} arrays (weights and bias of each "
-                f"layer), got {len(weights)}."
+        expected = sum(len(_layer_arrays(layer)) for layer in self.layers)
+        if len(weights) != expected:
+            what = (
+                "weights and bias of each layer"
+                if all(isinstance(layer, Dense) for layer in self.layers)
+                else "the parameters and state of each layer"
             )
-        new = []
+            raise ValueError(f"Expected {expected} arrays ({what}), got {len(weights)}.")
+        new, position = [], 0
         for i, layer in enumerate(self.layers):
+            names = (*layer.parameter_names, *layer.state_names)
             arrays = []
-            for name, value in (("weights", weights[2 * i]), ("bias", weights[2 * i + 1])):
-                target = getattr(layer, name)
-                # The values move to where the layer's parameters live, as a
-                # copy on every backend: changing the caller's array afterwards
+            for name, target in zip(names, _layer_arrays(layer), strict=True):
+                value = weights[position]
+                position += 1
+                # The values move to where the layer's arrays live, as a copy
+                # on every backend: changing the caller's array afterwards
                 # must not change the network (torch on the CPU would share it).
                 backend = get_backend(target)
                 value = backend.convert(value, target.dtype, copy=not backend.in_place)
@@ -268,10 +396,14 @@ class Network:
                 arrays.append(value)
             new.append(arrays)
         for layer, arrays in zip(self.layers, new, strict=True):
-            if get_backend(layer.weights).in_place:
-                layer.weights[...], layer.bias[...] = arrays
-            else:
-                layer.set_parameters(arrays)
+            n = len(layer.parameter_names)
+            for (get, put), values in zip(_ARRAYS, (arrays[:n], arrays[n:]), strict=True):
+                targets = get(layer)
+                if all(get_backend(t).in_place for t in targets):
+                    for target, value in zip(targets, values, strict=True):
+                        target[...] = value
+                else:
+                    put(layer, values)
 
     def __sklearn_array_api_convert__(self, converter):
         """A copy of the network whose arrays ``converter`` moved to another library or device.
@@ -309,10 +441,11 @@ class Network:
 
         for layer in moved.layers:
             layer.release()
-            layer.set_parameters([convert(p) for p in layer.get_parameters()])
-        if moved.layers and moved._dtype_name == "float64":
+            for get, put in _ARRAYS:
+                put(layer, [convert(a) for a in get(layer)])
+        if moved._array_dtype() is not None and moved._dtype_name == "float64":
             # A device without float64 (scikit-learn then converts to float32).
-            if is_float32(moved.layers[0].weights.dtype):
+            if is_float32(moved._array_dtype()):
                 moved._dtype_name = "float32"
         optimizer = getattr(moved, "optimizer_", None)
         state = getattr(optimizer, "_state", None)
@@ -405,7 +538,7 @@ class Network:
         self._check_built()
         loss = get_loss(loss)
         check_output = getattr(loss, "check_output_activation", None)
-        if check_output is not None:
+        if check_output is not None and self.layers[-1].activation is not None:
             check_output(self.layers[-1].activation)
         optimizer = self._resolve_optimizer(optimizer, learning_rate, warm_start)
         epochs = _check_positive_int("epochs", epochs)
@@ -476,6 +609,9 @@ class Network:
             verbose,
             backend=backend,
         )
+        # Which parameters are penalised (the weights, not the biases), for
+        # optimizers that treat them apart.
+        trainer.store.tell(optimizer)
         try:
             if optimizer.full_batch:
                 trainer.fit_full_batch(X, Y, sample_weight, optimizer, epochs)
@@ -566,7 +702,10 @@ class Network:
         # float32 network stay float32 and anything else is float64.
         dtype = self.dtype
         if dtype is None:
-            both_float32 = is_float32(X.dtype) and is_float32(self.layers[0].weights.dtype)
+            network_dtype = self._array_dtype()
+            both_float32 = is_float32(X.dtype) and (
+                is_float32(network_dtype) if network_dtype is not None else True
+            )
             dtype = np.dtype(np.float32 if both_float32 else np.float64)
         X = check_X(X, self.n_inputs, dtype, backend=backend)
         # Parameters that live elsewhere (another library or device) are

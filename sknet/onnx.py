@@ -25,6 +25,11 @@ because onnxruntime has no double kernel for their own operators; for the same
 reason a double graph evaluates GELU's ``Erf`` in float, which bounds its
 relative error near 1e-7. A user-defined activation cannot be converted.
 
+Each layer writes its own piece of the graph through the layer protocol's
+``to_onnx(graph, x)`` (see :class:`sknet.Layer`): :class:`sknet.Dense` a
+``MatMul``, an ``Add`` and its activation. A layer type without ``to_onnx`` is
+refused, by name, before any graph is built.
+
 Examples
 --------
 >>> import numpy as np
@@ -89,6 +94,7 @@ from .activations import (
 )
 from .backends import to_numpy
 from .estimators import LayeredClassifier, LayeredRegressor
+from .layers import Layer
 
 __all__ = ["register"]
 
@@ -167,14 +173,13 @@ class _Graph:
         return getattr(self, _COMPOSED[kind])(z)
 
     def forward(self, network, x):
-        """The network's output-layer activations for the input variable ``x``."""
+        """The network's output for the input variable ``x``: each layer's graph piece in turn.
+
+        Each layer adds its own nodes through the layer protocol's
+        ``to_onnx(graph, x)`` (see :class:`sknet.Layer`).
+        """
         for layer in network.layers:
-            # Weights trained on another library or device are copied to the
-            # host first, as Network.save copies them.
-            weights, bias = to_numpy(layer.weights), to_numpy(layer.bias)
-            product = self.node("MatMul", [x, self.constant(weights, "coefficient")])
-            z = self.node("Add", [product, self.constant(bias, "intercepts")])
-            x = self.activation(layer.activation, z)
+            x = layer.to_onnx(self, x)
         return x
 
 
@@ -192,6 +197,15 @@ def _check_convertible(model):
         msg=f"Cannot convert this {name} to ONNX: it is not fitted yet. Call 'fit' first.",
     )
     for i, layer in enumerate(model.network_.layers, start=1):
+        to_onnx = getattr(type(layer), "to_onnx", None)
+        if to_onnx is None or to_onnx is Layer.to_onnx:
+            raise ValueError(
+                f"Cannot convert this {name} to ONNX: layer {i} is a {type(layer).__name__}, "
+                "which has no ONNX translation; a layer type converts when it defines "
+                "to_onnx(graph, x) (see sknet.Layer)."
+            )
+        if layer.activation is None:
+            continue
         # Exact types: a subclass may compute something else under the same name.
         if type(layer.activation) not in _CONVERTIBLE:
             raise ValueError(

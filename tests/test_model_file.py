@@ -353,9 +353,10 @@ def test_load_foreign_files():
 def test_load_future_format_version():
     raw = _saved_bytes()
     record, _ = _parts(raw)
-    with pytest.raises(ValueError, match="format version 2; this sknet reads version 1"):
-        Network.load(_with_record(raw, dict(record, version=2)))
-    with pytest.raises(ValueError, match="format version True; this sknet reads version 1"):
+    # Version 2 (typed layers) is read too: the next version is the future one.
+    with pytest.raises(ValueError, match="format version 3; this sknet reads version 1 or 2"):
+        Network.load(_with_record(raw, dict(record, version=3)))
+    with pytest.raises(ValueError, match="format version True; this sknet reads version 1 or 2"):
         Network.load(_with_record(raw, dict(record, version=True)))
 
 
@@ -829,3 +830,68 @@ def test_load_from_a_text_mode_file_says_binary_mode(tmp_path):
     with open(tmp_path / "model.npz", encoding="latin-1") as file:
         with pytest.raises(ValueError, match=r"text mode: open the model file in binary mode"):
             Network.load(file)
+
+
+# -- format versions: files of the previous sknet, typed layers --------------------------
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_a_file_written_by_format_version_1_loads_as_it_was_saved():
+    """tests/data/network_v1.npz was written by sknet at 80fa680 (format version 1)."""
+    path = os.path.join(DATA, "network_v1.npz")
+    loaded = Network.load(path)
+    expected = np.load(os.path.join(DATA, "network_v1_expected.npz"))
+    prediction = loaded.predict(expected["X"])
+    assert prediction.dtype == np.float32
+    np.testing.assert_array_equal(prediction, expected["prediction"])
+    assert [(d.units, d.activation.name, d.dropout, d.init) for d in loaded.layers] == [
+        (5, "tanh", 0.1, "auto"),
+        (4, "leaky_relu", 0.0, "he_normal"),
+        (2, "identity", 0.0, "auto"),
+    ]
+    assert loaded.samples_seen_ == 90
+    assert loaded.history_["loss"] == pytest.approx(
+        [2.0948813756306963, 2.1183943430582683, 2.1493696848551433], rel=1e-15
+    )
+    assert len(loaded.history_["val_loss"]) == 3
+    # A network of Dense layers is still written as version 1, record for
+    # record: the sknet that wrote the fixture reads what this one writes.
+    with open(path, "rb") as file:
+        old_record, _ = _parts(file.read())
+    new_record, _ = _parts(_saved_bytes(loaded))
+    assert new_record == old_record and new_record["version"] == 1
+
+
+def _typed(record):
+    """The version-2 form of a version-1 record of Dense layers."""
+    layers = [{"type": "dense", "config": spec} for spec in record["layers"]]
+    return dict(record, version=2, layers=layers)
+
+
+def test_a_version_2_record_of_dense_layers_loads():
+    raw = _saved_bytes()
+    record, _ = _parts(raw)
+    loaded = Network.load(_with_record(raw, _typed(record)))
+    _assert_same_weights(loaded, _small_net())
+
+
+TYPED_CASES = [
+    (("layers", 0, "type", "conv"), "layer 0 is of the layer type 'conv', which is not regi"),
+    (("layers", 0, "type", 3), "layer 0 type must be a name, got 3"),
+    (("layers", 0, "config", "relu"), "layer 0 must be a JSON object, got str"),
+    (("layers", 0, "config", "units", 0), "layer 0 units must be a positive integer, got 0"),
+    (("layers", 2, "config", "dropout", 0.5), "the output layer cannot have dropout"),
+    (("layers", 0, "extra", 1), "layer 0 has the unknown key 'extra'"),
+    (("layers", 1, "units", 6), "layer 1 has the unknown key 'units'"),
+]
+
+
+@pytest.mark.parametrize("change, match", TYPED_CASES, ids=[m for _, m in TYPED_CASES])
+def test_malformed_version_2_record_is_a_value_error_naming_the_field(change, match):
+    raw = _saved_bytes()
+    record, _ = _parts(raw)
+    with pytest.raises(
+        ValueError, match=f"The file object is a damaged sknet Network file: {match}"
+    ):
+        Network.load(_with_record(raw, _changed(_typed(record), change)))
