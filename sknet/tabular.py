@@ -95,7 +95,8 @@ def _categories_as_str(X):
     X = np.asarray(X, dtype=object)
     if X.ndim == 1:
         X = X.reshape(-1, 1)
-    out = X.astype(str)
+    # Object, not a fixed-width str dtype, which would cut the label short.
+    out = X.astype(str).astype(object)
     out[_IS_MISSING(X).astype(bool)] = MISSING
     return out
 
