@@ -255,6 +255,16 @@ def summarise(all_results, models):
     ]
 
 
+def _shown(args):
+    """The command line, without the local folder given to --data-path."""
+    shown, hide = [], False
+    for arg in args:
+        shown.append("DIR" if hide else arg.split("=", 1)[0] + "=DIR" if
+                     arg.startswith("--data-path=") else arg)
+        hide = arg == "--data-path"
+    return shlex.join(shown)
+
+
 def markdown(all_results, infos, models, args, elapsed, skipped):
     lines = [
         "# sknet on real tables (bench_tabular.py)",
@@ -264,7 +274,7 @@ def markdown(all_results, infos, models, args, elapsed, skipped):
         f"- versions: python {platform.python_version()}, numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}, pandas {pd.__version__}, sknet {sknet.__version__}",
         f"- sknet source: git {_git_commit()}",
-        f"- command: python benchmarks/bench_tabular.py {shlex.join(args)}",
+        f"- command: python benchmarks/bench_tabular.py {_shown(args)}",
         f"- protocol: {FOLDS_USED}-fold CV, the same folds for every model (stratified for "
         f"classification, seed {SEED}); tables over {MAX_ROWS_USED:,} rows subsampled with seed "
         f"{SEED}; score: ROC-AUC (binary), accuracy (multiclass), R^2 (regression); fit time: "
