@@ -243,19 +243,24 @@ def make_tabular_classifier(
 
     Examples
     --------
+    A table with a numeric column (missing values included) and a text one, as
+    a pandas DataFrame would hold them (here a numpy object array, which works
+    the same way):
+
     >>> import numpy as np
-    >>> import pandas as pd
     >>> from sknet import make_tabular_classifier
     >>> rng = np.random.default_rng(0)
-    >>> X = pd.DataFrame({
-    ...     "size": rng.normal(size=200),
-    ...     "colour": pd.Categorical(rng.choice(["red", "blue"], size=200)),
-    ... })
-    >>> X.loc[::10, "size"] = np.nan
-    >>> y = (X["colour"] == "red") ^ (X["size"] > 0)
+    >>> size = rng.normal(size=200)
+    >>> colour = rng.choice(["red", "blue"], size=200)
+    >>> y = (colour == "red") ^ (size > 0)
+    >>> X = np.column_stack([size, colour]).astype(object)
+    >>> X[:, 0] = size
+    >>> X[::10, 0] = None
     >>> clf = make_tabular_classifier(max_iter=20, random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
+    >>> clf.predict(np.array([[0.5, "green"]], dtype=object)).shape  # a new colour
+    (1,)
     """
     return Pipeline(
         [
@@ -328,15 +333,16 @@ def make_tabular_regressor(
 
     Examples
     --------
+    Prices in the hundreds of thousands, a city that may be missing:
+
     >>> import numpy as np
-    >>> import pandas as pd
     >>> from sknet import make_tabular_regressor
     >>> rng = np.random.default_rng(0)
-    >>> X = pd.DataFrame({
-    ...     "area": rng.uniform(20, 200, size=200),
-    ...     "city": rng.choice(["Paris", "Lyon", None], size=200),
-    ... })
-    >>> y = 5000 * X["area"] * np.where(X["city"] == "Paris", 2.0, 1.0)
+    >>> area = rng.uniform(20, 200, size=200)
+    >>> city = rng.choice(["Paris", "Lyon", None], size=200)
+    >>> y = 5000 * area * np.where(city == "Paris", 2.0, 1.0)
+    >>> X = np.empty((200, 2), dtype=object)
+    >>> X[:, 0], X[:, 1] = area, city
     >>> reg = make_tabular_regressor(max_iter=30, random_state=0).fit(X, y)
     >>> reg.score(X, y) > 0.9
     True
