@@ -43,10 +43,13 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_bins : int, default=16
+    n_bins : int or "auto", default=16
         The largest number of bins per feature, at least 1. A feature gets fewer
         when its quantiles coincide (a feature with few distinct values) or when
-        the tree finds fewer useful splits.
+        the tree finds fewer useful splits. ``"auto"`` picks
+        ``clip(round(sqrt(n_samples) / 4), 4, 16)`` from the number of training
+        rows: 4 bins up to about 300 rows, 8 at 1,000, 16 from about 4,000; fewer
+        rows give each bin fewer examples to learn its slope from.
 
     strategy : {"quantile", "tree"}, default="quantile"
         How the edges are chosen. ``"quantile"``: the ``n_bins + 1`` quantiles of
@@ -122,7 +125,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        "n_bins": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "strategy": [StrOptions({"quantile", "tree"})],
         "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
         "subsample": [Interval(Integral, 1, None, closed="left"), None],
@@ -187,6 +190,9 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         else:
             X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
+        n_bins = self.n_bins
+        if n_bins == "auto":
+            n_bins = int(np.clip(round(np.sqrt(X.shape[0]) / 4), 4, 16))
         n_samples = X.shape[0]
         if self.subsample is not None and n_samples > self.subsample:
             rows = rng.choice(n_samples, size=self.subsample, replace=False)
@@ -196,25 +202,27 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         if self.strategy == "tree":
             is_class = type_of_target(y) in ("binary", "multiclass")
             tree = (DecisionTreeClassifier if is_class else DecisionTreeRegressor)(
-                max_leaf_nodes=max(self.n_bins, 2),
+                max_leaf_nodes=max(n_bins, 2),
                 min_samples_leaf=self.min_samples_leaf,
                 random_state=rng.randint(np.iinfo(np.int32).max),
             )
-        self.bin_edges_ = [self._edges(column, y, tree) for column in X.T.astype(np.float64)]
+        self.bin_edges_ = [
+            self._edges(column, y, tree, n_bins) for column in X.T.astype(np.float64)
+        ]
         self.n_bins_ = np.array([max(len(edges) - 1, 1) for edges in self.bin_edges_])
         return self
 
-    def _edges(self, column, y, tree):
+    def _edges(self, column, y, tree, n_bins):
         low, high = column.min(), column.max()
         if low == high:
             return np.array([low])
         if tree is None:
-            inner = np.quantile(column, np.linspace(0, 1, self.n_bins + 1)[1:-1])
+            inner = np.quantile(column, np.linspace(0, 1, n_bins + 1)[1:-1])
         else:
             tree.fit(column.reshape(-1, 1), y)
             # Internal nodes have feature 0; leaves have -2 (TREE_UNDEFINED).
             inner = tree.tree_.threshold[tree.tree_.feature == 0]
-            inner = np.sort(inner)[: self.n_bins - 1]
+            inner = np.sort(inner)[: n_bins - 1]
         # Duplicated quantiles (a feature with few distinct values) are merged,
         # so every bin has a positive width.
         return np.unique(np.concatenate([[low], inner[(inner > low) & (inner < high)], [high]]))

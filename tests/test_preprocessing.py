@@ -13,6 +13,7 @@ from sknet.preprocessing import PiecewiseLinearEncoder
         PiecewiseLinearEncoder(n_bins=4, random_state=0),
         PiecewiseLinearEncoder(n_bins=4, strategy="tree", random_state=0),
         PiecewiseLinearEncoder(n_bins=1),
+        PiecewiseLinearEncoder(n_bins="auto"),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -111,3 +112,14 @@ def test_subsample_is_seeded():
     full = PiecewiseLinearEncoder(n_bins=8, subsample=None).fit(X).bin_edges_[0]
     assert_array_equal(a, b)
     assert not np.array_equal(a[1:-1], full[1:-1])
+
+
+@pytest.mark.parametrize(
+    ("n_samples", "expected"), [(100, 4), (300, 4), (1000, 8), (2000, 11), (5000, 16)]
+)
+def test_auto_n_bins_grows_with_the_rows(n_samples, expected):
+    # clip(round(sqrt(n) / 4), 4, 16): sqrt(1000) / 4 = 7.9 -> 8, sqrt(2000) / 4 = 11.2 -> 11.
+    X = np.random.default_rng(0).normal(size=(n_samples, 2))
+    ple = PiecewiseLinearEncoder(n_bins="auto").fit(X)
+    assert_array_equal(ple.n_bins_, [expected, expected])
+    assert ple.n_bins == "auto"  # the parameter is left as given
