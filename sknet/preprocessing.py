@@ -292,7 +292,5 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         names = _check_feature_names_in(self, input_features)
-        return np.asarray(
-            [f"{name}_bin{t}" for name, n in zip(names, self.n_bins_, strict=True) for t in range(n)],
-            dtype=object,
-        )
+        pairs = zip(names, self.n_bins_, strict=True)
+        return np.asarray([f"{name}_bin{t}" for name, n in pairs for t in range(n)], dtype=object)
