@@ -173,7 +173,7 @@ def _net(cls, random_state, net_options):
 def make_tabular_classifier(
     *,
     numeric_encoding="piecewise_linear",
-    n_bins=16,
+    n_bins="auto",
     bins="quantile",
     min_frequency=5,
     max_categories=None,
@@ -205,8 +205,10 @@ def make_tabular_classifier(
         of Gorishniy et al. (2022), or plain standardisation
         (:class:`~sklearn.preprocessing.StandardScaler`).
 
-    n_bins : int, default=16
-        Bins per numeric feature of the piecewise-linear encoding.
+    n_bins : int or "auto", default="auto"
+        Bins per numeric feature of the piecewise-linear encoding. ``"auto"``:
+        from 4 (a few hundred rows) to 16 (from about 4,000 rows), growing with
+        the square root of the training rows; small tables overfit many bins.
 
     bins : {"quantile", "tree"}, default="quantile"
         How the encoding's bins are chosen (``strategy`` of
@@ -278,7 +280,7 @@ def make_tabular_classifier(
 def make_tabular_regressor(
     *,
     numeric_encoding="piecewise_linear",
-    n_bins=16,
+    n_bins="auto",
     bins="quantile",
     min_frequency=5,
     max_categories=None,
@@ -300,8 +302,10 @@ def make_tabular_regressor(
         How numeric columns reach the network: the piecewise-linear encoding
         of Gorishniy et al. (2022), or plain standardisation.
 
-    n_bins : int, default=16
-        Bins per numeric feature of the piecewise-linear encoding.
+    n_bins : int or "auto", default="auto"
+        Bins per numeric feature of the piecewise-linear encoding. ``"auto"``:
+        from 4 (a few hundred rows) to 16 (from about 4,000 rows), growing with
+        the square root of the training rows; small tables overfit many bins.
 
     bins : {"quantile", "tree"}, default="quantile"
         How the encoding's bins are chosen; ``"tree"`` uses the (standardised)

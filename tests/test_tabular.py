@@ -136,7 +136,7 @@ def test_defaults_and_options():
     assert isinstance(net, LayeredClassifier)
     assert net.hidden_layer_sizes == (256, 256) and net.early_stopping and net.random_state == 3
     encode = clf.get_params()["preprocess__columns__numeric__encode"]
-    assert isinstance(encode, PiecewiseLinearEncoder) and encode.n_bins == 16
+    assert isinstance(encode, PiecewiseLinearEncoder) and encode.n_bins == "auto"
     clf = make_tabular_classifier(hidden_layer_sizes=(8,), dropout=0.1, n_bins=4, bins="tree")
     assert clf.named_steps["net"].hidden_layer_sizes == (8,)
     assert clf.named_steps["net"].dropout == 0.1
