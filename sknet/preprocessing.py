@@ -47,9 +47,9 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         The largest number of bins per feature, at least 1. A feature gets fewer
         when its quantiles coincide (a feature with few distinct values) or when
         the tree finds fewer useful splits. ``"auto"`` picks
-        ``clip(round(sqrt(n_samples) / 4), 4, 16)`` from the number of training
-        rows: 4 bins up to about 300 rows, 8 at 1,000, 16 from about 4,000; fewer
-        rows give each bin fewer examples to learn its slope from.
+        ``clip(round(sqrt(n_samples) / 4), 8, 16)`` from the number of training
+        rows: 8 bins up to about 1,000 rows, 16 from about 4,000; fewer rows give
+        each bin fewer examples to learn its slope from.
 
     strategy : {"quantile", "tree"}, default="quantile"
         How the edges are chosen. ``"quantile"``: the ``n_bins + 1`` quantiles of
@@ -192,7 +192,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         n_bins = self.n_bins
         if n_bins == "auto":
-            n_bins = int(np.clip(round(np.sqrt(X.shape[0]) / 4), 4, 16))
+            n_bins = int(np.clip(round(np.sqrt(X.shape[0]) / 4), 8, 16))
         n_samples = X.shape[0]
         if self.subsample is not None and n_samples > self.subsample:
             rows = rng.choice(n_samples, size=self.subsample, replace=False)

@@ -207,8 +207,8 @@ def make_tabular_classifier(
 
     n_bins : int or "auto", default="auto"
         Bins per numeric feature of the piecewise-linear encoding. ``"auto"``:
-        from 4 (a few hundred rows) to 16 (from about 4,000 rows), growing with
-        the square root of the training rows; small tables overfit many bins.
+        from 8 (up to about 1,000 rows) to 16 (from about 4,000 rows), growing
+        with the square root of the training rows.
 
     bins : {"quantile", "tree"}, default="quantile"
         How the encoding's bins are chosen (``strategy`` of
@@ -304,8 +304,8 @@ def make_tabular_regressor(
 
     n_bins : int or "auto", default="auto"
         Bins per numeric feature of the piecewise-linear encoding. ``"auto"``:
-        from 4 (a few hundred rows) to 16 (from about 4,000 rows), growing with
-        the square root of the training rows; small tables overfit many bins.
+        from 8 (up to about 1,000 rows) to 16 (from about 4,000 rows), growing
+        with the square root of the training rows.
 
     bins : {"quantile", "tree"}, default="quantile"
         How the encoding's bins are chosen; ``"tree"`` uses the (standardised)

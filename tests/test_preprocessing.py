@@ -115,10 +115,10 @@ def test_subsample_is_seeded():
 
 
 @pytest.mark.parametrize(
-    ("n_samples", "expected"), [(100, 4), (300, 4), (1000, 8), (2000, 11), (5000, 16)]
+    ("n_samples", "expected"), [(100, 8), (1000, 8), (1400, 9), (2000, 11), (5000, 16)]
 )
 def test_auto_n_bins_grows_with_the_rows(n_samples, expected):
-    # clip(round(sqrt(n) / 4), 4, 16): sqrt(1000) / 4 = 7.9 -> 8, sqrt(2000) / 4 = 11.2 -> 11.
+    # clip(round(sqrt(n) / 4), 8, 16): sqrt(1400) / 4 = 9.4 -> 9, sqrt(2000) / 4 = 11.2 -> 11.
     X = np.random.default_rng(0).normal(size=(n_samples, 2))
     ple = PiecewiseLinearEncoder(n_bins="auto").fit(X)
     assert_array_equal(ple.n_bins_, [expected, expected])
