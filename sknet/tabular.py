@@ -38,9 +38,10 @@ MISSING = "__missing__"
 
 
 def _is_numeric_dtype(dtype):
-    # bool counts as numeric (0/1); pandas' category, object and string
+    # bool counts as numeric (0/1), and so do pandas' nullable Int64, Float64
+    # and boolean dtypes (their kind is i, f, b); category, object and string
     # dtypes do not, even when their values are numbers.
-    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
+    return getattr(dtype, "kind", "O") in "biuf"
 
 
 def _numeric_mask(X):

@@ -193,3 +193,25 @@ def test_feature_names_out():
     assert "missing__missingindicator_x" in names
     assert "categorical__colour___missing__" in names
     assert len(names) == clf.named_steps["net"].n_features_in_
+
+
+def test_pandas_nullable_dtypes_are_numeric():
+    n = 120
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 10, size=n)
+    X = pd.DataFrame(
+        {
+            "count": pd.array(np.where(values == 0, None, values), dtype="Int64"),
+            "share": pd.array(np.where(values == 1, None, values / 10), dtype="Float64"),
+            "flag": pd.array(np.where(values == 2, None, values > 5), dtype="boolean"),
+            "name": pd.array(np.where(values == 3, None, "n" + (values % 3).astype(str)),
+                             dtype="string"),
+        }
+    )
+    assert_array_equal(_numeric_mask(X), [True, True, True, False])
+    y = values > 4
+    clf = make_tabular_classifier(random_state=0, **{**FAST, "max_iter": 200, "batch_size": 32})
+    clf.fit(X, y)
+    names = clf.named_steps["preprocess"].get_feature_names_out()
+    assert "missing__missingindicator_count" in names
+    assert clf.score(X, y) > 0.9
