@@ -78,11 +78,11 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    bin_edges_ : list of ndarray of shape (n_bins_[j] + 1,)
+    bin_edges_ : list of ndarray of shape (``n_bins_[j] + 1``,)
         The edges of each feature, increasing. A constant feature has the single
         edge ``[value]``.
 
-    n_bins_ : ndarray of shape (n_features_in_,), dtype int
+    n_bins_ : ndarray of shape (`n_features_in_`,), dtype int
         The number of output columns of each feature. A constant feature gets
         one column, always 0: it carried no information in training, so the
         network learns nothing from it, and it stays 0 whatever comes later
@@ -91,7 +91,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit`, when ``X`` has string column
         names.
 
@@ -237,7 +237,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_out : ndarray of shape (n_samples, n_bins_.sum())
+        X_out : ndarray of shape (n_samples, ``n_bins_.sum()``)
             The encoding; float32 for float32 input (or as ``dtype`` says).
 
         Examples
