@@ -9,6 +9,8 @@ from .estimators import LayeredClassifier, LayeredRegressor
 from .layers import Dense, Layer
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam
+from .preprocessing import PiecewiseLinearEncoder
+from .tabular import make_tabular_classifier, make_tabular_regressor
 
 __version__ = "0.1.0"
 
@@ -21,5 +23,8 @@ __all__ = [
     "LayeredClassifier",
     "LayeredRegressor",
     "Network",
+    "PiecewiseLinearEncoder",
+    "make_tabular_classifier",
+    "make_tabular_regressor",
     "__version__",
 ]

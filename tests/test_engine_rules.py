@@ -23,6 +23,8 @@ SCIKIT_LEARN_SIDE = {
     "estimators",
     "onnx",
     "plotting",
+    "preprocessing",
+    "tabular",
 }
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 # Every engine module's source is checked; the modules built on numba (an
