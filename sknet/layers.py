@@ -144,10 +144,12 @@ class Layer:
     ...         self.factor = np.full(n_inputs, float(factor))
     ...     def predict(self, x, backend=None):
     ...         return x * self.factor
-    ...     def backward(self, x, grad_output, slots, backend=None, ones=None,
-    ...                  grad_input=None, input_gradient=True, preactivation=False):
+    ...     def backward(self, x, grad_output, slots, backend=None,
+    ...                  ones=None, grad_input=None, input_gradient=True,
+    ...                  preactivation=False):
     ...         return [], grad_output * self.factor if input_gradient else None
-    >>> net = Network(2, random_state=0).add(Scale(2, 10.0)).add_layer(1, "identity")
+    >>> net = Network(2, random_state=0).add(Scale(2, 10.0))
+    >>> net = net.add_layer(1, "identity")
     >>> net.predict(np.ones((1, 2))).shape
     (1, 1)
     """

@@ -85,7 +85,8 @@ class Loss:
     >>> class Quartic(Loss):
     ...     name = "quartic"
     ...     def value(self, y_true, y_pred):
-    ...         xp = array_namespace(y_pred)  # numpy, torch, ...: runs on any device
+    ...         # numpy, torch, ...: runs on any device
+    ...         xp = array_namespace(y_pred)
     ...         return xp.sum((y_pred - y_true) ** 4, axis=1)
     ...     def gradient(self, y_true, y_pred):
     ...         return 4 * (y_pred - y_true) ** 3

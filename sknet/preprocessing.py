@@ -286,7 +286,8 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         Examples
         --------
         >>> from sknet.preprocessing import PiecewiseLinearEncoder
-        >>> ple = PiecewiseLinearEncoder(n_bins=2).fit([[0.0, 5.0], [1.0, 5.0], [2.0, 5.0]])
+        >>> X = [[0.0, 5.0], [1.0, 5.0], [2.0, 5.0]]
+        >>> ple = PiecewiseLinearEncoder(n_bins=2).fit(X)
         >>> ple.get_feature_names_out(["age", "flat"]).tolist()
         ['age_bin0', 'age_bin1', 'flat_bin0']
         """
