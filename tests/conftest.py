@@ -9,7 +9,6 @@ that take arguments are factories: the test calls them, for example
 import functools
 import warnings
 
-import numpy as np
 import pytest
 import threadpoolctl
 from sklearn import datasets
@@ -69,13 +68,6 @@ def _standardised_regression(n_samples, n_features, n_targets, noise, seed):
     X = StandardScaler().fit_transform(X)
     return X, (y - y.mean(axis=0)) / y.std(axis=0)
 
-
-@functools.cache
-def _linear(n, d, n_out, seed):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    W = rng.normal(size=(d, n_out))
-    return X, X @ W + 0.7 + 0.1 * rng.normal(size=(n, n_out))
 
 
 @pytest.fixture
@@ -143,18 +135,6 @@ def outputs():
 
     return predict
 
-
-@pytest.fixture
-def linear_data():
-    """``linear_data(n=60, d=4, n_out=1, seed=0)``: ``X @ W + 0.7`` plus noise of scale 0.1.
-
-    ``X`` and ``W`` are standard normal; ``Y`` has shape ``(n, n_out)``.
-    """
-
-    def make(n=60, d=4, n_out=1, seed=0):
-        return _copies(_linear(n, d, n_out, seed))
-
-    return make
 
 
 @pytest.fixture(scope="session")
