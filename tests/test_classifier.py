@@ -13,12 +13,7 @@ standardised data, ``tol=1e-10, max_iter=10000``):
 
 import numpy as np
 import pytest
-from sklearn.datasets import (
-    load_breast_cancer,
-    load_iris,
-    make_classification,
-    make_multilabel_classification,
-)
+from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -48,11 +43,6 @@ def _three_classes(n_samples=150, seed=0):
     return StandardScaler().fit_transform(X), y
 
 
-def _iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
 # -- reference solutions ---------------------------------------------------------
 
 
@@ -72,10 +62,10 @@ def test_no_hidden_layer_lbfgs_is_logistic_regression(alpha):
     assert np.array_equal(clf.predict(X), reference.predict(X))
 
 
-def test_no_hidden_layer_lbfgs_is_multinomial_logistic_regression():
+def test_no_hidden_layer_lbfgs_is_multinomial_logistic_regression(iris):
     # A softmax output with K weight vectors and the L2 penalty on all of them
     # is scikit-learn's multinomial parametrisation.
-    X, y = _iris()
+    X, y = iris
     clf = LayeredClassifier(alpha=1.0, **EXACT).fit(X, y)
     reference = LogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(X, y)
     assert clf.out_activation_ == "softmax"
@@ -83,12 +73,9 @@ def test_no_hidden_layer_lbfgs_is_multinomial_logistic_regression():
     np.testing.assert_allclose(clf.coefs_[0], reference.coef_.T, atol=1e-3)
 
 
-@pytest.mark.parametrize(
-    "name, load",
-    [("iris", load_iris), ("breast_cancer", load_breast_cancer)],
-)
-def test_held_out_accuracy_same_range_as_mlp_classifier(name, load):
-    X, y = load(return_X_y=True)
+@pytest.mark.parametrize("name", ["iris", "breast_cancer"])
+def test_held_out_accuracy_same_range_as_mlp_classifier(name, bundled):
+    X, y = bundled(name)
     X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
@@ -310,8 +297,8 @@ def test_multilabel_balanced_class_weight():
 
 @pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_partial_fit_equals_fit(solver, shuffle):
-    X, y = _iris()
+def test_partial_fit_equals_fit(solver, shuffle, iris):
+    X, y = iris
     settings = dict(
         hidden_layer_sizes=(8,),
         solver=solver,
@@ -333,8 +320,8 @@ def test_partial_fit_equals_fit(solver, shuffle):
     assert np.array_equal(incremental.predict_proba(X), fitted.predict_proba(X))
 
 
-def test_partial_fit_needs_classes_first():
-    X, y = _iris()
+def test_partial_fit_needs_classes_first(iris):
+    X, y = iris
     clf = LayeredClassifier(hidden_layer_sizes=(4,), random_state=0)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         clf.partial_fit(X, y)

@@ -13,34 +13,13 @@ import pandas as pd
 import pytest
 from scipy import sparse
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_iris, make_regression
+from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sknet import LayeredClassifier, LayeredRegressor, Network
 from sknet._base import HIDDEN_ACTIVATIONS
-
-
-def _iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
-def _regression(n_samples=150, noise=5.0, seed=0):
-    X, y = make_regression(n_samples=n_samples, n_features=5, noise=noise, random_state=seed)
-    X = StandardScaler().fit_transform(X)
-    return X, (y - y.mean()) / y.std()
-
-
-def _data(Estimator):
-    return _iris() if Estimator is LayeredClassifier else _regression()
-
-
-def _outputs(estimator, X):
-    if isinstance(estimator, LayeredClassifier):
-        return estimator.predict_proba(X)
-    return estimator.predict(X)
 
 
 BOTH = pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
@@ -75,18 +54,18 @@ def test_pipeline_grid_search_over_sizes_and_per_layer_activations():
     assert best.get_params()["activation"] == search.best_params_["clf__activation"]
 
 
-def test_per_layer_length_mismatch_names_both_lengths():
-    X, y = _iris()
+def test_per_layer_length_mismatch_names_both_lengths(iris, regression):
+    X, y = iris
     clf = LayeredClassifier(hidden_layer_sizes=(8,), activation=["tanh", "relu"])
     with pytest.raises(ValueError, match="activation has 2 entries.*hidden_layer_sizes has 1"):
         clf.fit(X, y)
     reg = LayeredRegressor(hidden_layer_sizes=(8, 4, 2), dropout=[0.1, 0.2])
     with pytest.raises(ValueError, match="dropout has 2 entries.*hidden_layer_sizes has 3"):
-        reg.fit(*_regression())
+        reg.fit(*regression())
 
 
-def test_unknown_activation_in_a_list_lists_valid_names():
-    X, y = _iris()
+def test_unknown_activation_in_a_list_lists_valid_names(iris):
+    X, y = iris
     clf = LayeredClassifier(hidden_layer_sizes=(8, 4), activation=["tanh", "swish"])
     with pytest.raises(ValueError, match="'swish'") as excinfo:
         clf.fit(X, y)
@@ -99,8 +78,8 @@ def test_unknown_activation_in_a_list_lists_valid_names():
 
 
 @BOTH
-def test_joblib_round_trip_is_bit_identical(Estimator, tmp_path):
-    X, y = _data(Estimator)
+def test_joblib_round_trip_is_bit_identical(Estimator, tmp_path, estimator_data, outputs):
+    X, y = estimator_data(Estimator)
     estimator = Estimator(
         hidden_layer_sizes=(8, 6),
         activation=["tanh", "relu"],
@@ -111,14 +90,14 @@ def test_joblib_round_trip_is_bit_identical(Estimator, tmp_path):
     path = tmp_path / "model.joblib"
     joblib.dump(estimator, path)
     loaded = joblib.load(path)
-    assert np.array_equal(_outputs(loaded, X), _outputs(estimator, X))
+    assert np.array_equal(outputs(loaded, X), outputs(estimator, X))
     assert np.array_equal(loaded.predict(X), estimator.predict(X))
     assert loaded.get_params() == estimator.get_params()
     assert loaded.loss_curve_ == estimator.loss_curve_
 
 
 @BOTH
-def test_clone_keeps_every_parameter(Estimator):
+def test_clone_keeps_every_parameter(Estimator, estimator_data):
     estimator = Estimator(
         hidden_layer_sizes=[16, 8],
         activation=["tanh", "elu"],
@@ -138,7 +117,7 @@ def test_clone_keeps_every_parameter(Estimator):
     assert copy.get_params() == estimator.get_params()
     assert copy.get_params()["activation"] == ["tanh", "elu"]
     assert copy.get_params()["dropout"] == [0.2, 0.1]
-    X, y = _data(Estimator)
+    X, y = estimator_data(Estimator)
     copy.fit(X, y)
     assert copy.get_params() == estimator.get_params()  # fit does not alter them
 
@@ -147,15 +126,15 @@ def test_clone_keeps_every_parameter(Estimator):
 
 
 @BOTH
-def test_dropout_changes_training_not_prediction(Estimator):
-    X, y = _data(Estimator)
+def test_dropout_changes_training_not_prediction(Estimator, estimator_data, outputs):
+    X, y = estimator_data(Estimator)
     settings = dict(hidden_layer_sizes=(16, 8), max_iter=10, random_state=0)
     plain = Estimator(**settings).fit(X, y)
     dropped = Estimator(dropout=[0.3, 0.1], **settings).fit(X, y)
     for a, b in zip(plain.coefs_, dropped.coefs_, strict=True):
         assert a.shape == b.shape and not np.allclose(a, b)
-    first = _outputs(dropped, X)
-    assert np.array_equal(first, _outputs(dropped, X))
+    first = outputs(dropped, X)
+    assert np.array_equal(first, outputs(dropped, X))
     assert np.array_equal(dropped.predict(X), dropped.predict(X))
     network_output = dropped.network_.predict(X)
     if Estimator is LayeredClassifier:
@@ -164,9 +143,9 @@ def test_dropout_changes_training_not_prediction(Estimator):
         assert np.array_equal(first, network_output.ravel())
 
 
-def test_dropout_needs_a_stochastic_solver():
+def test_dropout_needs_a_stochastic_solver(regression):
     with pytest.raises(ValueError, match="dropout.*lbfgs"):
-        LayeredRegressor(solver="lbfgs", dropout=0.2).fit(*_regression())
+        LayeredRegressor(solver="lbfgs", dropout=0.2).fit(*regression())
 
 
 # -- early stopping ------------------------------------------------------------------
@@ -203,12 +182,12 @@ def _replay_early_stopping(scores, val_losses, tol):
 
 
 @BOTH
-def test_early_stopping_restores_best_weights(Estimator, monkeypatch):
+def test_early_stopping_restores_best_weights(Estimator, monkeypatch, iris, regression):
     record = _record_epochs(monkeypatch)
     if Estimator is LayeredClassifier:
-        X, y = _iris()
+        X, y = iris
     else:
-        X, y = _regression(n_samples=120, noise=40.0)
+        X, y = regression(n_samples=120, noise=40.0)
     n_iter_no_change = 5
     estimator = Estimator(
         hidden_layer_sizes=(64,),
@@ -246,8 +225,8 @@ def test_early_stopping_restores_best_weights(Estimator, monkeypatch):
 
 
 @BOTH
-def test_without_early_stopping_no_validation_attributes(Estimator):
-    X, y = _data(Estimator)
+def test_without_early_stopping_no_validation_attributes(Estimator, estimator_data):
+    X, y = estimator_data(Estimator)
     estimator = Estimator(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
     assert estimator.validation_scores_ is None
     assert estimator.validation_loss_curve_ is None
@@ -259,8 +238,8 @@ def test_without_early_stopping_no_validation_attributes(Estimator):
 
 
 @BOTH
-def test_warm_start_continues_from_previous_weights(Estimator):
-    X, y = _data(Estimator)
+def test_warm_start_continues_from_previous_weights(Estimator, estimator_data):
+    X, y = estimator_data(Estimator)
     settings = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.01, tol=0.0)
     estimator = Estimator(warm_start=True, random_state=0, **settings).fit(X, y)
     first_curve = list(estimator.loss_curve_)
@@ -281,10 +260,10 @@ def test_warm_start_continues_from_previous_weights(Estimator):
 
 
 @BOTH
-def test_warm_start_with_another_architecture_is_an_error(Estimator):
+def test_warm_start_with_another_architecture_is_an_error(Estimator, estimator_data):
     # The parameters must describe the fitted network: a warm start that
     # silently kept the old layers would leave get_params() and the model apart.
-    X, y = _data(Estimator)
+    X, y = estimator_data(Estimator)
     settings = dict(hidden_layer_sizes=(4,), max_iter=3, warm_start=True, random_state=0)
     estimator = Estimator(**settings).fit(X, y)
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
@@ -298,10 +277,10 @@ def test_warm_start_with_another_architecture_is_an_error(Estimator):
 
 
 @BOTH
-def test_negative_sample_weight_is_an_error(Estimator):
+def test_negative_sample_weight_is_an_error(Estimator, estimator_data):
     # Rows of zero weight are dropped before training; a negative weight must
     # not be dropped silently with them.
-    X, y = _data(Estimator)
+    X, y = estimator_data(Estimator)
     weights = np.ones(len(y))
     weights[3] = -1.0
     with pytest.raises(ValueError, match="[Nn]egative"):
@@ -309,8 +288,8 @@ def test_negative_sample_weight_is_an_error(Estimator):
 
 
 @BOTH
-def test_fitted_attributes(Estimator):
-    X, y = _data(Estimator)
+def test_fitted_attributes(Estimator, estimator_data):
+    X, y = estimator_data(Estimator)
     estimator = Estimator(hidden_layer_sizes=(7, 5, 3), max_iter=4, random_state=0).fit(X, y)
     n_outputs = 3 if Estimator is LayeredClassifier else 1
     assert estimator.n_layers_ == 5
@@ -347,24 +326,24 @@ def test_partial_fit_only_for_stochastic_solvers(Estimator):
 
 
 @BOTH
-def test_sparse_matches_dense_with_shuffled_adam(Estimator):
-    X, y = _data(Estimator)
+def test_sparse_matches_dense_with_shuffled_adam(Estimator, estimator_data, outputs):
+    X, y = estimator_data(Estimator)
     X = np.where(np.abs(X) < 0.5, 0.0, X)
     settings = dict(hidden_layer_sizes=(8,), batch_size=32, max_iter=15, random_state=0)
     dense = Estimator(**settings).fit(X, y)
     for fmt in (sparse.csr_matrix, sparse.csc_matrix):
         fitted = Estimator(**settings).fit(fmt(X), y)
-        np.testing.assert_allclose(_outputs(fitted, fmt(X)), _outputs(dense, X), atol=1e-10)
-        np.testing.assert_allclose(_outputs(fitted, X), _outputs(dense, X), atol=1e-10)
+        np.testing.assert_allclose(outputs(fitted, fmt(X)), outputs(dense, X), atol=1e-10)
+        np.testing.assert_allclose(outputs(fitted, X), outputs(dense, X), atol=1e-10)
 
 
 @pytest.mark.parametrize("hidden, max_iter", [((), 10000), ((8,), 20)])
-def test_sparse_matches_dense_lbfgs_classifier(hidden, max_iter):
+def test_sparse_matches_dense_lbfgs_classifier(hidden, max_iter, iris):
     # A sparse product rounds differently from a dense one. Measured: 3e-14
     # at convergence without hidden layer; with one, 3e-13 after 20 iterations,
     # but L-BFGS amplifies the difference on this separable problem (7e-7
     # after 50 iterations, by which point probabilities reach 1e-230).
-    X, y = _iris()
+    X, y = iris
     X = np.where(np.abs(X) < 0.5, 0.0, X)
     settings = dict(hidden_layer_sizes=hidden, solver="lbfgs", max_iter=max_iter, random_state=0)
     dense = LayeredClassifier(**settings).fit(X, y).predict_proba(X)
@@ -374,8 +353,8 @@ def test_sparse_matches_dense_lbfgs_classifier(hidden, max_iter):
 
 
 @BOTH
-def test_dataframe_sets_feature_names(Estimator):
-    X, y = _data(Estimator)
+def test_dataframe_sets_feature_names(Estimator, estimator_data):
+    X, y = estimator_data(Estimator)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     estimator = Estimator(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(frame, y)
     assert list(estimator.feature_names_in_) == list(frame.columns)
@@ -388,18 +367,18 @@ def test_dataframe_sets_feature_names(Estimator):
 
 @BOTH
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dtype_is_kept(Estimator, dtype):
-    X, y = _data(Estimator)
+def test_dtype_is_kept(Estimator, dtype, estimator_data, outputs):
+    X, y = estimator_data(Estimator)
     X = X.astype(dtype)
     estimator = Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
     assert all(c.dtype == dtype for c in estimator.coefs_ + estimator.intercepts_)
-    assert _outputs(estimator, X).dtype == dtype
+    assert outputs(estimator, X).dtype == dtype
     if Estimator is LayeredRegressor:
         assert estimator.predict(X).dtype == dtype
 
 
-def test_float32_close_to_float64():
-    X, y = _iris()
+def test_float32_close_to_float64(iris):
+    X, y = iris
     settings = dict(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
     X32 = X.astype(np.float32)
     p32 = LayeredClassifier(**settings).fit(X32, y).predict_proba(X32)
@@ -412,8 +391,8 @@ def test_float32_close_to_float64():
 
 
 @BOTH
-def test_non_finite_and_wrong_shape_input_errors(Estimator):
-    X, y = _data(Estimator)
+def test_non_finite_and_wrong_shape_input_errors(Estimator, estimator_data):
+    X, y = estimator_data(Estimator)
     bad = X.copy()
     bad[2, 1] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
@@ -432,8 +411,8 @@ def test_non_finite_and_wrong_shape_input_errors(Estimator):
 
 
 @BOTH
-def test_verbose_prints_one_line_per_epoch(Estimator, capsys):
-    X, y = _data(Estimator)
+def test_verbose_prints_one_line_per_epoch(Estimator, capsys, estimator_data):
+    X, y = estimator_data(Estimator)
     Estimator(hidden_layer_sizes=(4,), max_iter=3, verbose=True, random_state=0).fit(X, y)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
     assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]

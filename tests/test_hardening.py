@@ -16,36 +16,16 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_iris, make_regression
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import StandardScaler
 
 from sknet import LayeredClassifier, LayeredRegressor, Network
 from sknet.training import DivergenceError, Trainer
 
 BOTH = pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
 SMALL = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
-
-
-def _iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
-def _regression(n_samples=120):
-    X, y = make_regression(n_samples=n_samples, n_features=4, noise=5.0, random_state=0)
-    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
-
-
-def _data(Estimator):
-    return _iris() if Estimator is LayeredClassifier else _regression()
-
-
-def _outputs(estimator, X):
-    if isinstance(estimator, LayeredClassifier):
-        return estimator.predict_proba(X)
-    return estimator.predict(X)
+# The regression data of these tests (the conftest fixture's, smaller).
+REGRESSION = dict(n_samples=120, n_features=4)
 
 
 def _fitted_state(estimator):
@@ -84,17 +64,17 @@ def _assert_same_state(before, after):
         ("2", "must be numbers, got '2' for class 0"),
     ],
 )
-def test_bad_class_weight_values_are_named(weight, message):
+def test_bad_class_weight_values_are_named(weight, message, iris):
     # Before: -1, nan and None silently dropped class 0 (its rows got weights
     # that are not > 0), inf blamed sample_weight, "2" failed in float().
-    X, y = _iris()
+    X, y = iris
     clf = LayeredClassifier(class_weight={0: weight, 1: 1.0}, **SMALL)
     with pytest.raises(ValueError, match=re.escape(f"class_weight values {message}")):
         clf.fit(X, y)
 
 
-def test_all_zero_class_weights_are_a_clear_error():
-    X, y = _iris()
+def test_all_zero_class_weights_are_a_clear_error(iris):
+    X, y = iris
     zero = {0: 0.0, 1: 0.0, 2: 0.0}
     with pytest.raises(ValueError, match=r"class_weight=\{.*\} gives every sample of y zero"):
         LayeredClassifier(class_weight=zero, **SMALL).fit(X, y)  # was an IndexError
@@ -129,8 +109,8 @@ MIXED = "y mixes string and non-string class labels"
     ],
     ids=["str-None", "str-nan", "str-int", "list-str-int", "string-NA", "object-NA", "Int64-NA"],
 )
-def test_bad_labels_are_a_clear_error(labels, message):
-    X, _ = _iris()
+def test_bad_labels_are_a_clear_error(labels, message, iris):
+    X, _ = iris
     y = np.tile(np.asarray(labels, dtype=object), 75)
     if isinstance(labels, pd.Series):
         y = pd.Series(y, dtype=labels.dtype)
@@ -144,8 +124,8 @@ def test_bad_labels_are_a_clear_error(labels, message):
         LayeredClassifier(**SMALL).partial_fit(X, y, classes=["a", "b"])
 
 
-def test_mixed_classes_in_partial_fit_are_a_clear_error():
-    X, _ = _iris()
+def test_mixed_classes_in_partial_fit_are_a_clear_error(iris):
+    X, _ = iris
     y = np.array(["a", "b"] * 75)
     with pytest.raises(ValueError, match=r"classes mixes string and non-string"):
         LayeredClassifier(**SMALL).partial_fit(X, y, classes=["a", "b", 3])
@@ -154,8 +134,8 @@ def test_mixed_classes_in_partial_fit_are_a_clear_error():
 # -- dtypes and sizes --------------------------------------------------------------------
 
 
-def test_float32_X_with_targets_beyond_float32_is_a_clear_error():
-    X, y = _regression()
+def test_float32_X_with_targets_beyond_float32_is_a_clear_error(regression):
+    X, y = regression(**REGRESSION)
     y = y * 1e39  # finite in float64, inf in float32
     message = "y has values up to 3.05e+39 in magnitude, beyond the range of float32"
     with pytest.raises(ValueError, match=re.escape(message)) as excinfo:
@@ -167,8 +147,10 @@ def test_float32_X_with_targets_beyond_float32_is_a_clear_error():
 
 
 @BOTH
-def test_too_large_hidden_layers_are_refused_before_allocating(Estimator, monkeypatch):
-    X, y = _data(Estimator)
+def test_too_large_hidden_layers_are_refused_before_allocating(
+    Estimator, monkeypatch, estimator_data
+):
+    X, y = estimator_data(Estimator, **REGRESSION)
 
     def no_allocation(*args, **kwargs):
         raise AssertionError("the network must not be built")
@@ -182,8 +164,8 @@ def test_too_large_hidden_layers_are_refused_before_allocating(Estimator, monkey
     assert not hasattr(estimator, "network_")
 
 
-def test_memory_error_while_building_names_hidden_layer_sizes(monkeypatch):
-    X, y = _iris()
+def test_memory_error_while_building_names_hidden_layer_sizes(monkeypatch, iris):
+    X, y = iris
     clf = LayeredClassifier(**SMALL).fit(X, y)
     before = _fitted_state(clf)
 
@@ -199,8 +181,8 @@ def test_memory_error_while_building_names_hidden_layer_sizes(monkeypatch):
 # -- failed refits ---------------------------------------------------------------------
 
 
-def test_refit_failing_on_bad_data_keeps_the_previous_model():
-    X, y = _iris()
+def test_refit_failing_on_bad_data_keeps_the_previous_model(iris):
+    X, y = iris
     clf = LayeredClassifier(**SMALL).fit(X, y)
     before, proba = _fitted_state(clf), clf.predict_proba(X)
     # Two features and two classes, failing late (class_weight names a class
@@ -221,36 +203,40 @@ def test_refit_failing_on_bad_data_keeps_the_previous_model():
 
 
 @BOTH
-def test_refit_failing_on_bad_parameters_keeps_the_previous_model(Estimator):
-    X, y = _data(Estimator)
+def test_refit_failing_on_bad_parameters_keeps_the_previous_model(
+    Estimator, estimator_data, outputs
+):
+    X, y = estimator_data(Estimator, **REGRESSION)
     estimator = Estimator(**SMALL).fit(X, y)
-    before, outputs = _fitted_state(estimator), _outputs(estimator, X)
+    before, predicted = _fitted_state(estimator), outputs(estimator, X)
     # Too few rows for the early-stopping split: found after the new network
     # was built, which replaced the fitted one before.
     estimator.set_params(early_stopping=True, hidden_layer_sizes=(3,))
     with pytest.raises(ValueError, match="early_stopping needs at least 2 validation"):
         estimator.fit(X[:2], y[:2])
     _assert_same_state(before, _fitted_state(estimator))
-    assert np.array_equal(_outputs(estimator, X), outputs)
+    assert np.array_equal(outputs(estimator, X), predicted)
 
 
-def test_refit_diverging_mid_training_keeps_the_previous_model():
-    X, y = _regression()
+def test_refit_diverging_mid_training_keeps_the_previous_model(regression):
+    X, y = regression(**REGRESSION)
     reg = LayeredRegressor(**SMALL).fit(X, y)
-    before, outputs = _fitted_state(reg), reg.predict(X)
+    before, predicted = _fitted_state(reg), reg.predict(X)
     reg.set_params(solver="sgd", learning_rate_init=1e6, max_iter=50)
     with pytest.raises(DivergenceError, match="diverged"):
         reg.fit(1e3 * X, 1e3 * y)
     _assert_same_state(before, _fitted_state(reg))
-    assert np.array_equal(reg.predict(X), outputs)
+    assert np.array_equal(reg.predict(X), predicted)
 
 
 @BOTH
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
-def test_refit_failing_mid_training_keeps_the_previous_model(Estimator, solver, monkeypatch):
-    X, y = _data(Estimator)
+def test_refit_failing_mid_training_keeps_the_previous_model(
+    Estimator, solver, monkeypatch, estimator_data, outputs
+):
+    X, y = estimator_data(Estimator, **REGRESSION)
     estimator = Estimator(solver=solver, **SMALL).fit(X, y)
-    before, outputs = _fitted_state(estimator), _outputs(estimator, X)
+    before, predicted = _fitted_state(estimator), outputs(estimator, X)
     calls = {"n": 0}
     forward_backward = Trainer.forward_backward
 
@@ -265,13 +251,13 @@ def test_refit_failing_mid_training_keeps_the_previous_model(Estimator, solver, 
     with pytest.raises(MemoryError, match="simulated"):
         estimator.fit(X, y)
     _assert_same_state(before, _fitted_state(estimator))
-    assert np.array_equal(_outputs(estimator, X), outputs)
+    assert np.array_equal(outputs(estimator, X), predicted)
 
 
-def test_warm_refit_diverging_keeps_the_epochs_it_completed():
+def test_warm_refit_diverging_keeps_the_epochs_it_completed(regression):
     # A warm start trains the fitted network in place: the attributes then
     # describe what it did, and the weights are those of the last finite step.
-    X, y = _regression()
+    X, y = regression(**REGRESSION)
     reg = LayeredRegressor(solver="sgd", warm_start=True, **SMALL).fit(X, y)
     reg.set_params(learning_rate_init=0.5, max_iter=50)
     with pytest.raises(DivergenceError) as excinfo:
@@ -313,9 +299,9 @@ def _interrupt_at_epoch(monkeypatch, epoch, before_estimator=False):
 @BOTH
 @pytest.mark.parametrize("before_estimator", [False, True])
 def test_interrupt_keeps_completed_epochs_and_best_weights(
-    Estimator, before_estimator, monkeypatch
+    Estimator, before_estimator, monkeypatch, estimator_data
 ):
-    X, y = _data(Estimator)
+    X, y = estimator_data(Estimator, **REGRESSION)
     record = _interrupt_at_epoch(monkeypatch, 12, before_estimator)
     estimator = Estimator(
         hidden_layer_sizes=(16,),
@@ -347,8 +333,10 @@ def test_interrupt_keeps_completed_epochs_and_best_weights(
 
 @BOTH
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
-def test_interrupt_mid_epoch_keeps_the_epochs_completed(Estimator, solver, monkeypatch):
-    X, y = _data(Estimator)
+def test_interrupt_mid_epoch_keeps_the_epochs_completed(
+    Estimator, solver, monkeypatch, estimator_data, outputs
+):
+    X, y = estimator_data(Estimator, **REGRESSION)
     calls = {"n": 0}
     forward_backward = Trainer.forward_backward
 
@@ -372,15 +360,17 @@ def test_interrupt_mid_epoch_keeps_the_epochs_completed(Estimator, solver, monke
     assert estimator.loss_curve_ == estimator.network_.history_["loss"]
     assert len(estimator.loss_curve_) == n_iter
     assert estimator.loss_ == estimator.loss_curve_[-1]
-    assert np.isfinite(_outputs(estimator, X)).all()
+    assert np.isfinite(outputs(estimator, X)).all()
 
 
 # -- drop-in parity with MLP -------------------------------------------------------------
 
 
-def test_divergence_with_early_stopping_keeps_best_weights_and_records_nan(monkeypatch):
+def test_divergence_with_early_stopping_keeps_best_weights_and_records_nan(
+    monkeypatch, iris, bundled
+):
     # MLP's test_mlp_diverging_loss, with sknet's estimator.
-    X, y = load_iris(return_X_y=True)
+    X, y = bundled("iris")
     record = _interrupt_at_epoch(monkeypatch, epoch=None)  # records, never interrupts
     reg = LayeredRegressor(
         hidden_layer_sizes=100,
@@ -406,8 +396,8 @@ def test_divergence_with_early_stopping_keeps_best_weights_and_records_nan(monke
 
 
 @BOTH
-def test_partial_fit_with_early_stopping_raises_as_mlp(Estimator):
-    X, y = _data(Estimator)
+def test_partial_fit_with_early_stopping_raises_as_mlp(Estimator, estimator_data):
+    X, y = estimator_data(Estimator, **REGRESSION)
     kwargs = {"classes": [0, 1, 2]} if Estimator is LayeredClassifier else {}
     message = "partial_fit does not support early_stopping=True"
     with pytest.raises(ValueError, match=message):
@@ -423,8 +413,8 @@ def test_partial_fit_with_early_stopping_raises_as_mlp(Estimator):
 
 
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
-def test_single_class_fits_and_predicts_it(solver):
-    X, _ = _iris()
+def test_single_class_fits_and_predicts_it(solver, iris):
+    X, _ = iris
     y = np.array(["only"] * len(X))
     clf = LayeredClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=20, random_state=0)
     clf.fit(X, y)
@@ -452,9 +442,9 @@ def test_early_stopping_with_a_one_member_class_is_a_clear_error():
         LayeredClassifier(early_stopping=True).fit(X, y)
 
 
-def test_warm_start_with_other_classes_is_an_error_as_mlp():
+def test_warm_start_with_other_classes_is_an_error_as_mlp(iris):
     # MLP's test_warm_start.
-    X, y = _iris()
+    X, y = iris
     settings = dict(
         hidden_layer_sizes=2, solver="lbfgs", warm_start=True, random_state=42, tol=1e-2
     )
@@ -517,8 +507,8 @@ def test_assigned_weights_reproduce_mlp_worked_example():
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-15)
 
 
-def test_assigning_weights_checks_shapes_and_dtypes():
-    X, y = _iris()
+def test_assigning_weights_checks_shapes_and_dtypes(iris):
+    X, y = iris
     clf = LayeredClassifier(**SMALL).fit(X.astype(np.float32), y)
     shapes = [c.shape for c in clf.coefs_]
     # Item assignment writes through to the network, as on MLP's plain list.
@@ -581,9 +571,9 @@ def _interrupt_call(monkeypatch, owner, name, at_call):
     ids=["val-loss-first", "val-loss-later", "score-first", "score-later", "best-weights-first"],
 )
 def test_interrupt_while_recording_an_epoch_keeps_every_curve_aligned(
-    Estimator, where, at_call, n_completed, monkeypatch
+    Estimator, where, at_call, n_completed, monkeypatch, estimator_data, outputs
 ):
-    X, y = _data(Estimator)
+    X, y = estimator_data(Estimator, **REGRESSION)
     params = dict(
         hidden_layer_sizes=(8,), early_stopping=True, max_iter=20, n_iter_no_change=50
     )
@@ -602,4 +592,4 @@ def test_interrupt_while_recording_an_epoch_keeps_every_curve_aligned(
     assert estimator.network_.history_["loss"] == estimator.loss_curve_
     if n_completed:
         assert estimator.best_validation_score_ == max(estimator.validation_scores_)
-    assert np.isfinite(_outputs(estimator, X)).all()
+    assert np.isfinite(outputs(estimator, X)).all()

@@ -265,6 +265,7 @@ def test_identity_squared_error_matches_squared_error(dtype):
 # -- threads -----------------------------------------------------------------------
 
 
+@pytest.mark.blas_threads  # the limits it checks are the BLAS's own
 def test_thread_budget_follows_blas_limits():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(1, user_api="blas"):

@@ -11,9 +11,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
 from sklearn.model_selection import cross_validate
-from sklearn.preprocessing import scale
 
 from sknet import SGD, Adam, LayeredClassifier, LayeredRegressor, Network
 from sknet._registry import lookup, registered_name
@@ -103,13 +101,7 @@ def test_values_without_one_truth_value_are_not_equal():
     assert registered_name(registry, Holder(None)) is None
 
 
-def _iris():
-    X, y = load_iris(return_X_y=True)
-    return scale(X), y
-
-
-def _estimators():
-    X, y = _iris()
+def _estimators(X, y):
     return {
         "classifier": (
             LayeredClassifier((8, 6, 4, 4), activation=HIDDEN[:4], max_iter=30, random_state=0),
@@ -137,8 +129,8 @@ def _estimators():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("how", sorted(ROUND_TRIPS))
 @pytest.mark.parametrize("case", ["classifier", "regressor", "poisson, lbfgs"])
-def test_a_copied_estimator_can_be_saved_and_loads_the_same(case, how, tmp_path):
-    model, X, y = _estimators()[case]
+def test_a_copied_estimator_can_be_saved_and_loads_the_same(case, how, tmp_path, iris):
+    model, X, y = _estimators(*iris)[case]
     model.fit(X, y)
     copied = ROUND_TRIPS[how](model, tmp_path)
     copied.network_.save(tmp_path / "model.npz")
@@ -149,8 +141,8 @@ def test_a_copied_estimator_can_be_saved_and_loads_the_same(case, how, tmp_path)
 
 
 @pytest.mark.parametrize("how", sorted(ROUND_TRIPS))
-def test_a_copied_network_can_be_saved_and_loads_the_same(how, tmp_path):
-    X, y = _iris()
+def test_a_copied_network_can_be_saved_and_loads_the_same(how, tmp_path, iris):
+    X, y = iris
     net = Network(4, random_state=0)
     for name in HIDDEN:
         net.add_layer(5, name)
@@ -170,8 +162,8 @@ def test_a_leaky_relu_of_another_slope_is_still_refused(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_estimators_from_joblib_workers_can_be_saved(tmp_path):
-    X, y = _iris()
+def test_estimators_from_joblib_workers_can_be_saved(tmp_path, iris):
+    X, y = iris
     model = LayeredClassifier((8,), activation="tanh", max_iter=20, random_state=0)
     result = cross_validate(model, X, y, cv=2, n_jobs=2, return_estimator=True)
     for i, fitted in enumerate(result["estimator"]):
@@ -181,10 +173,10 @@ def test_estimators_from_joblib_workers_can_be_saved(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_a_deep_copy_keeps_training_like_the_original():
+def test_a_deep_copy_keeps_training_like_the_original(iris):
     # Warm starts and partial_fit check the copy's activations against the
     # estimator's parameters and step its optimizer: both must still hold.
-    X, y = _iris()
+    X, y = iris
     model = LayeredClassifier((8, 4), activation=["leaky_relu", "gelu"], random_state=0)
     model.partial_fit(X, y, classes=[0, 1, 2])
     copied = copy.deepcopy(model)

@@ -30,18 +30,6 @@ from sknet.training import DivergenceError
 EXACT = dict(hidden_layer_sizes=(), solver="lbfgs", tol=1e-10, max_iter=10000, random_state=0)
 
 
-def _standardised_regression(n_samples=200, n_features=5, n_targets=1, seed=0):
-    X, y = make_regression(
-        n_samples=n_samples,
-        n_features=n_features,
-        n_targets=n_targets,
-        noise=5.0,
-        random_state=seed,
-    )
-    X = StandardScaler().fit_transform(X)
-    return X, (y - y.mean(axis=0)) / y.std(axis=0)
-
-
 def _counts(n_samples=300, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_samples, 4))
@@ -53,9 +41,9 @@ def _counts(n_samples=300, seed=0):
 
 
 @pytest.mark.parametrize("alpha", [0.1, 1.0, 10.0])
-def test_no_hidden_layer_lbfgs_is_ridge(alpha):
+def test_no_hidden_layer_lbfgs_is_ridge(alpha, regression):
     # mean half squared error + alpha/(2n) ||w||^2 is Ridge(alpha)'s objective / (2n).
-    X, y = _standardised_regression()
+    X, y = regression(n_samples=200)
     reg = LayeredRegressor(alpha=alpha, **EXACT).fit(X, y)
     ridge = Ridge(alpha=alpha).fit(X, y)
     np.testing.assert_allclose(reg.coefs_[0].ravel(), ridge.coef_, rtol=0, atol=1e-4)
@@ -64,8 +52,8 @@ def test_no_hidden_layer_lbfgs_is_ridge(alpha):
     assert reg.score(X, y) == pytest.approx(ridge.score(X, y), abs=1e-6)
 
 
-def test_two_dimensional_y_is_multi_output_ridge():
-    X, Y = _standardised_regression(n_targets=3)
+def test_two_dimensional_y_is_multi_output_ridge(regression):
+    X, Y = regression(n_samples=200, n_targets=3)
     reg = LayeredRegressor(alpha=1.0, **EXACT).fit(X, Y)
     ridge = Ridge(alpha=1.0).fit(X, Y)
     assert reg.n_outputs_ == 3
@@ -75,8 +63,8 @@ def test_two_dimensional_y_is_multi_output_ridge():
     np.testing.assert_allclose(reg.intercepts_[0], ridge.intercept_, rtol=0, atol=1e-4)
 
 
-def test_two_dimensional_y_with_hidden_layers():
-    X, Y = _standardised_regression(n_targets=2)
+def test_two_dimensional_y_with_hidden_layers(regression):
+    X, Y = regression(n_samples=200, n_targets=2)
     reg = LayeredRegressor(
         hidden_layer_sizes=(16,), solver="lbfgs", max_iter=300, random_state=0
     ).fit(X, Y)
@@ -139,8 +127,8 @@ def test_robust_losses_beat_squared_error_with_outliers(hidden, solver):
 # -- sample weights --------------------------------------------------------------
 
 
-def test_integer_weights_equal_repeated_rows_linear():
-    X, y = _standardised_regression(n_samples=120)
+def test_integer_weights_equal_repeated_rows_linear(regression):
+    X, y = regression(n_samples=120)
     weights = np.random.default_rng(0).integers(0, 4, size=len(y))
     settings = dict(EXACT, alpha=0.01)
     weighted = LayeredRegressor(**settings).fit(X, y, sample_weight=weights)
@@ -149,13 +137,13 @@ def test_integer_weights_equal_repeated_rows_linear():
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=0, atol=1e-12)
 
 
-def test_integer_weights_equal_repeated_rows_hidden_layer():
+def test_integer_weights_equal_repeated_rows_hidden_layer(regression):
     # With a hidden layer the problem is not convex: the two fits follow the
     # same iterates (measured 1e-11 after 50 iterations) until rounding
     # differences between a weighted sum and a sum of repeated rows are
     # amplified, after which L-BFGS may settle in another minimum (measured
     # 0.02 apart at convergence, after 330 to 350 iterations).
-    X, y = _standardised_regression(n_samples=120)
+    X, y = regression(n_samples=120)
     weights = np.random.default_rng(0).integers(0, 4, size=len(y))
     settings = dict(EXACT, hidden_layer_sizes=(10,), alpha=0.01, max_iter=50)
     weighted = LayeredRegressor(**settings).fit(X, y, sample_weight=weights)
@@ -175,10 +163,10 @@ def _rescaled_weights(scale, equal, n_samples):
 
 @pytest.mark.parametrize("scale", [0.2, 5.0])
 @pytest.mark.parametrize("equal", [True, False])
-def test_rescaled_weights_give_mlp_model(scale, equal):
+def test_rescaled_weights_give_mlp_model(scale, equal, regression):
     # MLP divides the penalty by the sum of the weights, equal or not (equal
     # weights used to count as none here: 0.05 to 0.17 away from MLP).
-    X, y = _standardised_regression(n_samples=100)
+    X, y = regression(n_samples=100)
     sw, nudged = _rescaled_weights(scale, equal, len(y))
     settings = dict(EXACT, alpha=10.0)
     ours = LayeredRegressor(**settings).fit(X, y, sample_weight=sw)
@@ -192,8 +180,8 @@ def test_rescaled_weights_give_mlp_model(scale, equal):
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_equal_weights_are_alpha_over_the_weight_as_in_mlp(solver):
-    X, y = _standardised_regression(n_samples=100)
+def test_equal_weights_are_alpha_over_the_weight_as_in_mlp(solver, regression):
+    X, y = regression(n_samples=100)
     settings = dict(hidden_layer_sizes=(6,), solver=solver, max_iter=5, random_state=0)
     four = np.full(len(y), 4.0)
     # MLP: all weights 4 is alpha / 4 without weights.
@@ -206,8 +194,8 @@ def test_equal_weights_are_alpha_over_the_weight_as_in_mlp(solver):
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
-def test_zero_weight_equals_dropping_the_row(solver):
-    X, y = _standardised_regression(n_samples=150)
+def test_zero_weight_equals_dropping_the_row(solver, regression):
+    X, y = regression(n_samples=150)
     weights = np.ones(len(y))
     weights[::7] = 0
     settings = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=30, random_state=0)
@@ -221,8 +209,8 @@ def test_zero_weight_equals_dropping_the_row(solver):
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_partial_fit_equals_fit(solver):
-    X, y = _standardised_regression(n_samples=150)
+def test_partial_fit_equals_fit(solver, regression):
+    X, y = regression(n_samples=150)
     settings = dict(
         hidden_layer_sizes=(8,),
         solver=solver,
@@ -264,20 +252,20 @@ def test_divergence_raises_clear_error_and_leaves_no_half_trained_model():
         reg.predict(X)
 
 
-def test_huber_and_absolute_error_fit_clean_data():
-    X, y = _standardised_regression()
+def test_huber_and_absolute_error_fit_clean_data(regression):
+    X, y = regression(n_samples=200)
     for loss in ["absolute_error", "huber"]:
         reg = LayeredRegressor(loss=loss, **EXACT).fit(X, y)
         assert reg.score(X, y) > 0.99
 
 
 @pytest.mark.parametrize("hidden, max_iter", [((), 10000), ((8,), 30)])
-def test_sparse_dense_agree_lbfgs(hidden, max_iter):
+def test_sparse_dense_agree_lbfgs(hidden, max_iter, regression):
     # A sparse product rounds differently from a dense one. Measured: 3e-17 at
     # convergence without hidden layer; with one, 4e-14 after 30 iterations,
     # growing as L-BFGS amplifies it (5e-10 after 100, 0.02 apart at two
     # different minima when run to convergence).
-    X, y = _standardised_regression()
+    X, y = regression(n_samples=200)
     X[np.abs(X) < 0.8] = 0
     settings = dict(hidden_layer_sizes=hidden, solver="lbfgs", max_iter=max_iter, random_state=0)
     dense = LayeredRegressor(**settings).fit(X, y).predict(X)
@@ -287,8 +275,8 @@ def test_sparse_dense_agree_lbfgs(hidden, max_iter):
         np.testing.assert_allclose(reg.predict(X), dense, rtol=0, atol=1e-10)
 
 
-def test_held_out_r2_same_range_as_mlp_regressor():
-    X, y = _standardised_regression(n_samples=300)
+def test_held_out_r2_same_range_as_mlp_regressor(regression):
+    X, y = regression(n_samples=300)
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
     settings = dict(hidden_layer_sizes=(32,), solver="lbfgs", max_iter=300, random_state=0)
     ours = LayeredRegressor(**settings).fit(X_train, y_train).score(X_test, y_test)

@@ -4,7 +4,6 @@ import joblib
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
-from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import scale
 
@@ -24,8 +23,8 @@ def client():
         yield client
 
 
-def test_grid_search_on_a_dask_cluster_matches_the_local_run(client):
-    X, y = load_breast_cancer(return_X_y=True)
+def test_grid_search_on_a_dask_cluster_matches_the_local_run(client, bundled):
+    X, y = bundled("breast_cancer")
     X = scale(X)
     grid = {"hidden_layer_sizes": [(8,), (16, 8)], "activation": ["relu", "gelu"]}
     estimator = LayeredClassifier(solver="lbfgs", max_iter=30, random_state=0)
@@ -43,8 +42,10 @@ def test_grid_search_on_a_dask_cluster_matches_the_local_run(client):
 
 
 @pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
-def test_partial_fit_over_memmap_chunks_equals_the_same_passes_in_memory(Estimator, tmp_path):
-    X, digit = load_digits(return_X_y=True)
+def test_partial_fit_over_memmap_chunks_equals_the_same_passes_in_memory(
+    Estimator, tmp_path, bundled
+):
+    X, digit = bundled("digits")
     X = (X / 16).astype(np.float32)
     y = digit if Estimator is LayeredClassifier else digit.astype(np.float64)
     on_disk = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=X.dtype, shape=X.shape)

@@ -1,0 +1,154 @@
+"""Data and helpers shared by the test files.
+
+Every data set is made once per session and handed out as a fresh copy, so a
+test that writes into its arrays cannot change what another test sees. Fixtures
+that take arguments are factories: the test calls them, for example
+``X, y = regression(n_samples=120, n_features=4)``.
+"""
+
+import functools
+import warnings
+
+import pytest
+import threadpoolctl
+from sklearn import datasets
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from sknet import LayeredClassifier
+
+# The tests multiply small matrices, for which BLAS threads cost more than they
+# give: a 2-thread OpenBLAS made the default classifier's fit on breast cancer
+# take 20 times the CPU time of one thread on a busy 2-core machine (its idle
+# threads spin). One BLAS thread for the session; a test marked ``blas_threads``
+# runs with the limits the process started with.
+_ONE_BLAS_THREAD = threadpoolctl.threadpool_limits(1, user_api="blas")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "blas_threads: run with the BLAS thread limits the process started with"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _blas_threads(request):
+    if request.node.get_closest_marker("blas_threads") is None:
+        yield
+        return
+    _ONE_BLAS_THREAD.restore_original_limits()
+    try:
+        yield
+    finally:
+        threadpoolctl.threadpool_limits(1, user_api="blas")
+
+
+# Bundled scikit-learn data sets by the name their loader carries.
+BUNDLED = ("breast_cancer", "diabetes", "digits", "iris", "linnerud", "wine")
+
+
+def _copies(arrays):
+    return tuple(array.copy() for array in arrays)
+
+
+@functools.cache
+def _bundled(name):
+    return getattr(datasets, f"load_{name}")(return_X_y=True)
+
+
+@functools.cache
+def _standardised_regression(n_samples, n_features, n_targets, noise, seed):
+    X, y = datasets.make_regression(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_targets=n_targets,
+        noise=noise,
+        random_state=seed,
+    )
+    X = StandardScaler().fit_transform(X)
+    return X, (y - y.mean(axis=0)) / y.std(axis=0)
+
+
+
+@pytest.fixture
+def bundled():
+    """``bundled(name)``: ``(X, y)`` of a scikit-learn data set, as ``load_<name>`` gives it.
+
+    ``name`` is one of :data:`BUNDLED`; the files are read once per session.
+    """
+
+    def make(name):
+        if name not in BUNDLED:
+            raise ValueError(f"unknown data set {name!r}; known: {BUNDLED}")
+        return _copies(_bundled(name))
+
+    return make
+
+
+@pytest.fixture
+def iris():
+    """Iris, standardised: ``(X, y)`` with 150 rows, 4 features and 3 classes."""
+    X, y = _bundled("iris")
+    return StandardScaler().fit_transform(X), y.copy()
+
+
+@pytest.fixture
+def regression():
+    """``regression(n_samples=150, n_features=5, n_targets=1, noise=5.0, seed=0)``.
+
+    ``make_regression`` data with standardised features and standardised
+    targets (each target column to mean 0, standard deviation 1).
+    """
+
+    def make(n_samples=150, n_features=5, n_targets=1, noise=5.0, seed=0):
+        return _copies(_standardised_regression(n_samples, n_features, n_targets, noise, seed))
+
+    return make
+
+
+@pytest.fixture
+def estimator_data(iris, regression):
+    """``estimator_data(Estimator, **regression_options)``: data an estimator can fit.
+
+    Standardised iris for :class:`~sknet.LayeredClassifier`; the
+    :func:`regression` fixture's data, with ``regression_options``, for
+    :class:`~sknet.LayeredRegressor`.
+    """
+
+    def make(Estimator, **regression_options):
+        if Estimator is LayeredClassifier:
+            X, y = iris
+            return X.copy(), y.copy()
+        return regression(**regression_options)
+
+    return make
+
+
+@pytest.fixture
+def outputs():
+    """``outputs(estimator, X)``: ``predict_proba`` of a classifier, ``predict`` of a regressor."""
+
+    def predict(estimator, X):
+        if isinstance(estimator, LayeredClassifier):
+            return estimator.predict_proba(X)
+        return estimator.predict(X)
+
+    return predict
+
+
+
+@pytest.fixture(scope="session")
+def demo_rows():
+    """The rows of ``python -m sknet``'s table, computed once per session.
+
+    A list of ``(data set, model name, metric, held-out score, fit seconds)``
+    in the table's order. The demo
+    fits both models with ``random_state=0`` on the split that
+    ``tests/test_parity.py`` uses for seed 0, so the parity test reads those
+    scores here instead of fitting the same models again.
+    """
+    from sknet.__main__ import _rows
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return list(_rows())
