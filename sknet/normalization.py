@@ -215,6 +215,9 @@ class Residual(Layer):
     ----------
     weights_0, bias_0, ..., weights_{n_layers - 1}, bias_{n_layers - 1} : ndarray
         The inner layers' parameters (weights penalised, biases not).
+    inner_activation : Activation
+        The inner layers' activation. The block's own ``activation`` is None:
+        its output is a sum, with no activation after it.
 
     Examples
     --------
@@ -237,7 +240,9 @@ class Residual(Layer):
         self.hidden_units = _positive_int("hidden_units", width)
         self.inner_activation = get_activation(activation)
         if self.inner_activation.output_only:
-            raise ValueError(f"{self.inner_activation.name} is an output activation, not a hidden one.")
+            raise ValueError(
+                f"{self.inner_activation.name} is an output activation, not a hidden one."
+            )
         self.parameter_names = tuple(
             f"{kind}_{i}" for i in range(self.n_layers) for kind in ("weights", "bias")
         )
