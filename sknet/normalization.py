@@ -130,10 +130,17 @@ class BatchNorm(Layer):
         normalized = centered * inv_std
         self._cache = (normalized, inv_std)
         keep = 1.0 - self.momentum
+        old_mean, old_var = self.running_mean, self.running_var
+        new_mean = old_mean * keep + mean * self.momentum
+        new_var = old_var * keep + var * self.momentum
+        # A diverging batch (infinite or NaN inputs) leaves the running
+        # statistics as they were: the trainer falls back to finite weights,
+        # and the state must not hold NaN either. Decided on the device, with
+        # no read.
         # One assignment: the two statistics always come from the same batches.
         self.running_mean, self.running_var = (
-            self.running_mean * keep + mean * self.momentum,
-            self.running_var * keep + var * self.momentum,
+            xp.where(xp.isfinite(new_mean), new_mean, old_mean),
+            xp.where(xp.isfinite(new_var), new_var, old_var),
         )
         return normalized * self.gamma + self.beta
 

@@ -67,15 +67,20 @@ def input_gradient_error(layer, x, seed=12345):
 
 
 def place(name):
-    """``(to, device)``: a function that sends a numpy array to array_api_strict's
-    device ``name``, and that device."""
+    """``(to, device)``: a function that sends a numpy array to ``name`` (an
+    array_api_strict device, or ``"torch-cpu"``), and that device."""
+    if name == "torch-cpu":
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(1)  # tiny arrays: threads only add contention
+        device = torch.device("cpu")
+        return (lambda a: torch.asarray(a, device=device)), device
     xps = pytest.importorskip("array_api_strict")
     device = xps.Device(name)
     return (lambda a: xps.asarray(a, device=device)), device
 
 
 def device_parity(make_network, X, y, sample_weight, device_name, **fit):
-    """Fit the same network on numpy and on array_api_strict's ``device_name``;
+    """Fit the same network on numpy and on ``device_name`` (see :func:`place`);
     check every array stayed there; return the largest relative difference of
     the predictions and of the layers' arrays (parameters and state)."""
     to, device = place(device_name)

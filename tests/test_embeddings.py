@@ -64,13 +64,13 @@ def test_input_gradient_matches_finite_differences():
     assert error < 1e-6, error
 
 
-@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1"])
-def test_array_api_strict_matches_numpy(device):
+@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1", "torch-cpu"])
+def test_array_api_devices_match_numpy(device):
     X, y, sw = _data(60)
     difference = device_parity(
         _network, X, y, sw, device, epochs=5, batch_size=16, learning_rate=1e-2
     )
-    assert difference < 1e-10, difference
+    assert difference < 1e-9, difference
 
 
 def test_trains_saves_and_loads():

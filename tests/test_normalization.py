@@ -13,6 +13,7 @@ from _layer_checks import (
 from sknet import BatchNorm, Network, Residual
 from sknet.backends import to_numpy
 from sknet.layers import LAYERS
+from sknet.training import DivergenceError
 
 
 def _data(n=40, seed=0):
@@ -95,13 +96,26 @@ def test_batch_norm_state_is_saved_and_used_after_loading():
     assert np.max(np.abs(loaded.predict(X) - net.predict(X))) > 1e-2
 
 
-@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1"])
-def test_batch_norm_on_array_api_strict_matches_numpy(device):
+def test_batch_norm_running_statistics_stay_finite_when_training_diverges():
+    """The trainer falls back to the last finite weights; the running statistics
+    used to keep the NaN of the diverging batch, and every prediction was NaN."""
+    X, y, _ = _data(200)
+    net = Network(3, random_state=0).add(BatchNorm(3)).add_layer(4, "identity")
+    net.add(BatchNorm(4)).add_layer(1, "identity")
+    with pytest.raises(DivergenceError):
+        net.fit(X, y * 1e100, optimizer="sgd", learning_rate=1e200, epochs=5, batch_size=20)
+    for layer in net.layers[::2]:
+        assert all(np.all(np.isfinite(a)) for a in layer.get_state())
+    assert np.all(np.isfinite(net.predict(X)))
+
+
+@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1", "torch-cpu"])
+def test_batch_norm_on_array_api_devices_matches_numpy(device):
     X, y, sw = _data(60)
     difference = device_parity(
         _bn_network, X, y, sw, device, epochs=5, batch_size=16, learning_rate=1e-2
     )
-    assert difference < 1e-10, difference
+    assert difference < 1e-9, difference
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -152,7 +166,7 @@ def test_residual_adds_the_inner_stack_to_its_input():
     np.testing.assert_allclose(block.predict(x), expected, rtol=1e-14)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "softplus", "elu"])
 def test_residual_gradients_with_sample_weights_match_finite_differences(activation):
     X, y, sw = _data(20)
     # A few steps first: with the initial zero biases, a row that ReLU zeroes
@@ -170,13 +184,13 @@ def test_residual_input_gradient_counts_the_skip_connection():
     assert error < 1e-6, error
 
 
-@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1"])
-def test_residual_on_array_api_strict_matches_numpy(device):
+@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1", "torch-cpu"])
+def test_residual_on_array_api_devices_matches_numpy(device):
     X, y, sw = _data(60)
     difference = device_parity(
         _residual_network, X, y, sw, device, epochs=5, batch_size=16, learning_rate=1e-2
     )
-    assert difference < 1e-10, difference
+    assert difference < 1e-9, difference
 
 
 def test_residual_trains_saves_and_loads():
