@@ -6,7 +6,7 @@ optimizers) knows nothing of scikit-learn; :class:`LayeredClassifier` and
 """
 
 from .estimators import LayeredClassifier, LayeredRegressor
-from .embeddings import PeriodicEmbedding
+from .embeddings import FeatureLinear, PeriodicEmbedding
 from .layers import Dense, Layer
 from .network import Network
 from .normalization import BatchNorm, Residual
@@ -22,6 +22,7 @@ __all__ = [
     "Adam",
     "BatchNorm",
     "Dense",
+    "FeatureLinear",
     "Layer",
     "LayeredClassifier",
     "LayeredRegressor",

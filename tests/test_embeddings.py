@@ -1,4 +1,5 @@
-"""PeriodicEmbedding (PLR): formula, exact gradients, devices, model file, ONNX."""
+"""PeriodicEmbedding (PLR) and FeatureLinear: formula, exact gradients, devices, model file,
+ONNX."""
 
 import math
 
@@ -12,7 +13,7 @@ from _layer_checks import (
     reload,
 )
 
-from sknet import Network, PeriodicEmbedding
+from sknet import FeatureLinear, Network, PeriodicEmbedding
 from sknet.layers import LAYERS
 
 
@@ -127,3 +128,78 @@ def test_onnx_matches_predict(dtype):
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PeriodicEmbedding(3, **kwargs)
+
+
+# -- FeatureLinear -------------------------------------------------------------------
+
+
+def _grouped_network(seed=0, activation="tanh"):
+    """A Dense layer's 6 outputs read as 3 features of 2 columns, then FeatureLinear."""
+    net = Network(3, random_state=seed).add_layer(6, "tanh")
+    layer = FeatureLinear(6, 3, units_per_feature=4, activation=activation, rng=net._rng)
+    return net.add(layer).add_layer(1, "identity")
+
+
+def test_feature_linear_maps_each_group_with_its_own_weights():
+    rng = np.random.default_rng(0)
+    layer = FeatureLinear(6, n_features=2, units_per_feature=3, activation="tanh", rng=rng)
+    assert layer.weights.shape == (2, 3, 3) and layer.bias.shape == (2, 3)
+    assert layer.units == 6 and layer.penalized == (True, False)
+    x = rng.normal(size=(4, 6))
+    out = layer.predict(x)
+    for i in range(2):
+        expected = np.tanh(x[:, 3 * i : 3 * i + 3] @ layer.weights[i] + layer.bias[i])
+        np.testing.assert_allclose(out[:, 3 * i : 3 * i + 3], expected, rtol=1e-14)
+
+
+def test_periodic_embedding_is_periodic_features_then_feature_linear():
+    """PLR = the periodic features, then FeatureLinear with ReLU, with the same weights."""
+    rng = np.random.default_rng(3)
+    plr = PeriodicEmbedding(2, n_frequencies=3, units_per_feature=4, rng=rng)
+    linear = FeatureLinear(12, n_features=2, units_per_feature=4, activation="relu")
+    linear.weights, linear.bias = plr.weights, plr.bias
+    x = rng.normal(size=(5, 2))
+    angle = 2 * math.pi * x[:, :, None] * plr.frequencies  # (n, f, k)
+    periodic = np.concatenate([np.cos(angle), np.sin(angle)], axis=2).reshape(5, 12)
+    np.testing.assert_allclose(plr.predict(x), linear.predict(periodic), rtol=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["relu", "identity", "tanh"])
+def test_feature_linear_gradients_with_sample_weights_match_finite_differences(activation):
+    X, y, sw = _data(20)
+    net = _grouped_network(activation=activation).fit(X, y, epochs=2, batch_size=5)
+    error = network_gradient_error(net, X, y, sw, alpha=0.3)
+    assert error < 1e-6, error
+    rng = np.random.default_rng(1)
+    layer = FeatureLinear(6, 3, units_per_feature=2, activation=activation, rng=rng)
+    error = input_gradient_error(layer, np.random.default_rng(2).normal(size=(5, 6)))
+    assert error < 1e-6, error
+
+
+@pytest.mark.parametrize("device", ["CPU_DEVICE", "device1", "torch-cpu"])
+def test_feature_linear_on_array_api_devices_matches_numpy(device):
+    X, y, sw = _data(60)
+    difference = device_parity(
+        _grouped_network, X, y, sw, device, epochs=5, batch_size=16, learning_rate=1e-2
+    )
+    assert difference < 1e-9, difference
+
+
+def test_feature_linear_saves_loads_and_exports_to_onnx():
+    X, y, _ = _data(60)
+    net = _grouped_network().fit(X, y, epochs=5, learning_rate=1e-2)
+    loaded = reload(net)
+    layer = loaded.layers[1]
+    assert type(layer) is FeatureLinear and LAYERS["feature_linear"] is FeatureLinear
+    settings = (layer.n_features, layer.units_per_feature, layer.inner_activation.name)
+    assert settings == (3, 4, "tanh")
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    output = onnx_output(net, X)
+    np.testing.assert_allclose(output, net.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def test_feature_linear_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="n_features=4 must divide n_inputs=6"):
+        FeatureLinear(6, n_features=4)
+    with pytest.raises(ValueError, match="softmax is an output activation"):
+        FeatureLinear(6, n_features=3, activation="softmax")
