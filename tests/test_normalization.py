@@ -10,7 +10,7 @@ from _layer_checks import (
     reload,
 )
 
-from sknet import BatchNorm, Network, Residual
+from sknet import BatchNorm, FeatureLinear, Network, PeriodicEmbedding, Residual
 from sknet.backends import to_numpy
 from sknet.layers import LAYERS
 from sknet.training import DivergenceError
@@ -234,3 +234,27 @@ def test_residual_bad_settings_are_refused():
         Residual(3, activation="softmax")
     with pytest.raises(ValueError, match="Unknown activation"):
         Residual(3, activation="bogus")
+
+
+# -- together -----------------------------------------------------------------------
+
+
+def test_every_new_layer_type_in_one_float32_network_trains_saves_loads_and_exports():
+    X, y, sw = _data(120)
+    X, y = ((X - X.mean(0)) / X.std(0)).astype(np.float32), y.astype(np.float32)
+    rng = np.random.default_rng(0)
+    net = Network(3, random_state=0)
+    net.add(PeriodicEmbedding(3, n_frequencies=4, units_per_feature=4, sigma=0.3, rng=rng))
+    net.add(FeatureLinear(12, n_features=3, units_per_feature=2, rng=rng))
+    net.add(BatchNorm(6)).add(Residual(6, hidden_units=8, rng=rng)).add_layer(1, "identity")
+    net.fit(X, y, sample_weight=sw, epochs=20, batch_size=24, learning_rate=1e-2)
+    assert net.history_["loss"][-1] < 0.5 * net.history_["loss"][0]
+    assert {a.dtype for a in net.get_weights()} == {np.dtype(np.float32)}
+    loaded = reload(net)
+    assert [type(layer).__name__ for layer in loaded.layers] == [
+        "PeriodicEmbedding", "FeatureLinear", "BatchNorm", "Residual", "Dense"
+    ]  # fmt: skip
+    prediction = net.predict(X)
+    assert prediction.dtype == np.float32
+    np.testing.assert_array_equal(loaded.predict(X), prediction)
+    np.testing.assert_allclose(onnx_output(net, X), prediction, rtol=1e-4, atol=1e-5)
