@@ -215,8 +215,10 @@ class PeriodicEmbedding(Layer):
         gradients = [grad_frequencies, grad_weights, grad_bias]
         if not input_gradient:
             return gradients, None
-        grad_x = xp.sum(grad_angle * self.frequencies[:, None, :], axis=2)  # (f, n)
-        return gradients, xp.permute_dims(grad_x, (1, 0))
+        # Summed in the row-major layout, so that the input gradient comes out
+        # contiguous, (n, f), as the layer before expects it.
+        terms = xp.permute_dims(grad_angle * self.frequencies[:, None, :], (1, 0, 2))
+        return gradients, xp.sum(terms, axis=2)
 
     # -- records ----------------------------------------------------------------
 
