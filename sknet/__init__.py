@@ -6,8 +6,10 @@ optimizers) knows nothing of scikit-learn; :class:`LayeredClassifier` and
 """
 
 from .estimators import LayeredClassifier, LayeredRegressor
+from .embeddings import FeatureLinear, PeriodicEmbedding
 from .layers import Dense, Layer
 from .network import Network
+from .normalization import BatchNorm, Residual
 from .optimizers import LBFGS, SGD, Adam
 from .preprocessing import PiecewiseLinearEncoder
 from .tabular import make_tabular_classifier, make_tabular_regressor
@@ -18,12 +20,16 @@ __all__ = [
     "LBFGS",
     "SGD",
     "Adam",
+    "BatchNorm",
     "Dense",
+    "FeatureLinear",
     "Layer",
     "LayeredClassifier",
     "LayeredRegressor",
     "Network",
+    "PeriodicEmbedding",
     "PiecewiseLinearEncoder",
+    "Residual",
     "make_tabular_classifier",
     "make_tabular_regressor",
     "__version__",

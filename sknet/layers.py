@@ -617,7 +617,10 @@ class Dense(Layer):
 
 #: The layer types a model file can hold, by name. A user layer type that
 #: defines ``get_config`` is saved and loaded once registered here
-#: (``LAYERS["my_layer"] = MyLayer``); its arrays are written by name.
+#: (``LAYERS["my_layer"] = MyLayer``); its arrays are written by name. The
+#: other built-in types register themselves from their modules, which import
+#: this one (sknet.embeddings: periodic_embedding, feature_linear;
+#: sknet.normalization: batch_norm, residual); ``import sknet`` loads them.
 LAYERS = {"dense": Dense}
 
 
