@@ -8,7 +8,15 @@ import os
 # before scipy is first imported so that the check runs instead of skipping.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-# The compiled kernels import numba at their top: without numba (an optional
-# extra), pytest's doctest collection must not import that module.
-if importlib.util.find_spec("numba") is None:
-    collect_ignore = ["sknet/_numba_kernels.py"]
+# Modules that import an optional extra at their top: without it, pytest's
+# doctest collection must not import them (their tests skip on their own).
+_NEEDS = {
+    "numba": ["sknet/_numba_kernels.py", "sknet/_numba_backend.py", "sknet/backends/numba.py"],
+    "skl2onnx": ["sknet/onnx.py"],
+}
+collect_ignore = [
+    path
+    for module, paths in _NEEDS.items()
+    if importlib.util.find_spec(module) is None
+    for path in paths
+]

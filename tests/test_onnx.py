@@ -3,10 +3,9 @@
 from functools import cache
 
 import numpy as np
-import onnxruntime
 import pandas as pd
 import pytest
-from skl2onnx import to_onnx
+
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import (
     load_breast_cancer,
@@ -19,9 +18,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, scale
 
-import sknet.onnx
 from sknet import LayeredClassifier, LayeredRegressor
 from sknet.activations import LeakyReLU
+
+# The onnx extra: without it, this file skips.
+onnxruntime = pytest.importorskip("onnxruntime")
+to_onnx = pytest.importorskip("skl2onnx").to_onnx
+
+import sknet.onnx  # noqa: E402 - needs the onnx extra, skipped above without it
 
 DTYPES = pytest.mark.parametrize("dtype", [np.float32, np.float64])
 HIDDEN = ["relu", "tanh", "logistic", "identity", "gelu", "elu", "leaky_relu", "softplus"]

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import matplotlib
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -14,6 +13,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sknet.plotting import LossCurveDisplay
 
+# The plot extra: without matplotlib, this file skips.
+matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
