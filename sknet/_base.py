@@ -8,7 +8,6 @@ here.
 """
 
 import copy
-import functools
 import warnings
 from numbers import Integral, Real
 from types import SimpleNamespace

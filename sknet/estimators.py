@@ -682,6 +682,25 @@ default="squared_error"
     deviance with an exponential output (``y`` must be non-negative).
 """
 
+_REGRESSOR_EXTRAS = """\
+target_scaling : {"standard"} or None, default=None
+    ``"standard"``: the network learns the standardised target
+    ``(y - mean) / std`` (sample-weighted mean and population standard
+    deviation of each output, computed by the first fit; a constant
+    output keeps a scale of 1), and predictions are mapped back. This is
+    ``TransformedTargetRegressor(regressor, transformer=StandardScaler())``
+    in one parameter, and matters for targets far from unit scale (prices,
+    counts in the thousands), which the output layer would otherwise spend
+    its training reaching. ``loss_curve_``, ``loss_``, ``best_loss_`` and
+    ``validation_loss_curve_`` are in the standardised units;
+    ``validation_scores_`` (R²) and ``predict`` are in the units of ``y``.
+    Refused with ``loss="poisson"``, whose targets must stay non-negative.
+    None: MLP's behaviour. (sknet only.)
+
+Attributes
+----------
+"""
+
 _REGRESSOR_EXAMPLES = """
 Examples
 --------
@@ -692,6 +711,23 @@ Examples
 >>> reg = LayeredRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
 >>> bool(reg.score(X, y) > 0.99)
 True
+
+A target in the tens of thousands, learnt on its standardised scale:
+
+>>> reg = LayeredRegressor(hidden_layer_sizes=(16,), max_iter=300,
+...                        target_scaling="standard", random_state=0)
+>>> bool(reg.fit(X, 30_000 + 100 * y).score(X, 30_000 + 100 * y) > 0.95)
+True
+
+A pandas ``category`` column, one-hot encoded inside:
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"size": X[:, 0],
+...                       "city": pd.Categorical(["A", "B"] * 100)})
+>>> reg = LayeredRegressor(categorical_features="from_dtype",
+...                        hidden_layer_sizes=(), solver="lbfgs")
+>>> reg.fit(frame, y).is_categorical_
+array([False,  True])
 """
 
 _HIDDEN_NAMES = ", ".join(HIDDEN_ACTIVATIONS)
@@ -713,7 +749,7 @@ LayeredRegressor.__doc__ = (
         activations=_HIDDEN_NAMES,
         stratified="",
     )
-    + "\nAttributes\n----------\n"
+    + _REGRESSOR_EXTRAS
     + ATTRIBUTES
     + _REGRESSOR_EXAMPLES
 )

@@ -2,8 +2,12 @@
 
 Importing this module registers a parser, a shape calculator and a converter
 with skl2onnx for :class:`~sknet.LayeredClassifier` and
-:class:`~sknet.LayeredRegressor`, so that ``skl2onnx.to_onnx`` and
-``skl2onnx.convert_sklearn`` convert them on their own and inside pipelines.
+:class:`~sknet.LayeredRegressor`, and a shape calculator and a converter for
+:class:`~sknet.preprocessing.PiecewiseLinearEncoder`, so that
+``skl2onnx.to_onnx`` and ``skl2onnx.convert_sklearn`` convert them on their
+own and inside pipelines (a ``Pipeline(PiecewiseLinearEncoder(), ...)``
+converts whole). The encoder's graph computes in the input's type, like its
+``transform``, and casts to its ``dtype`` when one is set.
 The graph computes in float when the input is float32 (or an integer type) and
 in double when it is float64.
 
@@ -13,7 +17,10 @@ the probabilities, which by default skl2onnx turns into a list of
 ``{class: probability}`` dictionaries (``options={"zipmap": False}`` keeps the
 matrix, ``"columns"`` gives one output per class). The dictionaries hold float
 values even for float64 input, as ONNX's ``ZipMap`` takes nothing else. A
-regressor's graph has one output of shape ``(n_samples, n_outputs)``. A
+regressor's graph has one output of shape ``(n_samples, n_outputs)``, mapped
+back to the units of ``y`` for ``target_scaling="standard"``. An estimator
+fitted with ``categorical_features`` is refused: its internal one-hot
+encoding has no graph (put a ``OneHotEncoder`` in front of it instead). A
 classifier fitted on a single class labels every row with it, with
 probability 1, as ``predict_proba`` does. A model trained on another array
 library or device (torch, CuPy, array_api_strict) is exported from a copy of its
@@ -347,7 +354,8 @@ def _convert_regressor(scope, operator, container):
     if scale is not None:
         # target_scaling: the network predicts (y - mean) / scale.
         output = graph.node("Mul", [output, graph.constant(to_numpy(scale), "target_scale")])
-        output = graph.node("Add", [output, graph.constant(to_numpy(model._target_mean), "target_mean")])
+        mean = graph.constant(to_numpy(model._target_mean), "target_mean")
+        output = graph.node("Add", [output, mean])
     graph.node("Identity", [output], out=operator.outputs[0].full_name)
 
 
@@ -476,8 +484,8 @@ def _convert_ple(scope, operator, container):
         indices, onnx_proto.TensorProto.INT64, [len(feature)], np.asarray(feature, np.int64)
     )
     x = graph.node("Gather", [_graph_input(graph, operator), indices], axis=1)
-    z = graph.node("Div", [graph.node("Sub", [x, graph.constant(lower, "lower")]),
-                           graph.constant(width, "width")])
+    shifted = graph.node("Sub", [x, graph.constant(lower, "lower")])
+    z = graph.node("Div", [shifted, graph.constant(width, "width")])
     z = graph.node("Min", [z, graph.constant(upper, "upper")])
     z = graph.node("Max", [z, graph.constant(floor, "floor")])
     if out_dtype != graph.dtype:

@@ -27,7 +27,8 @@ def _table(n=240, seed=0):
             "weight": rng.normal(size=n),
         }
     )
-    y = np.where(colour == "red", 2.0, np.where(colour == None, -1.0, 0.0)) + X["size"]  # noqa: E711
+    missing = np.array([value is None for value in colour])
+    y = np.where(colour == "red", 2.0, np.where(missing, -1.0, 0.0)) + X["size"]
     return X, y.to_numpy()
 
 

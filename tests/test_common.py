@@ -50,7 +50,9 @@ ESTIMATORS = [
     LayeredClassifier(categorical_features="from_dtype", random_state=0),
     LayeredRegressor(categorical_features="from_dtype", random_state=0),
     LayeredRegressor(target_scaling="standard", random_state=0),
-    LayeredRegressor(target_scaling="standard", solver="lbfgs", hidden_layer_sizes=(20,), random_state=0),
+    LayeredRegressor(
+        target_scaling="standard", solver="lbfgs", hidden_layer_sizes=(20,), random_state=0
+    ),
 ]
 
 
