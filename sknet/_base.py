@@ -558,7 +558,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
                 self._categorical_encoder = _categorical_encoder(
                     self.is_categorical_, type(self).__name__
                 )
-        if self._categorical_encoder is not None:
+        if getattr(self, "_categorical_encoder", None) is not None:
             X = self._encode_categorical(X, reset=first_pass)
             X, y = check_X_y(
                 X, y, multi_output=True, y_numeric=self._y_numeric, dtype=None, estimator=self

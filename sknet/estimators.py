@@ -521,10 +521,12 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
                 "standardised target is negative for half the rows. Use "
                 "target_scaling=None with loss='poisson'."
             )
+        # A warm start or partial_fit keeps the scaling of the first fit.
         if first_pass:
             self._target_mean = self._target_scale = None
-        # A warm start or partial_fit keeps the scaling of the first fit.
-        scaling = self.target_scaling is not None if first_pass else self._target_scale is not None
+            scaling = self.target_scaling is not None
+        else:
+            scaling = getattr(self, "_target_scale", None) is not None
         # Predictions are in X's dtype, scaled back or not: y must fit in it.
         if dtype == np.float32 and y.dtype != xp.float32 and xp.isdtype(y.dtype, "real floating"):
             largest, limit = float(xp.max(xp.abs(y))) if y.shape[0] else 0.0, _FLOAT32_MAX
