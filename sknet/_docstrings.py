@@ -77,7 +77,8 @@ or None, default=None
     A category unseen in training is ignored at predict time (an all-zero
     one-hot block, as ``OneHotEncoder(handle_unknown="ignore")``). A missing
     value (NaN, None) in a categorical column is a category of its own, as
-    in ``HistGradientBoosting``; missing values in numeric columns are
+    in ``HistGradientBoosting`` (met only at predict time, it is an unknown
+    category, so ignored); missing values in numeric columns are
     refused, as MLP refuses them. A warm start or ``partial_fit`` keeps the
     categories of the first fit. Dense input only; ``n_features_in_`` and
     ``feature_names_in_`` describe the columns of ``X`` as given.

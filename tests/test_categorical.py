@@ -115,6 +115,20 @@ def test_unknown_categories_are_ignored_and_missing_is_a_category():
     ].tolist() == ["blue", "green", "red"]
 
 
+def test_a_missing_category_unseen_in_training_is_ignored():
+    X, y = _table()
+    seen = X["colour"].notna().to_numpy()
+    X, y = X[seen], y[seen]
+    X["colour"] = X["colour"].cat.remove_unused_categories()
+    reg = LayeredRegressor(categorical_features="from_dtype", **FAST).fit(X, y)
+    assert reg.coefs_[0].shape == (5, 16)  # 2 numeric, blue, green, red
+    row = X.head(1).copy()
+    row["colour"] = pd.Categorical([None], categories=["red"])
+    inputs = np.zeros((1, 5))
+    inputs[0, :2] = row[["size", "weight"]].to_numpy()
+    np.testing.assert_allclose(reg.predict(row), reg.network_.predict(inputs).ravel())
+
+
 def test_nan_in_a_numeric_column_is_an_error_as_in_mlp():
     X, y = _table()
     X.loc[3, "size"] = np.nan
