@@ -14,14 +14,26 @@ from types import SimpleNamespace
 
 import numpy as np
 from scipy import sparse
+from array_api_compat import is_array_api_obj
 from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._array_api import check_same_namespace, get_namespace_and_device, move_to
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_categorical_features,
+    _check_feature_names,
+    _check_n_features,
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    check_X_y,
+    validate_data,
+)
 
 from ._safeguards import (
     STOCHASTIC_SOLVERS,
@@ -132,6 +144,75 @@ def _per_layer(name, value, n_layers, is_scalar):
 
 def _is_activation(value):
     return isinstance(value, str) or hasattr(value, "forward")
+
+
+# -- categorical features ------------------------------------------------------
+# With ``categorical_features``, the estimators one-hot encode the categorical
+# columns themselves (as HistGradientBoosting ordinal-encodes them), and the
+# network sees the numeric columns followed by the one-hot columns.
+
+
+def _numeric_block(X, estimator):
+    """The numeric columns, validated as MLP validates X: float, finite (no NaN)."""
+    return check_array(
+        X,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=True,
+        estimator=estimator,
+        input_name="X",
+    )
+
+
+def _categorical_encoder(is_categorical, name):
+    """The (unfitted) transformer from the raw columns to the network's inputs.
+
+    Unknown categories at predict time are all-zero rows of their feature's
+    one-hot block (``handle_unknown="ignore"``); a missing value (NaN, None)
+    seen in training is a category of its own.
+    """
+    encoder = ColumnTransformer(
+        [
+            (
+                "numeric",
+                FunctionTransformer(_numeric_block, kw_args={"estimator": name}),
+                ~is_categorical,
+            ),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32),
+                is_categorical,
+            ),
+        ],
+        sparse_threshold=0,
+    )
+    return encoder.set_output(transform="default")
+
+
+def _is_categorical(X, categorical_features):
+    """The boolean mask of categorical columns of ``X``, or None when there are none."""
+    if categorical_features is None:
+        return None
+    if is_array_api_obj(X) and not isinstance(X, np.ndarray):
+        if isinstance(categorical_features, str):
+            return None  # "from_dtype": an array has no category dtype
+        raise ValueError(
+            "categorical_features given as a mask, indices or names needs X as a numpy "
+            f"array or a DataFrame, got {type(X).__module__}.{type(X).__name__}; "
+            "encode the categorical columns first, or pass the data as numpy."
+        )
+    if sparse.issparse(X):
+        if isinstance(categorical_features, str):
+            return None
+        raise ValueError(
+            "categorical_features needs dense X (a numpy array or a DataFrame), got a "
+            "sparse matrix; one-hot encode the categorical columns first instead."
+        )
+    if not hasattr(X, "shape") and not hasattr(X, "__dataframe__"):
+        X = np.asarray(X, dtype=object)  # a list of rows
+    mask = _check_categorical_features(X, categorical_features)
+    if mask is None or not mask.any():
+        return None
+    return mask
 
 
 class _EpochTasks:
@@ -259,6 +340,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
     }
 
     # -- fitted attributes read from the engine ---------------------------------
@@ -467,16 +549,31 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         if not on_numpy:
             y = self._place_targets(y, X)
             sample_weight = same_place(sample_weight, X)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=[xp.float64, xp.float32],
-            y_numeric=self._y_numeric,
-            reset=first_pass,
-        )
+        if first_pass:
+            # Categorical columns (none by default, nor in an array for
+            # "from_dtype"): the data then take MLP's path, untouched.
+            self.is_categorical_ = _is_categorical(X, self.categorical_features)
+            self._categorical_encoder = None
+            if self.is_categorical_ is not None:
+                self._categorical_encoder = _categorical_encoder(
+                    self.is_categorical_, type(self).__name__
+                )
+        if getattr(self, "_categorical_encoder", None) is not None:
+            X = self._encode_categorical(X, reset=first_pass)
+            X, y = check_X_y(
+                X, y, multi_output=True, y_numeric=self._y_numeric, dtype=None, estimator=self
+            )
+        else:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse=["csr", "csc"],
+                multi_output=True,
+                dtype=[xp.float64, xp.float32],
+                y_numeric=self._y_numeric,
+                reset=first_pass,
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if sample_weight is not None:
@@ -803,8 +900,36 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         """The first parameter (a weight matrix): where (namespace, device) the model lives."""
         return next(a for layer in self.network_.layers for a in layer.get_parameters())
 
+    def _encode_categorical(self, X, reset):
+        """The network's inputs for raw ``X``: numeric columns, then one-hot categories.
+
+        ``n_features_in_`` and ``feature_names_in_`` describe the raw columns,
+        checked as ``validate_data`` checks them.
+        """
+        if not hasattr(X, "shape") and not hasattr(X, "__dataframe__"):
+            X = np.asarray(X, dtype=object)  # a list of rows
+        _check_feature_names(self, X, reset=reset)
+        _check_n_features(self, X, reset=reset)
+        encoder = self._categorical_encoder
+        if reset:
+            encoded = encoder.fit_transform(X)
+        else:
+            with warnings.catch_warnings():
+                # Unknown categories are ignored by design (all-zero one-hot
+                # block), and the feature names were checked just above.
+                warnings.filterwarnings("ignore", message="Found unknown categories")
+                warnings.filterwarnings("ignore", message=".*ColumnTransformer was fitted")
+                encoded = encoder.transform(X)
+        if self.is_categorical_.all():
+            # Only one-hot columns (float32, exact 0/1): compute in float64, as
+            # for any input that is not float32.
+            encoded = encoded.astype(np.float64)
+        return encoded
+
     def _forward(self, X, method):
         check_is_fitted(self, "network_")
+        if getattr(self, "_categorical_encoder", None) is not None:
+            return self.network_.predict(self._encode_categorical(X, reset=False))
         check_same_namespace(X, self, attribute="_fitted_weights", method=method)
         xp = where(X)[0]
         X = validate_data(
@@ -826,6 +951,9 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         vars(new).update(moved)
         if hasattr(self, "network_"):
             new.network_ = self.network_.__sklearn_array_api_convert__(converter)
+        for name in ("_target_mean", "_target_scale"):  # LayeredRegressor(target_scaling=...)
+            if getattr(self, name, None) is not None:
+                setattr(new, name, converter(getattr(self, name)))
         return new
 
     def __sklearn_tags__(self):

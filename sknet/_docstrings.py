@@ -60,6 +60,28 @@ dropout : float or sequence of float, default=0.0
     The share of each hidden layer's outputs dropped at random during
     training: one rate for all hidden layers, or one per layer.
     Predictions never drop anything.
+categorical_features : array-like of {{bool, int, str}} or "from_dtype" \
+or None, default=None
+    The categorical columns of ``X``, spelt as in scikit-learn's
+    ``HistGradientBoosting`` estimators; they are one-hot encoded inside
+    the estimator and the network sees the numeric columns, then the
+    one-hot columns. (sknet only; MLP has no such parameter.)
+
+    - None: no column is categorical (MLP's behaviour).
+    - "from_dtype": the pandas (or polars) ``category``/``Enum`` columns of
+      a DataFrame, and nothing else: object and string columns are not
+      categorical. An array has no such column, so it takes MLP's path.
+    - a boolean mask of shape (n_features,), column indices, or column
+      names (for a DataFrame).
+
+    A category unseen in training is ignored at predict time (an all-zero
+    one-hot block, as ``OneHotEncoder(handle_unknown="ignore")``). A missing
+    value (NaN, None) in a categorical column is a category of its own, as
+    in ``HistGradientBoosting`` (met only at predict time, it is an unknown
+    category, so ignored); missing values in numeric columns are
+    refused, as MLP refuses them. A warm start or ``partial_fit`` keeps the
+    categories of the first fit. Dense input only; ``n_features_in_`` and
+    ``feature_names_in_`` describe the columns of ``X`` as given.
 """
 
 ATTRIBUTES = """loss_ : float
@@ -92,6 +114,9 @@ n_features_in_ : int
     The number of features seen during fit.
 feature_names_in_ : ndarray of shape (`n_features_in_`,)
     The feature names, when X has string column names.
+is_categorical_ : ndarray of shape (`n_features_in_`,), dtype=bool, or None
+    Which columns of ``X`` were one-hot encoded (see
+    ``categorical_features``); None when none was.
 network_ : Network
     The fitted engine.
 """

@@ -136,6 +136,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         max_fun=15000,
         dropout=0.0,
         class_weight=None,
+        categorical_features=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -162,6 +163,7 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         self.max_fun = max_fun
         self.dropout = dropout
         self.class_weight = class_weight
+        self.categorical_features = categorical_features
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -413,6 +415,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
     _parameter_constraints: dict = {
         **_BaseLayered._parameter_constraints,
         "loss": [StrOptions(set(REGRESSION_LOSSES)), HasMethods(["value", "gradient"])],
+        "target_scaling": [StrOptions({"standard"}), None],
     }
 
     def __init__(
@@ -443,6 +446,8 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         n_iter_no_change=10,
         max_fun=15000,
         dropout=0.0,
+        categorical_features=None,
+        target_scaling=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -469,6 +474,8 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dropout = dropout
+        self.categorical_features = categorical_features
+        self.target_scaling = target_scaling
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -507,6 +514,20 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
 
     def _encode_targets(self, y, sample_weight, first_pass, classes, dtype, incremental=False):
         xp, _, on_numpy = where(y)
+        if self.target_scaling is not None and self.loss == "poisson":
+            raise ValueError(
+                "target_scaling='standard' cannot be used with loss='poisson': the Poisson "
+                "loss needs non-negative targets and an exponential output, and a "
+                "standardised target is negative for half the rows. Use "
+                "target_scaling=None with loss='poisson'."
+            )
+        # A warm start or partial_fit keeps the scaling of the first fit.
+        if first_pass:
+            self._target_mean = self._target_scale = None
+            scaling = self.target_scaling is not None
+        else:
+            scaling = getattr(self, "_target_scale", None) is not None
+        # Predictions are in X's dtype, scaled back or not: y must fit in it.
         if dtype == np.float32 and y.dtype != xp.float32 and xp.isdtype(y.dtype, "real floating"):
             largest, limit = float(xp.max(xp.abs(y))) if y.shape[0] else 0.0, _FLOAT32_MAX
             if largest > limit:
@@ -521,16 +542,57 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
             )
         if first_pass:
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
-        if on_numpy:
-            Y = y.reshape(-1, 1) if y.ndim == 1 else y
-            return Y.astype(dtype, copy=False), sample_weight
         Y = xp.reshape(y, (-1, 1)) if y.ndim == 1 else y
+        if scaling:
+            # Computed where y lives, in float64 (float32 where the device has
+            # no float64): the network trains on (y - mean) / scale.
+            if first_pass:
+                self._set_target_scaling(Y, sample_weight)
+            Y = (xp.astype(Y, self._target_mean.dtype) - self._target_mean) / self._target_scale
+        if on_numpy:
+            return Y.astype(dtype, copy=False), sample_weight
         return xp.astype(Y, getattr(xp, dtype.name)), sample_weight
+
+    def _set_target_scaling(self, Y, sample_weight):
+        """The (sample-weighted) mean and standard deviation of each target column.
+
+        As :class:`~sklearn.preprocessing.StandardScaler`: the population
+        standard deviation, and a scale of 1 for a (nearly) constant column.
+        Both are arrays of ``y``'s namespace and device.
+        """
+        xp, device, _ = where(Y)
+        try:
+            dtype = xp.float64
+            Y = xp.astype(Y, dtype)
+        except (TypeError, ValueError, RuntimeError):  # a device without float64
+            dtype = xp.float32
+            Y = xp.astype(Y, dtype)
+        if sample_weight is None:
+            weights = xp.ones((Y.shape[0], 1), dtype=dtype, device=device)
+        else:
+            weights = xp.reshape(xp.astype(sample_weight, dtype), (-1, 1))
+        total = xp.sum(weights)
+        mean = xp.sum(weights * Y, axis=0) / total
+        scale = xp.sqrt(xp.sum(weights * (Y - mean) ** 2, axis=0) / total)
+        one = xp.asarray(1.0, dtype=dtype, device=device)
+        tiny = 10 * float(xp.finfo(dtype).eps) * xp.maximum(xp.abs(mean), one)
+        scale = xp.where(scale <= tiny, one, scale)
+        self._target_mean, self._target_scale = mean, scale
+
+    def _to_target_units(self, prediction):
+        """The network's outputs in the units of ``y`` (undoing ``target_scaling``)."""
+        if getattr(self, "_target_scale", None) is None:
+            return prediction
+        xp = where(prediction)[0]
+        scale = xp.astype(self._target_scale, prediction.dtype)
+        mean = xp.astype(self._target_mean, prediction.dtype)
+        return prediction * scale + mean
 
     def _loss_name(self):
         return LOSSES[self.loss] if isinstance(self.loss, str) else self.loss
 
     def _score_outputs(self, prediction, y, sample_weight):
+        prediction = self._to_target_units(prediction)
         if y.ndim == 1:
             prediction = where(prediction)[0].reshape(prediction, (-1,))
         return r2_score(y, prediction, sample_weight=sample_weight)
@@ -546,7 +608,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        prediction = self._forward(X, "predict")
+        prediction = self._to_target_units(self._forward(X, "predict"))
         if prediction.shape[1] == 1:
             return where(prediction)[0].reshape(prediction, (-1,))
         return prediction
@@ -622,6 +684,25 @@ default="squared_error"
     deviance with an exponential output (``y`` must be non-negative).
 """
 
+_REGRESSOR_EXTRAS = """\
+target_scaling : {"standard"} or None, default=None
+    ``"standard"``: the network learns the standardised target
+    ``(y - mean) / std`` (sample-weighted mean and population standard
+    deviation of each output, computed by the first fit; a constant
+    output keeps a scale of 1), and predictions are mapped back. This is
+    ``TransformedTargetRegressor(regressor, transformer=StandardScaler())``
+    in one parameter, and matters for targets far from unit scale (prices,
+    counts in the thousands), which the output layer would otherwise spend
+    its training reaching. ``loss_curve_``, ``loss_``, ``best_loss_`` and
+    ``validation_loss_curve_`` are in the standardised units;
+    ``validation_scores_`` (R²) and ``predict`` are in the units of ``y``.
+    Refused with ``loss="poisson"``, whose targets must stay non-negative.
+    None: MLP's behaviour. (sknet only.)
+
+Attributes
+----------
+"""
+
 _REGRESSOR_EXAMPLES = """
 Examples
 --------
@@ -632,6 +713,23 @@ Examples
 >>> reg = LayeredRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
 >>> bool(reg.score(X, y) > 0.99)
 True
+
+A target in the tens of thousands, learnt on its standardised scale:
+
+>>> reg = LayeredRegressor(hidden_layer_sizes=(16,), max_iter=300,
+...                        target_scaling="standard", random_state=0)
+>>> bool(reg.fit(X, 30_000 + 100 * y).score(X, 30_000 + 100 * y) > 0.95)
+True
+
+A pandas ``category`` column, one-hot encoded inside:
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"size": X[:, 0],
+...                       "city": pd.Categorical(["A", "B"] * 100)})
+>>> reg = LayeredRegressor(categorical_features="from_dtype",
+...                        hidden_layer_sizes=(), solver="lbfgs")
+>>> reg.fit(frame, y).is_categorical_
+array([False,  True])
 """
 
 _HIDDEN_NAMES = ", ".join(HIDDEN_ACTIVATIONS)
@@ -653,7 +751,7 @@ LayeredRegressor.__doc__ = (
         activations=_HIDDEN_NAMES,
         stratified="",
     )
-    + "\nAttributes\n----------\n"
+    + _REGRESSOR_EXTRAS
     + ATTRIBUTES
     + _REGRESSOR_EXAMPLES
 )

@@ -2,8 +2,12 @@
 
 Importing this module registers a parser, a shape calculator and a converter
 with skl2onnx for :class:`~sknet.LayeredClassifier` and
-:class:`~sknet.LayeredRegressor`, so that ``skl2onnx.to_onnx`` and
-``skl2onnx.convert_sklearn`` convert them on their own and inside pipelines.
+:class:`~sknet.LayeredRegressor`, and a shape calculator and a converter for
+:class:`~sknet.preprocessing.PiecewiseLinearEncoder`, so that
+``skl2onnx.to_onnx`` and ``skl2onnx.convert_sklearn`` convert them on their
+own and inside pipelines (a ``Pipeline(PiecewiseLinearEncoder(), ...)``
+converts whole). The encoder's graph computes in the input's type, like its
+``transform``, and casts to its ``dtype`` when one is set.
 The graph computes in float when the input is float32 (or an integer type) and
 in double when it is float64.
 
@@ -13,7 +17,10 @@ the probabilities, which by default skl2onnx turns into a list of
 ``{class: probability}`` dictionaries (``options={"zipmap": False}`` keeps the
 matrix, ``"columns"`` gives one output per class). The dictionaries hold float
 values even for float64 input, as ONNX's ``ZipMap`` takes nothing else. A
-regressor's graph has one output of shape ``(n_samples, n_outputs)``. A
+regressor's graph has one output of shape ``(n_samples, n_outputs)``, mapped
+back to the units of ``y`` for ``target_scaling="standard"``. An estimator
+fitted with ``categorical_features`` is refused: its internal one-hot
+encoding has no graph (put a ``OneHotEncoder`` in front of it instead). A
 classifier fitted on a single class labels every row with it, with
 probability 1, as ``predict_proba`` does. A model trained on another array
 library or device (torch, CuPy, array_api_strict) is exported from a copy of its
@@ -95,6 +102,7 @@ from .activations import (
 from .backends import to_numpy
 from .estimators import LayeredClassifier, LayeredRegressor
 from .layers import Layer
+from .preprocessing import PiecewiseLinearEncoder
 
 __all__ = ["register"]
 
@@ -196,6 +204,13 @@ def _check_convertible(model):
         "network_",
         msg=f"Cannot convert this {name} to ONNX: it is not fitted yet. Call 'fit' first.",
     )
+    if getattr(model, "_categorical_encoder", None) is not None:
+        raise ValueError(
+            f"Cannot convert this {name} to ONNX: it was fitted with categorical_features, "
+            "and its internal one-hot encoding has no ONNX translation. Put a OneHotEncoder "
+            "in a ColumnTransformer in front of it (skl2onnx converts both) and fit with "
+            "categorical_features=None."
+        )
     for i, layer in enumerate(model.network_.layers, start=1):
         to_onnx = getattr(type(layer), "to_onnx", None)
         if to_onnx is None or to_onnx is Layer.to_onnx:
@@ -335,6 +350,12 @@ def _convert_regressor(scope, operator, container):
     model = operator.raw_operator
     graph = _Graph(scope, container, _graph_types(operator)[0])
     output = graph.forward(model.network_, _graph_input(graph, operator))
+    scale = getattr(model, "_target_scale", None)
+    if scale is not None:
+        # target_scaling: the network predicts (y - mean) / scale.
+        output = graph.node("Mul", [output, graph.constant(to_numpy(scale), "target_scale")])
+        mean = graph.constant(to_numpy(model._target_mean), "target_mean")
+        output = graph.node("Add", [output, mean])
     graph.node("Identity", [output], out=operator.outputs[0].full_name)
 
 
@@ -406,3 +427,74 @@ def register(estimator_class):
 
 register(LayeredClassifier)
 register(LayeredRegressor)
+
+
+# -- PiecewiseLinearEncoder --------------------------------------------------------------
+
+
+def _ple_output_dtype(operator):
+    """The encoder's output dtype: its ``dtype``, or the input's (float32 for integers)."""
+    model = operator.raw_operator
+    if model.dtype is not None:
+        return np.dtype(model.dtype)
+    if isinstance(operator.inputs[0].type, DoubleTensorType):
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def _ple_shapes(operator):
+    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
+    check_input_and_output_types(operator, good_input_types=_GOOD_INPUTS)
+    model = operator.raw_operator
+    n_rows = operator.inputs[0].get_first_dimension()
+    tensor_type = DoubleTensorType if _ple_output_dtype(operator) == np.float64 else FloatTensorType
+    operator.outputs[0].set_type(tensor_type([n_rows, int(model.n_bins_.sum())]))
+
+
+def _convert_ple(scope, operator, container):
+    """One vectorised piece for every feature: gather, shift, divide, clip.
+
+    Output column ``k`` reads input feature ``feature[k]``; it is
+    ``(x - lower[k]) / width[k]``, clipped above at ``upper[k]`` (1, or +inf
+    for a feature's last bin) and below at ``floor[k]`` (0, or -inf for a
+    feature's first bin), as :meth:`PiecewiseLinearEncoder.transform` clips.
+    A constant feature's column is clipped to [0, 0].
+    """
+    model = operator.raw_operator
+    check_is_fitted(model, "bin_edges_")
+    graph = _Graph(scope, container, _graph_types(operator)[0])
+    out_dtype = _ple_output_dtype(operator)
+    feature, lower, width, upper, floor = [], [], [], [], []
+    for j, (edges, n_bins) in enumerate(zip(model.bin_edges_, model.n_bins_, strict=True)):
+        feature += [j] * int(n_bins)
+        if len(edges) == 1:  # a constant feature: one column, always 0
+            lower.append(0.0)
+            width.append(1.0)
+            upper.append(0.0)
+            floor.append(0.0)
+            continue
+        # The edges in the output dtype, as transform casts them.
+        edges = np.asarray(edges, dtype=np.float64).astype(out_dtype)
+        lower += list(edges[:-1])
+        width += list(np.diff(edges))
+        upper += [1.0] * (int(n_bins) - 1) + [np.inf]
+        floor += [-np.inf] + [0.0] * (int(n_bins) - 1)
+    indices = scope.get_unique_variable_name("feature")
+    container.add_initializer(
+        indices, onnx_proto.TensorProto.INT64, [len(feature)], np.asarray(feature, np.int64)
+    )
+    x = graph.node("Gather", [_graph_input(graph, operator), indices], axis=1)
+    shifted = graph.node("Sub", [x, graph.constant(lower, "lower")])
+    z = graph.node("Div", [shifted, graph.constant(width, "width")])
+    z = graph.node("Min", [z, graph.constant(upper, "upper")])
+    z = graph.node("Max", [z, graph.constant(floor, "floor")])
+    if out_dtype != graph.dtype:
+        out_type = _DOUBLE if out_dtype == np.float64 else _FLOAT
+        graph.node("Cast", [z], out=operator.outputs[0].full_name, to=out_type)
+    else:
+        graph.node("Identity", [z], out=operator.outputs[0].full_name)
+
+
+update_registered_converter(
+    PiecewiseLinearEncoder, "SknetPiecewiseLinearEncoder", _ple_shapes, _convert_ple
+)

@@ -45,6 +45,14 @@ ESTIMATORS = [
     LayeredClassifier(early_stopping=True, validation_fraction=0.2, random_state=0),
     LayeredRegressor(early_stopping=True, validation_fraction=0.2, random_state=0),
     LayeredClassifier(class_weight="balanced", random_state=0),
+    # sknet-only options: "from_dtype" finds no category in an array (MLP's
+    # path), and a standardised target must still pass every check.
+    LayeredClassifier(categorical_features="from_dtype", random_state=0),
+    LayeredRegressor(categorical_features="from_dtype", random_state=0),
+    LayeredRegressor(target_scaling="standard", random_state=0),
+    LayeredRegressor(
+        target_scaling="standard", solver="lbfgs", hidden_layer_sizes=(20,), random_state=0
+    ),
 ]
 
 

@@ -384,3 +384,119 @@ def test_export_of_a_classifier_trained_on_another_device(namespace):
     labels, proba = _no_zipmap(model, X)
     np.testing.assert_allclose(proba, reference.predict_proba(X), atol=1e-4)
     assert (labels == reference.predict(X)).mean() > 0.95
+
+
+# -- PiecewiseLinearEncoder, target scaling, categorical features ----------------------
+
+
+def _ple_data(dtype):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X.astype(dtype)
+    X[:, 3] = 5.0  # a constant feature: one column, always 0
+    # Rows beyond the training range: the outer bins are not clipped there.
+    beyond = np.vstack([X.min(axis=0) - 1, X.max(axis=0) + 1]).astype(dtype)
+    return X, y, np.vstack([X, beyond])
+
+
+@DTYPES
+@pytest.mark.parametrize("strategy", ["quantile", "tree"])
+def test_piecewise_linear_encoder_matches_transform(dtype, strategy):
+    from sknet.preprocessing import PiecewiseLinearEncoder
+
+    X, y, X_test = _ple_data(dtype)
+    encoder = PiecewiseLinearEncoder(n_bins=8, strategy=strategy, random_state=0).fit(X, y)
+    (output,) = _run(encoder, X_test)
+    assert output.dtype == dtype
+    assert output.shape == (len(X_test), encoder.n_bins_.sum())
+    # The same operations in the same dtype: equal to the last bit.
+    np.testing.assert_array_equal(output, encoder.transform(X_test))
+
+
+def test_piecewise_linear_encoder_output_dtype_option():
+    from sknet.preprocessing import PiecewiseLinearEncoder
+
+    X, y, X_test = _ple_data(np.float64)
+    encoder = PiecewiseLinearEncoder(n_bins=4, dtype=np.float32).fit(X)
+    (output,) = _run(encoder, X_test)
+    assert output.dtype == np.float32
+    np.testing.assert_allclose(output, encoder.transform(X_test), rtol=1e-6, atol=1e-6)
+
+
+def test_pipeline_of_piecewise_linear_encoder_and_classifier():
+    from sknet.preprocessing import PiecewiseLinearEncoder
+
+    X, y, X_test = _ple_data(np.float32)
+    pipeline = make_pipeline(
+        PiecewiseLinearEncoder(n_bins=8, random_state=0),
+        _clf((16,), activation="relu"),
+    ).fit(X, y)
+    labels, proba = _run(pipeline, X_test, options={LayeredClassifier: {"zipmap": False}})
+    np.testing.assert_array_equal(labels, pipeline.predict(X_test))
+    assert np.abs(proba - pipeline.predict_proba(X_test)).max() <= 1e-5
+
+
+def test_the_tabular_recipe_does_not_convert_but_its_steps_do():
+    """The recipe picks its columns when it is fitted (a callable selector),
+    turns categories into strings with a FunctionTransformer, and the regressor
+    wraps its pipeline in a TransformedTargetRegressor: skl2onnx converts none
+    of them. The same steps with the columns named, and target_scaling, convert."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    from sknet import make_tabular_regressor
+    from sknet.preprocessing import PiecewiseLinearEncoder
+
+    frame = load_diabetes(as_frame=True).frame
+    y = frame.pop("target")
+    numeric = [column for column in frame.columns if column != "sex"]
+    frame[numeric] = frame[numeric].astype(np.float32)
+    frame["sex"] = np.where(frame["sex"] > 0, "M", "F")
+    recipe = make_tabular_regressor(max_iter=5, random_state=0)
+    with pytest.warns(Warning):
+        recipe.fit(frame, y)
+    with pytest.raises(RuntimeError, match="TransformedTargetRegressor"):
+        to_onnx(recipe, frame[:1])
+    with pytest.raises(RuntimeError, match="Unable to find column name"):
+        to_onnx(recipe.regressor_, frame[:1])
+
+    columns = ColumnTransformer(
+        [
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median")),
+                        ("encode", PiecewiseLinearEncoder(n_bins=8, random_state=0)),
+                    ]
+                ),
+                numeric,
+            ),
+            ("sex", OneHotEncoder(), ["sex"]),
+        ]
+    )
+    reg = _reg(hidden_layer_sizes=(16,), target_scaling="standard", solver="lbfgs", max_iter=100)
+    pipeline = make_pipeline(columns, reg).fit(frame, y)
+    feeds = {column: frame[[column]].to_numpy() for column in frame.columns}
+    (output,) = _run(pipeline, frame, feeds=feeds)
+    np.testing.assert_allclose(output.ravel(), pipeline.predict(frame), rtol=1e-4)
+
+
+@DTYPES
+def test_regressor_with_target_scaling(dtype):
+    X, y = _diabetes()
+    X = X.astype(dtype)
+    reg = _reg(target_scaling="standard", solver="lbfgs", max_iter=100).fit(X, 1e4 * y)
+    (output,) = _run(reg, X)
+    np.testing.assert_allclose(output.ravel(), reg.predict(X), rtol=_tolerance(dtype))
+    assert reg.score(X, 1e4 * y) > 0.4
+
+
+def test_a_model_with_categorical_features_is_refused():
+    frame = pd.DataFrame(
+        {"x": np.arange(20.0, dtype=np.float32), "c": pd.Categorical(["a", "b"] * 10)}
+    )
+    reg = _reg(categorical_features="from_dtype", max_iter=5)
+    with pytest.warns(Warning):
+        reg.fit(frame, np.arange(20.0))
+    with pytest.raises(ValueError, match="fitted with categorical_features"):
+        to_onnx(reg, frame[:1])

@@ -283,3 +283,115 @@ def test_held_out_r2_same_range_as_mlp_regressor(regression):
     mlp = MLPRegressor(**settings).fit(X_train, y_train).score(X_test, y_test)
     assert ours > 0.95 and mlp > 0.95
     assert abs(ours - mlp) < 0.03
+
+
+# -- target_scaling ---------------------------------------------------------------------
+
+
+def _large_target(n_samples=300, seed=0):
+    """A regression target in the tens of thousands (scale 1e4), standardised features."""
+    X, y = make_regression(n_samples=n_samples, n_features=5, noise=1.0, random_state=seed)
+    return StandardScaler().fit_transform(X), 3e4 + 1e4 * y / y.std()
+
+
+def test_target_scaling_rescues_a_target_of_scale_1e4():
+    from sklearn.compose import TransformedTargetRegressor
+
+    X, y = _large_target()
+    options = dict(hidden_layer_sizes=(32,), max_iter=100, random_state=0)
+    with pytest.warns(Warning):  # max_iter reached
+        raw = LayeredRegressor(**options).fit(X, y)
+    with pytest.warns(Warning):
+        scaled = LayeredRegressor(target_scaling="standard", **options).fit(X, y)
+    assert raw.score(X, y) < 0.1  # the output layer never reaches the target's scale
+    assert scaled.score(X, y) > 0.97
+    # The same model as scikit-learn's TransformedTargetRegressor(StandardScaler()).
+    with pytest.warns(Warning):
+        wrapped = TransformedTargetRegressor(
+            LayeredRegressor(**options), transformer=StandardScaler()
+        ).fit(X, y)
+    np.testing.assert_allclose(scaled.predict(X), wrapped.predict(X), rtol=1e-10)
+    # loss_curve_ is in the units of the standardised target, as the wrapped model's.
+    np.testing.assert_allclose(scaled.loss_curve_, wrapped.regressor_.loss_curve_, rtol=1e-10)
+    assert scaled.loss_curve_[-1] < 0.05
+
+
+def test_target_scaling_validation_scores_are_r2_in_the_units_of_y():
+    from sklearn.compose import TransformedTargetRegressor
+
+    X, y = _large_target()
+    options = dict(
+        hidden_layer_sizes=(16,),
+        early_stopping=True,
+        learning_rate_init=0.01,
+        max_iter=30,
+        random_state=0,
+    )
+    with pytest.warns(Warning):
+        scaled = LayeredRegressor(target_scaling="standard", **options).fit(X, y)
+    with pytest.warns(Warning):
+        wrapped = TransformedTargetRegressor(
+            LayeredRegressor(**options), transformer=StandardScaler()
+        ).fit(X, y)
+    # R² is unchanged by standardising both y and the prediction: the scores
+    # on y (this estimator) equal those on the scaled y (the wrapped one).
+    np.testing.assert_allclose(
+        scaled.validation_scores_, wrapped.regressor_.validation_scores_, rtol=1e-9
+    )
+    assert scaled.best_validation_score_ > 0.5
+
+
+def test_target_scaling_uses_the_sample_weighted_mean_and_std():
+    X, y = _large_target(n_samples=100)
+    Y = np.column_stack([y, np.full_like(y, 7.0)])  # the second column is constant
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
+    reg = LayeredRegressor(
+        target_scaling="standard", hidden_layer_sizes=(4,), solver="lbfgs", max_iter=5
+    )
+    with pytest.warns(Warning):
+        reg.fit(X, Y, sample_weight=weights)
+    mean = np.average(Y, axis=0, weights=weights)
+    std = np.sqrt(np.average((Y - mean) ** 2, axis=0, weights=weights))
+    np.testing.assert_allclose(reg._target_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(reg._target_scale, [std[0], 1.0], rtol=1e-12)
+    # The constant column is predicted exactly: its scaled target is 0.
+    assert reg.predict(X).shape == (100, 2)
+
+
+def test_target_scaling_with_float32_x_stays_float32():
+    X, y = _large_target(n_samples=100)
+    X = X.astype(np.float32)
+    reg = LayeredRegressor(target_scaling="standard", hidden_layer_sizes=(), solver="lbfgs")
+    reg.fit(X, y)
+    assert reg.coefs_[0].dtype == np.float32
+    assert reg.predict(X).dtype == np.float32
+    assert reg.score(X, y) > 0.99
+
+
+def test_target_scaling_is_refused_with_the_poisson_loss():
+    X, y = _large_target(n_samples=50)
+    reg = LayeredRegressor(loss="poisson", target_scaling="standard")
+    with pytest.raises(ValueError, match="target_scaling='standard' cannot be used with"):
+        reg.fit(X, np.abs(y))
+
+
+def test_target_scaling_partial_fit_keeps_the_first_scaling():
+    X, y = _large_target()
+    reg = LayeredRegressor(target_scaling="standard", hidden_layer_sizes=(8,), random_state=0)
+    reg.partial_fit(X[:100], y[:100])
+    mean, scale = reg._target_mean.copy(), reg._target_scale.copy()
+    reg.partial_fit(X[100:], y[100:] + 1e5)
+    np.testing.assert_array_equal(reg._target_mean, mean)
+    np.testing.assert_array_equal(reg._target_scale, scale)
+    np.testing.assert_allclose(mean, [y[:100].mean()])
+
+
+def test_target_scaling_default_is_mlps_behaviour():
+    X, y = _large_target(n_samples=100)
+    options = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0)
+    with pytest.warns(Warning):
+        default = LayeredRegressor(**options).fit(X, y)
+    with pytest.warns(Warning):
+        none = LayeredRegressor(target_scaling=None, **options).fit(X, y)
+    np.testing.assert_array_equal(default.predict(X), none.predict(X))
+    assert default._target_scale is None
