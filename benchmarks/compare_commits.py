@@ -1,0 +1,127 @@
+"""Epoch time of sknet at two commits, run alternately in fresh processes.
+
+Answers "did this change make training slower?" on a noisy machine: each
+measurement is a new Python process that imports sknet from one source tree,
+times steady ``partial_fit`` epochs of a ``bench_vs_mlp.py`` case, and prints
+them; the trees take turns, and the median per tree is compared.
+
+    python benchmarks/compare_commits.py 10a917d HEAD --rounds 5
+
+A commit is checked out once into a temporary git worktree (removed at the
+end); a path to a source tree is used as it is. ``--backend numpy`` hides
+numba from the children, so the numpy path is timed even where numba is
+installed; ``--backend numba`` requires it.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+CHILD = r"""
+import json, sys, time, warnings
+if {hide_numba}:
+    sys.modules["numba"] = None
+sys.path.insert(0, {tree!r})
+sys.path.insert(1, {bench!r})
+import numpy as np
+import threadpoolctl
+import sknet
+assert sknet.__file__.startswith({tree!r}), sknet.__file__
+from bench_vs_mlp import estimator_params, make_case, partial_fit_epoch
+case = make_case({case!r}, n_samples={n_samples}).astype(np.{dtype})
+Estimator = sknet.LayeredClassifier if case.kind == "clf" else sknet.LayeredRegressor
+model = Estimator(**estimator_params(case, 1, 0))
+times = []
+with threadpoolctl.threadpool_limits({threads}, user_api="blas"):
+    for epoch in range({epochs}):
+        t0 = time.perf_counter()
+        partial_fit_epoch(model, case, first=epoch == 0)
+        times.append(time.perf_counter() - t0)
+print(json.dumps(times[1:]))
+"""
+
+
+def source_tree(ref, keep):
+    """A path to sknet's source at ``ref`` (a folder, or a commit checked out for the run)."""
+    if Path(ref).is_dir():
+        return str(Path(ref).resolve())
+    folder = tempfile.mkdtemp(prefix="sknet-compare-")
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", folder, ref], check=True
+    )
+    keep.append(folder)
+    return folder
+
+
+def epoch_times(tree, args, case, dtype):
+    code = CHILD.format(
+        hide_numba=args.backend == "numpy",
+        tree=tree,
+        bench=str(HERE),
+        case=case,
+        n_samples=args.n_samples,
+        dtype=dtype,
+        threads=args.threads,
+        epochs=args.epochs,
+    )
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
+    )
+    if out.returncode:
+        raise RuntimeError(f"child for {tree} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="the reference commit or source folder")
+    parser.add_argument("new", help="the commit or source folder to compare with it")
+    parser.add_argument("--cases", default="wide_clf,wide_reg")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--backend", choices=["numpy", "numba", "auto"], default="numpy")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs per tree")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per run, first excluded")
+    parser.add_argument("--n-samples", type=int, default=40_000)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    args = parser.parse_args(argv)
+    if args.backend == "numba":
+        import numba  # noqa: F401 - fail early without it
+
+    made = []
+    try:
+        trees = {"base": source_tree(args.base, made), "new": source_tree(args.new, made)}
+        print(f"base={args.base} new={args.new} backend={args.backend} "
+              f"threads={args.threads} rows={args.n_samples}; load {os.getloadavg()[0]:.2f}")
+        print("| case | dtype | base epoch (s) | new epoch (s) | new / base |")
+        print("|---|---|---|---|---|")
+        for case in args.cases.split(","):
+            for dtype in args.dtypes.split(","):
+                samples = {"base": [], "new": []}
+                for round_ in range(args.rounds):
+                    order = ("base", "new") if round_ % 2 == 0 else ("new", "base")
+                    for name in order:
+                        samples[name].append(
+                            statistics.median(epoch_times(trees[name], args, case, dtype))
+                        )
+                base, new = (statistics.median(samples[k]) for k in ("base", "new"))
+                print(f"| {case} | {dtype} | {base:.4f} | {new:.4f} | {new / base:.3f} |",
+                      flush=True)
+        print(f"load at the end {os.getloadavg()[0]:.2f}")
+    finally:
+        for folder in made:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", folder], check=False
+            )
+
+
+if __name__ == "__main__":
+    main()
