@@ -9,6 +9,7 @@
 """
 
 import importlib
+import importlib.util
 import inspect
 import re
 import runpy
@@ -95,13 +96,27 @@ def _rst_sources():
     )
 
 
+def _import(module_name):
+    """The module, or None where it needs an optional extra that is missing
+    (``sknet.onnx`` without skl2onnx): its docstrings are checked where the
+    extra is installed."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        if module_name == "sknet.onnx" and importlib.util.find_spec("skl2onnx") is None:
+            return None
+        raise
+
+
 def _docstrings():
     """``(where, docstring)`` of every module, class, function and method that
     the API page can show: those of the public modules and of the estimators'
     shared base. Read at run time, since some are assembled when imported."""
     paths = [p for p in PACKAGE.glob("*.py") if not p.name.startswith("_")]
     for path in sorted([*paths, PACKAGE / "_base.py", PACKAGE / "_summary.py"]):
-        module = importlib.import_module(f"sknet.{path.stem}")
+        module = _import(f"sknet.{path.stem}")
+        if module is None:
+            continue
         yield module.__name__, module.__doc__ or ""
         for name, obj in vars(module).items():
             if getattr(obj, "__module__", None) != module.__name__:
@@ -269,14 +284,17 @@ def conf():
 def _documented_objects(conf):
     for full in sorted(conf["_documented_names"](str(DOCS / "api.rst"))):
         module_name, name = full.rsplit(".", 1)
-        yield full, getattr(importlib.import_module(module_name), name)
+        module = _import(module_name)
+        if module is not None:
+            yield full, getattr(module, name)
 
 
 def test_api_page_names_no_private_module(conf):
     private = re.compile(r"\bsknet\._[a-z]\w*")
     found = []
     for module_name in conf["_PUBLIC_MODULES"]:
-        doc = importlib.import_module(module_name).__doc__ or ""
+        module = _import(module_name)
+        doc = "" if module is None else module.__doc__ or ""
         found.extend((module_name, m) for m in private.findall(doc))
     for full, obj in _documented_objects(conf):
         docs = [obj.__doc__ or ""]

@@ -1,4 +1,4 @@
-"""numba's backend (sknet[fast]) computes what the numpy backend computes.
+"""numba's backend (sknet-layers[fast]) computes what the numpy backend computes.
 
 Every activation, loss and optimizer, trained for 10 epochs on both
 backends from the same ``random_state``: predictions agree within 1e-9
