@@ -1,7 +1,7 @@
 """The one training loop of :class:`sknet.Network`, for every backend.
 
 While a network trains, every parameter lives in one flat vector (see
-:mod:`sknet._parameters`): optimizers update all layers with a few vectorised
+:mod:`sknet.backends.parameters`): optimizers update all layers with a few vectorised
 operations, the L2 penalty reads one contiguous prefix, and L-BFGS needs no
 packing. With numpy, every buffer a step uses is made once per fit; with an
 array-API library, nothing per batch comes back to the host: the batches are
@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 
 from .backends import NUMPY, first_rows
+from .losses import output_delta
 
 __all__ = ["DivergenceError", "Trainer"]
 
@@ -117,7 +118,7 @@ class Trainer:
 
     @property
     def params(self):
-        """The flat parameter vector (see :mod:`sknet._parameters`)."""
+        """The flat parameter vector (see :mod:`sknet.backends.parameters`)."""
         return self.store.params
 
     @property
@@ -172,11 +173,7 @@ class Trainer:
         if not backend.batch_is_finite(objective):
             raise Diverged
 
-        grad_out = layers[-1].delta_view(n)
-        if self.fused:
-            grad_out = backend.fused_delta(h, Y, scale, grad_out)
-        else:
-            grad_out = backend.loss_gradient(self.loss, Y, h, scale, grad_out)
+        grad_out = output_delta(self.loss, Y, h, scale, self.fused, layers[-1].delta_view(n))
         ones = self._ones[:n]
         gradients = [None] * len(layers)
         for i in range(len(layers) - 1, -1, -1):

@@ -244,7 +244,7 @@ def _params_after_each_epoch(make_optimizer, new_rate=None, backend="numpy", mon
 
     X, Y = _lr_data()
     if backend == "numba":
-        numba_backend = pytest.importorskip("sknet._numba_backend")
+        numba_backend = pytest.importorskip("sknet.backends.numba")
         monkeypatch.setattr(backends, "_NUMBA", (numba_backend.NumbaBackend(), 0))
     elif backend == "array_api_strict":
         xps = pytest.importorskip("array_api_strict")

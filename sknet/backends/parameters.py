@@ -36,7 +36,7 @@ def writes_out(optimizer):
     Examples
     --------
     >>> from sknet import Adam
-    >>> from sknet._parameters import writes_out
+    >>> from sknet.backends.parameters import writes_out
     >>> writes_out(Adam())
     True
     """
@@ -91,7 +91,7 @@ class ParameterStore:
 
     Examples
     --------
-    >>> from sknet._parameters import FlatParameters, ParameterStore
+    >>> from sknet.backends.parameters import FlatParameters, ParameterStore
     >>> issubclass(FlatParameters, ParameterStore)
     True
     """
@@ -155,7 +155,7 @@ class FlatParameters(ParameterStore):
     --------
     >>> import numpy as np
     >>> from sknet import Network
-    >>> from sknet._parameters import FlatParameters
+    >>> from sknet.backends.parameters import FlatParameters
     >>> from sknet.backends import NUMPY
     >>> net = Network(2, random_state=0).add_layer(1, "identity")
     >>> store = FlatParameters(net.layers, np.dtype("float64"), NUMPY)
@@ -201,7 +201,7 @@ class FlatParameters(ParameterStore):
     def penalty(self, backend):
         """The sum of squares of the penalised parameters."""
         weights = self.params[: self.n_penalized]
-        return backend.sum_of_squares(weights)
+        return float(np.dot(weights, weights))
 
     def collect_gradients(self, gradients, decay):
         """Gather the layers' gradients (already in place) and add ``decay * weights``."""
@@ -260,7 +260,7 @@ class DeviceParameters(ParameterStore):
     >>> import array_api_strict as xps
     >>> from sknet import Network
     >>> from sknet.backends import get_backend
-    >>> from sknet._parameters import DeviceParameters
+    >>> from sknet.backends.parameters import DeviceParameters
     >>> net = Network(2, random_state=0).add_layer(1, "identity")
     >>> backend = get_backend(xps.ones(1))
     >>> store = DeviceParameters(net.layers, xps.float64, backend)
@@ -298,7 +298,8 @@ class DeviceParameters(ParameterStore):
         return [None] * len(self.layers[i].penalized)
 
     def penalty(self, backend):
-        return backend.sum_of_squares(self.params[: self.n_penalized])
+        weights = self.params[: self.n_penalized]
+        return self.backend.xp.vecdot(weights, weights)
 
     def collect_gradients(self, gradients, decay):
         """Concatenate the layers' gradients in the store's order, adding ``decay * weights``."""
