@@ -192,7 +192,10 @@ class AbsoluteError(Loss):
         return xp.sum(xp.abs(y_pred - y_true), axis=1)
 
     def gradient(self, y_true, y_pred, out=None):
-        return _into(out, _namespace(y_pred).sign(y_pred - y_true))
+        # sign(r), in where() with Python numbers: array_api_compat's torch
+        # sign assigns NaNs through a boolean mask (a device sync). NaN stays NaN.
+        xp, r = _namespace(y_pred), y_pred - y_true
+        return _into(out, xp.where(r > 0, 1.0, xp.where(r < 0, -1.0, 0 * r)))
 
 
 class HuberLoss(Loss):

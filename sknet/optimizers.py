@@ -39,10 +39,10 @@ import math
 import numbers
 
 import numpy as np
-from array_api_compat import array_namespace as _namespace
 from scipy.optimize import OptimizeResult, minimize
 
 from ._registry import lookup
+from .activations import _namespace
 
 __all__ = ["LBFGS", "OPTIMIZERS", "SGD", "Adam", "get_optimizer"]
 

@@ -384,3 +384,45 @@ def test_results_on_another_device_are_refused():
     match = "returned an array on device .*CPU_DEVICE.*on the input's device"
     with pytest.raises(TypeError, match=match):
         _fit_with(OtherDevice(), "array_api_strict")
+
+
+# -- on a device, scalars are no uploads: Python numbers in operators and where ------
+
+
+def _host_scalars_made(function, *arrays):
+    """The aten ops of ``function(*arrays)`` that turn a host value into a tensor.
+
+    ``lift_fresh`` is a Python number made a tensor on the host (what
+    ``maximum(z, 0.0)`` does: on a GPU, that tensor is sent to the device);
+    ``_to_copy``/``copy_`` move data between tensors or devices.
+    """
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    del torch
+    with Record() as record:
+        function(*arrays)
+    return [op for op in record.ops if op.split(".")[1] in ("lift_fresh", "_to_copy", "copy_")]
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_activations_upload_no_scalars_on_torch(name, dtype):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    act = ACTIVATIONS[name]
+    z = torch.asarray(_z(dtype=dtype))
+    a = act.forward(z)
+    grad = torch.ones_like(z)
+    assert _host_scalars_made(act.forward, z) == []
+    assert _host_scalars_made(act.backward, z, a, grad) == []
+    # ...and they compute what numpy computes.
+    expected = act.forward(_z(dtype=dtype))
+    np.testing.assert_allclose(a.numpy(), expected, rtol=1e-6 if dtype == "float32" else 1e-14)

@@ -211,10 +211,12 @@ class Backend:
         """
         if out is not None:  # numpy: the step writes into the spare vector
             if writes_out(optimizer):
-                optimizer.step(params, grad, out=out)
+                result = optimizer.step(params, grad, out=out)
             else:
                 np.copyto(out, params)
-                optimizer.step(out, grad)
+                result = optimizer.step(out, grad)
+            if result is not None and result is not out:  # a step that returns its result
+                np.copyto(out, result)
             return out
         step_xp = getattr(optimizer, "step_xp", None)  # an earlier version's device form
         if step_xp is not None:
