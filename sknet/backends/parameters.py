@@ -304,10 +304,14 @@ class DeviceParameters(ParameterStore):
     def collect_gradients(self, gradients, decay):
         """Concatenate the layers' gradients in the store's order, adding ``decay * weights``."""
         xp = self.backend.xp
+        # A weighted fit's decay is a scalar on the device: truth-testing it
+        # would read it back (a sync) for every parameter of every batch.
+        # Only a Python zero (no penalty) skips the decay.
+        decaying = not (isinstance(decay, (int, float)) and decay == 0)
         pieces = []
         for i, slot in self._order:
             gradient = gradients[i][slot]
-            if decay and self._offsets[i, slot][0] < self.n_penalized:
+            if decaying and self._offsets[i, slot][0] < self.n_penalized:
                 gradient = gradient + decay * self.layers[i].get_parameters()[slot]
             pieces.append(xp.reshape(gradient, (-1,)))
         self.grad = xp.concat(pieces)
