@@ -154,8 +154,9 @@ class Trainer:
         else:
             weight = backend.total(sample_weight)
             # fit removes zero-weight rows; a direct call may still pass a
-            # batch of them, which numpy (reading the total anyway) skips.
-            if backend.in_place and weight <= 0:
+            # batch of them, which a host total (numpy's) skips; a total left
+            # on a device is never read here.
+            if isinstance(weight, float) and weight <= 0:
                 return 0.0, 0.0
             scale = backend.row_scale(sample_weight, weight, first_rows(self._scale, n))
 
@@ -238,7 +239,7 @@ class Trainer:
                                     sample_weight, idx, first_rows(sw_buffer, m)
                                 )
                         batch_loss, weight = self.forward_backward(Xb, Yb, swb)
-                        if backend.in_place and not weight:
+                        if isinstance(weight, float) and not weight:
                             continue
                         # The new parameters replace the current ones in one
                         # assignment: an interrupted step never shows.
