@@ -857,8 +857,9 @@ def latency(cfg, log):
         with tempfile.TemporaryDirectory() as cache:
             env["NUMBA_CACHE_DIR"] = cache
             load = os.getloadavg()[0]
-            cold = run_json(LATENCY_SCRIPT, dtype, str(Path(__file__).resolve().parent), env=env)
-            warm = [run_json(LATENCY_SCRIPT, dtype, str(Path(__file__).resolve().parent), env=env) for _ in range(3)]
+            here = str(Path(__file__).resolve().parent)  # where numba_extra_kernels lives
+            cold = run_json(LATENCY_SCRIPT, dtype, here, env=env)
+            warm = [run_json(LATENCY_SCRIPT, dtype, here, env=env) for _ in range(3)]
             res[dtype] = {"cold": cold, "warm": warm, "load": load}
             log(f"latency {dtype} (load {load:.2f}): import sknet {cold['import_sknet']:.2f}s, "
                 f"import kernels {cold['import_kernels']:.2f}s")  # fmt: skip

@@ -12,7 +12,6 @@ import os
 
 import numba
 import numpy as np
-from numba import prange
 
 from sknet._numba_kernels import _KERNEL
 

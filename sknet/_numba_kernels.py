@@ -33,7 +33,6 @@ can compile the same source with ``parallel=True``; compiled serially here,
 
 import math
 
-import numba
 import numpy as np
 from numba import njit, prange
 

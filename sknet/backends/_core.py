@@ -132,7 +132,10 @@ class Backend:
         raise NotImplementedError
 
     def parameter_store(self, layers, dtype):
-        """Where the layers' parameters live while they train (see :mod:`sknet.backends.parameters`)."""
+        """Where the layers' parameters live while they train.
+
+        See :mod:`sknet.backends.parameters`.
+        """
         raise NotImplementedError
 
     # -- written once for every backend -------------------------------------------
