@@ -390,11 +390,11 @@ def test_results_on_another_device_are_refused():
 
 
 def _host_scalars_made(function, *arrays):
-    """The aten ops of ``function(*arrays)`` that turn a host value into a tensor.
+    """The aten ops of ``function(*arrays)`` that cross between host and device.
 
     ``lift_fresh`` is a Python number made a tensor on the host (what
-    ``maximum(z, 0.0)`` does: on a GPU, that tensor is sent to the device);
-    ``_to_copy``/``copy_`` move data between tensors or devices.
+    ``maximum(z, 0.0)`` does for every call); ``_local_scalar_dense`` is a
+    read of a device value (``float``, ``bool``, ``item``).
     """
     torch = pytest.importorskip("torch")
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -409,7 +409,8 @@ def _host_scalars_made(function, *arrays):
     del torch
     with Record() as record:
         function(*arrays)
-    return [op for op in record.ops if op.split(".")[1] in ("lift_fresh", "_to_copy", "copy_")]
+    crossing = ("lift_fresh", "_local_scalar_dense")
+    return [op for op in record.ops if op.split(".")[1] in crossing]
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
