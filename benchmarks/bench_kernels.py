@@ -63,9 +63,10 @@ from sknet.optimizers import Adam  # noqa: E402
 try:
     import numba
 
+    import numba_extra_kernels as BK  # the fused loss kernels, beside this script
     from sknet import _numba_kernels as K
 except ImportError:  # pragma: no cover - the numba rows then read n/a
-    numba = K = None
+    numba = K = BK = None
 try:
     import numexpr as ne
 except ImportError:  # pragma: no cover
@@ -443,7 +444,7 @@ def group_softmax(dtype, cfg, log):
     variants = {"numpy": (numpy_call, reset), "numpy'": (numpy2_call, reset)}
     if K:
         no_codes = np.empty(0, np.intp)
-        onehot = K._softmax_log_loss
+        onehot = BK._softmax_log_loss
         variants["numba"] = (lambda: onehot(z, Y, no_codes, z, delta, scale_vec), reset)
         variants["numba-codes"] = (lambda: onehot(z, z[:0], codes, z, delta, scale_vec), reset)
     rows = measure("softmax+log-loss+delta (256x5)", variants, cfg, log)
@@ -477,7 +478,7 @@ def group_squared(dtype, cfg, log):
 
     variants = {"numpy": (numpy_call, reset)}
     if K:
-        kern = K._identity_squared_error
+        kern = BK._identity_squared_error
         variants["numba"] = (lambda: kern(z, bias, y, delta, scale_vec), reset)
     rows = measure("bias+squared-error+delta (256x1)", variants, cfg, log)
     results = {}
@@ -741,10 +742,10 @@ class Step:
         if self.k > 1:
             np.take(self.codes, idx, out=self.cb, mode="clip")
             h += self.b[2]
-            obj = K._softmax_log_loss(h, h[:0], self.cb, h, d, self.scale)
+            obj = BK._softmax_log_loss(h, h[:0], self.cb, h, d, self.scale)
         else:
             K._gather_rows(self.Y, idx, self.Yb)
-            obj = K._identity_squared_error(h, self.b[2], self.Yb, d, self.scale)
+            obj = BK._identity_squared_error(h, self.b[2], self.Yb, d, self.scale)
         for i in (2, 1, 0):
             d = self.deltas[i]
             np.matmul(hs[i].T, d, out=self.gW[i])
@@ -799,6 +800,8 @@ import numpy as np
 import sknet
 t1 = time.perf_counter()
 from sknet import _numba_kernels as K
+sys.path.insert(0, sys.argv[2])
+import numba_extra_kernels as BK
 t2 = time.perf_counter()
 dtype = np.dtype(sys.argv[1])
 out = {"import_sknet": t1 - t0, "import_kernels": t2 - t1, "kernels": {}}
@@ -808,7 +811,7 @@ calls = [
     ("gather_rows", lambda: K.gather_rows(z, np.arange(4), z[:4].copy())),
     ("forward_relu", lambda: K.bias_activation(z, b, z, "relu")),
     ("backward_relu", lambda: K.activation_backward(z, z, z.copy(), "relu")),
-    ("softmax_log_loss", lambda: K.softmax_log_loss_codes(z, np.zeros(8, np.intp), z, z.copy(),
+    ("softmax_log_loss", lambda: BK.softmax_log_loss_codes(z, np.zeros(8, np.intp), z, z.copy(),
                                                             np.ones(8, dtype))),
     ("forward_sigmoid", lambda: K.bias_activation(z, b, z, "sigmoid")),
 ]
@@ -854,8 +857,9 @@ def latency(cfg, log):
         with tempfile.TemporaryDirectory() as cache:
             env["NUMBA_CACHE_DIR"] = cache
             load = os.getloadavg()[0]
-            cold = run_json(LATENCY_SCRIPT, dtype, env=env)
-            warm = [run_json(LATENCY_SCRIPT, dtype, env=env) for _ in range(3)]
+            here = str(Path(__file__).resolve().parent)  # where numba_extra_kernels lives
+            cold = run_json(LATENCY_SCRIPT, dtype, here, env=env)
+            warm = [run_json(LATENCY_SCRIPT, dtype, here, env=env) for _ in range(3)]
             res[dtype] = {"cold": cold, "warm": warm, "load": load}
             log(f"latency {dtype} (load {load:.2f}): import sknet {cold['import_sknet']:.2f}s, "
                 f"import kernels {cold['import_kernels']:.2f}s")  # fmt: skip

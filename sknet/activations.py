@@ -1,12 +1,18 @@
 """Activation functions, each object holding a function and its derivative.
 
-An activation is used in two steps. ``forward(z, out)`` writes ``f(z)`` into
-``out``; ``backward(z, a, grad)`` multiplies ``grad`` in place by the derivative
-at ``z`` (``a`` is ``f(z)``). Built-in activations work in place on preallocated
-buffers so that a training step allocates nothing: when ``inplace`` is true,
-``out`` may be ``z`` itself and the derivative is computed from ``a`` alone.
-``backward`` may overwrite ``z`` and ``a``: by then the network no longer needs
-them.
+An activation is used in two steps. ``forward(z, out=None)`` returns ``f(z)``;
+``backward(z, a, grad)`` returns ``grad`` times the derivative at ``z`` (``a``
+is ``f(z)``). Each built-in formula is written once, in array-API form
+(``xp = array_namespace(z)``), so it runs on numpy, torch, CuPy,
+array_api_strict... on any device; the hidden-layer activations carry a numpy
+branch inside the same method that works in place on the buffers a fit makes
+once (scikit-learn's ``_expit(x, out=None, xp=None)`` pattern), so that a
+numpy training step allocates nothing. With numpy arrays, ``forward`` writes
+into ``out`` when given (``out`` may be ``z`` itself when ``inplace`` is true)
+and ``backward`` works in place: its result is ``grad``, and ``z`` and ``a``
+may be overwritten (by then the network no longer needs them). Any other
+library's arrays are never written in place. Scalars enter as Python numbers
+in operators and ``where``: nothing is uploaded to a device.
 
 Any object with ``forward(z)`` and ``derivative(z, a)`` methods can be used
 where a name is accepted; :func:`get_activation` wraps it. A subclass of
@@ -24,6 +30,7 @@ import math
 import numpy as np
 from array_api_compat import array_namespace as _array_namespace
 from array_api_compat import device as _device
+from array_api_compat import is_cupy_array, is_jax_array, is_torch_array
 from scipy.special import erf, expit
 
 from ._registry import lookup, registered_name
@@ -64,6 +71,10 @@ def _with_out(method):
 
     @functools.wraps(method)
     def with_out(self, *args, out=None):
+        if not isinstance(args[-1], np.ndarray):
+            xp = array_namespace_of(args[-1])
+            if xp is not None:  # another library's arrays: checked, never written
+                return _on_device(self, method.__get__(self), xp, *args)
         result = method(self, *args)
         if out is not None:
             np.copyto(out, result)
@@ -84,6 +95,24 @@ def _adapt_out(cls, name):
     method = cls.__dict__.get(name)
     if inspect.isfunction(method) and not _accepts_out(method):
         setattr(cls, name, _with_out(method))
+
+
+def _adapt_device(cls, name):
+    """Check ``cls.<name>`` (a user's method) where it receives another library's arrays."""
+    method = cls.__dict__.get(name)
+    if not inspect.isfunction(method) or getattr(method, "_device_checked", False):
+        return
+
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        if not kwargs and not isinstance(args[-1], np.ndarray):
+            xp = array_namespace_of(args[-1])
+            if xp is not None:
+                return _on_device(self, method.__get__(self), xp, *args)
+        return method(self, *args, **kwargs)
+
+    checked._device_checked = True
+    setattr(cls, name, checked)
 
 
 def _on_device(owner, method, xp, *arrays):
@@ -125,10 +154,20 @@ def _device_error(owner, method, xp, arrays, what):
         "functions of the input's namespace (xp = array_api_compat.array_namespace(z); "
         "xp.exp, xp.sum(..., axis=1), xp.where; device=array_api_compat.device(z) for "
         "new arrays), which work on numpy arrays too; numpy's own functions only work "
-        "on numpy arrays. A subclass of sknet.activations.Activation or "
-        "sknet.losses.Loss may instead override its array-API forms (forward_xp and "
-        "backward_xp, or value_xp and gradient_xp)."
+        "on numpy arrays."
     )
+
+
+def _namespace(array):
+    """The array-API namespace of ``array``: numpy itself for numpy arrays.
+
+    numpy 2 speaks the array API in its main namespace; asking
+    ``array_namespace`` (about 25 us a call) and going through its wrappers
+    would cost a small numpy step more than its arithmetic.
+    """
+    if isinstance(array, np.ndarray):
+        return np
+    return _array_namespace(array)
 
 
 def _namespace_name(xp):
@@ -141,7 +180,9 @@ class Activation:
     Subclasses implement :meth:`forward` and :meth:`derivative`, as plain
     functions of arrays: ``forward(z)`` need not take ``out`` (the numpy engine
     then writes the result into its buffer itself). The built-in activations
-    also override :meth:`backward` to work in place.
+    write :meth:`forward` and :meth:`backward` once each, in array-API form,
+    with a numpy branch inside the same method where working in place pays;
+    their :meth:`derivative` is :meth:`backward` applied to ones.
 
     Attributes
     ----------
@@ -177,30 +218,34 @@ class Activation:
         _adapt_out(cls, "forward")
 
     def forward(self, z, out=None):
-        """Return ``f(z)``, written into ``out`` when given."""
+        """Return ``f(z)``, written into ``out`` when given (numpy only)."""
         raise NotImplementedError
 
     def derivative(self, z, a):
-        """Return the elementwise derivative ``f'(z)``, given ``a = f(z)``."""
-        raise NotImplementedError
+        """Return the elementwise derivative ``f'(z)``, given ``a = f(z)``.
+
+        Never writes into ``z`` or ``a``. An activation that defines only
+        :meth:`backward` gets it as ``backward`` applied to ones.
+        """
+        if type(self).backward is Activation.backward:
+            raise NotImplementedError
+        ones = _namespace(a).ones_like(a)
+        if isinstance(ones, np.ndarray):  # numpy's backward spends z and a
+            z, a = np.array(z, copy=True), a.copy()
+        return self.backward(z, a, ones)
 
     def backward(self, z, a, grad):
-        """Multiply ``grad`` in place by ``f'(z)`` and return it."""
-        grad *= self.derivative(z, a)
-        return grad
+        """Return ``grad * f'(z)``.
 
-    # The array-API forms: ``z``, ``a`` and ``grad`` are arrays of namespace
-    # ``xp`` (torch, CuPy, array_api_strict, ...), never written in place.
-    # The defaults call the numpy-style methods, which suits activations
-    # written with operators only.
-
-    def forward_xp(self, z, xp):
-        """Return ``f(z)`` as a new array of namespace ``xp``."""
-        return _on_device(self, self.forward, xp, z)
-
-    def backward_xp(self, z, a, grad, xp):
-        """Return ``grad * f'(z)`` as a new array of namespace ``xp``."""
-        return grad * _on_device(self, self.derivative, xp, z, a)
+        numpy arrays are worked on in place: the result is ``grad`` itself,
+        and ``z`` and ``a`` may be overwritten (by then the network no
+        longer needs them). Any other library's arrays are never written:
+        the result is a new array.
+        """
+        if isinstance(grad, np.ndarray):
+            grad *= self.derivative(z, a)
+            return grad
+        return grad * _on_device(self, self.derivative, _namespace(grad), z, a)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -221,22 +266,12 @@ class Identity(Activation):
     inplace = True
 
     def forward(self, z, out=None):
-        if out is None:
-            return z.copy()
-        if out is not z:
+        if out is not None and out is not z:
             np.copyto(out, z)
-        return out
-
-    def derivative(self, z, a):
-        return np.ones_like(a)
-
-    def backward(self, z, a, grad):
-        return grad
-
-    def forward_xp(self, z, xp):
+            return out
         return z
 
-    def backward_xp(self, z, a, grad, xp):
+    def backward(self, z, a, grad):
         return grad
 
 
@@ -257,23 +292,20 @@ class Sigmoid(Activation):
     inplace = True
 
     def forward(self, z, out=None):
-        return expit(z, out=out)
-
-    def derivative(self, z, a):
-        return a * (1 - a)
-
-    def backward(self, z, a, grad):
-        grad *= a
-        np.subtract(1, a, out=a)
-        grad *= a
-        return grad
-
-    def forward_xp(self, z, xp):
+        if isinstance(z, np.ndarray):  # scipy's expit, in place
+            return expit(z, out=out)
         # exp(-|z|) never overflows; the two branches are the same function.
+        xp = _namespace(z)
         e = xp.exp(-xp.abs(z))
         return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
-    def backward_xp(self, z, a, grad, xp):
+    def backward(self, z, a, grad):
+        # f'(z) = a (1 - a)
+        if isinstance(grad, np.ndarray):  # in place, a as scratch
+            grad *= a
+            np.subtract(1, a, out=a)
+            grad *= a
+            return grad
         return grad * a * (1 - a)
 
 
@@ -292,21 +324,17 @@ class Tanh(Activation):
     inplace = True
 
     def forward(self, z, out=None):
-        return np.tanh(z, out=out)
-
-    def derivative(self, z, a):
-        return 1 - a**2
+        if isinstance(z, np.ndarray):
+            return np.tanh(z, out=out)
+        return _namespace(z).tanh(z)
 
     def backward(self, z, a, grad):
-        np.square(a, out=a)
-        np.subtract(1, a, out=a)
-        grad *= a
-        return grad
-
-    def forward_xp(self, z, xp):
-        return xp.tanh(z)
-
-    def backward_xp(self, z, a, grad, xp):
+        # f'(z) = 1 - a^2
+        if isinstance(grad, np.ndarray):  # in place, a as scratch
+            np.square(a, out=a)
+            np.subtract(1, a, out=a)
+            grad *= a
+            return grad
         return grad * (1 - a * a)
 
 
@@ -325,23 +353,19 @@ class ReLU(Activation):
     inplace = True
 
     def forward(self, z, out=None):
-        return np.maximum(z, 0, out=out)
-
-    def derivative(self, z, a):
-        return (a > 0).astype(a.dtype)
+        if isinstance(z, np.ndarray):
+            return np.maximum(z, 0, out=out)
+        return _positive_part(z, _namespace(z))
 
     def backward(self, z, a, grad):
-        # Writing the comparison into the float buffer avoids a boolean
-        # temporary and the slow masked assignment.
-        np.greater(a, 0, out=a)
-        grad *= a
-        return grad
-
-    def forward_xp(self, z, xp):
-        return xp.maximum(z, 0.0)
-
-    def backward_xp(self, z, a, grad, xp):
-        return grad * xp.astype(a > 0, grad.dtype)
+        # f'(z) = 1 where a > 0, else 0
+        if isinstance(grad, np.ndarray):
+            # Writing the comparison into the float buffer avoids a boolean
+            # temporary and the slow masked assignment.
+            np.greater(a, 0, out=a)
+            grad *= a
+            return grad
+        return grad * _namespace(grad).astype(a > 0, grad.dtype)
 
 
 class LeakyReLU(Activation):
@@ -368,24 +392,21 @@ class LeakyReLU(Activation):
         self.slope = slope
 
     def forward(self, z, out=None):
-        out = np.multiply(z, self.slope, out=out)
-        return np.maximum(out, z, out=out)
-
-    def derivative(self, z, a):
-        return np.where(a > 0, 1.0, self.slope).astype(a.dtype)
+        # max(slope z, z): the slope is below 1
+        if isinstance(z, np.ndarray):
+            out = np.multiply(z, self.slope, out=out)
+            return np.maximum(out, z, out=out)
+        return _namespace(z).maximum(z * self.slope, z)
 
     def backward(self, z, a, grad):
-        np.greater(a, 0, out=a)
-        a *= 1 - self.slope
-        a += self.slope
-        grad *= a
-        return grad
-
-    def forward_xp(self, z, xp):
-        return xp.maximum(z * self.slope, z)
-
-    def backward_xp(self, z, a, grad, xp):
-        return xp.where(a > 0, grad, grad * self.slope)
+        # f'(z) = 1 where a > 0, else slope
+        if isinstance(grad, np.ndarray):  # in place, a as scratch
+            np.greater(a, 0, out=a)
+            a *= 1 - self.slope
+            a += self.slope
+            grad *= a
+            return grad
+        return _namespace(grad).where(a > 0, grad, grad * self.slope)
 
     def __repr__(self):
         return f"LeakyReLU(slope={self.slope!r})"
@@ -405,30 +426,29 @@ class ELU(Activation):
     name = "elu"
 
     def forward(self, z, out=None):
-        if out is None:
-            out, z = np.empty_like(z), z.copy()
-        np.minimum(z, 0, out=out)
-        np.expm1(out, out=out)
-        # z is not needed by backward, so it serves as scratch.
-        np.maximum(z, 0, out=z)
-        out += z
-        return out
-
-    def derivative(self, z, a):
-        return np.minimum(a + 1, 1)
+        # expm1(min(z, 0)) + max(z, 0): no overflow for large z
+        if isinstance(z, np.ndarray):
+            if out is None:
+                out, z = np.empty_like(z), z.copy()
+            np.minimum(z, 0, out=out)
+            np.expm1(out, out=out)
+            # z is not needed by backward, so it serves as scratch.
+            np.maximum(z, 0, out=z)
+            out += z
+            return out
+        positive = _positive_part(z, _namespace(z))
+        return _namespace(z).expm1(z - positive) + positive
 
     def backward(self, z, a, grad):
-        # f'(z) = 1 for z > 0, exp(z) = a + 1 otherwise: min(a + 1, 1).
-        a += 1
-        np.minimum(a, 1, out=a)
-        grad *= a
-        return grad
-
-    def forward_xp(self, z, xp):
-        return xp.expm1(xp.minimum(z, 0.0)) + xp.maximum(z, 0.0)
-
-    def backward_xp(self, z, a, grad, xp):
-        return grad * xp.minimum(a + 1, 1.0)
+        # f'(z) = 1 for z > 0, exp(z) = a + 1 otherwise: min(a + 1, 1),
+        # or exp(min(z, 0)).
+        if isinstance(grad, np.ndarray):  # in place, a as scratch
+            a += 1
+            np.minimum(a, 1, out=a)
+            grad *= a
+            return grad
+        xp = _namespace(z)
+        return grad * xp.exp(z - _positive_part(z, xp))
 
 
 class Softplus(Activation):
@@ -445,33 +465,42 @@ class Softplus(Activation):
     name = "softplus"
 
     def forward(self, z, out=None):
-        if out is None:
-            out, z = np.empty_like(z), z.copy()
         # log1p(exp(-|z|)) + max(z, 0) never overflows.
-        np.abs(z, out=out)
-        np.negative(out, out=out)
-        np.exp(out, out=out)
-        np.log1p(out, out=out)
-        np.maximum(z, 0, out=z)
-        out += z
-        return out
-
-    def derivative(self, z, a):
-        return -np.expm1(-a)
+        if isinstance(z, np.ndarray):
+            if out is None:
+                out, z = np.empty_like(z), z.copy()
+            np.abs(z, out=out)
+            np.negative(out, out=out)
+            np.exp(out, out=out)
+            np.log1p(out, out=out)
+            np.maximum(z, 0, out=z)
+            out += z
+            return out
+        xp = _namespace(z)
+        magnitude = xp.abs(z)
+        return xp.log1p(xp.exp(-magnitude)) + (z + magnitude) * 0.5
 
     def backward(self, z, a, grad):
         # f'(z) = sigmoid(z) = 1 - exp(-f(z)); expm1 keeps it exact for tiny a.
-        np.negative(a, out=a)
-        np.expm1(a, out=a)
-        np.negative(a, out=a)
-        grad *= a
-        return grad
+        if isinstance(grad, np.ndarray):  # in place, a as scratch
+            np.negative(a, out=a)
+            np.expm1(a, out=a)
+            np.negative(a, out=a)
+            grad *= a
+            return grad
+        return grad * -_namespace(a).expm1(-a)
 
-    def forward_xp(self, z, xp):
-        return xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0.0)
 
-    def backward_xp(self, z, a, grad, xp):
-        return grad * -xp.expm1(-a)
+def _positive_part(z, xp):
+    """``max(z, 0)`` with operators only: ``(z + |z|) / 2``.
+
+    On a device, ``maximum(z, 0.0)`` makes a tensor of the Python 0 on the
+    host for every call, array_api_compat's generic ``clip`` (CuPy) assigns
+    through boolean masks, and ``where`` runs 10x slower than either on
+    PyTorch's CPU; these three operators are exact (``2z`` and the halving
+    are, below half the dtype's largest number) and keep NaN.
+    """
+    return (z + xp.abs(z)) * 0.5
 
 
 def array_namespace_of(array):
@@ -491,23 +520,40 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 def _erf(x, xp):
     """The error function in namespace ``xp``.
 
-    scipy.special dispatches numpy, torch, CuPy and JAX to their own exact
-    erf. A namespace it cannot convert (array_api_strict off the CPU) gets
-    Abramowitz and Stegun's formula 7.1.26, whose absolute error is below
-    1.5e-7.
+    numpy takes scipy's erf; torch, CuPy and JAX their own exact one (scipy's
+    ufunc would take their arrays through numpy, to the host and back). Any
+    other namespace (array_api_strict) gets Abramowitz and Stegun's formula
+    7.1.26, whose absolute error is below 1.5e-7.
     """
-    try:
-        result = erf(x)
-    except (RuntimeError, TypeError, ValueError):
-        result = None
-    if result is not None and array_namespace_of(result) is xp:
-        return result
+    if isinstance(x, np.ndarray):
+        return erf(x)
+    native = _native_erf(x)
+    if native is not None:
+        return native(x)
     t = 1 / (1 + 0.3275911 * xp.abs(x))
     poly = t * (
         0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
     )
     magnitude = 1 - poly * xp.exp(-(x * x))
     return xp.where(x >= 0, magnitude, -magnitude)
+
+
+def _native_erf(x):
+    """The array library's own erf for ``x``, or None."""
+    # Imported only for arrays of that library, which is then imported already.
+    if is_torch_array(x):
+        import torch  # noqa: PLC0415
+
+        return torch.special.erf
+    if is_cupy_array(x):
+        import cupyx.scipy.special  # noqa: PLC0415
+
+        return cupyx.scipy.special.erf
+    if is_jax_array(x):
+        import jax.scipy.special  # noqa: PLC0415
+
+        return jax.scipy.special.erf
+    return None
 
 
 class GELU(Activation):
@@ -524,42 +570,42 @@ class GELU(Activation):
     name = "gelu"
 
     def forward(self, z, out=None):
-        out = np.divide(z, _SQRT2, out=out)
-        erf(out, out=out)
-        out += 1
-        out *= 0.5
-        out *= z
-        return out
-
-    def derivative(self, z, a):
-        cdf = 0.5 * (1 + erf(z / _SQRT2))
-        return cdf + z * _INV_SQRT_2PI * np.exp(-0.5 * z**2)
+        # 0.5 (1 + erf(z / sqrt 2)) z
+        if isinstance(z, np.ndarray):
+            out = np.divide(z, _SQRT2, out=out)
+            erf(out, out=out)
+            out += 1
+            out *= 0.5
+            out *= z
+            return out
+        return 0.5 * (1 + _erf(z / _SQRT2, _namespace(z))) * z
 
     def backward(self, z, a, grad):
-        # f'(z) = Phi(z) + z * phi(z): a receives z * phi(z), z receives Phi(z).
-        np.square(z, out=a)
-        a *= -0.5
-        np.exp(a, out=a)
-        a *= _INV_SQRT_2PI
-        a *= z
-        z /= _SQRT2
-        erf(z, out=z)
-        z += 1
-        z *= 0.5
-        a += z
-        grad *= a
-        return grad
-
-    def forward_xp(self, z, xp):
-        return 0.5 * (1 + _erf(z / _SQRT2, xp)) * z
-
-    def backward_xp(self, z, a, grad, xp):
+        # f'(z) = Phi(z) + z * phi(z)
+        if isinstance(grad, np.ndarray):
+            # In place: a receives z * phi(z), z receives Phi(z).
+            np.square(z, out=a)
+            a *= -0.5
+            np.exp(a, out=a)
+            a *= _INV_SQRT_2PI
+            a *= z
+            z /= _SQRT2
+            erf(z, out=z)
+            z += 1
+            z *= 0.5
+            a += z
+            grad *= a
+            return grad
+        xp = _namespace(z)
         cdf = 0.5 * (1 + _erf(z / _SQRT2, xp))
         return grad * (z * (xp.exp(-0.5 * (z * z)) * _INV_SQRT_2PI) + cdf)
 
 
 class Softmax(Activation):
     """The softmax over each row, for the output layer of a multiclass network.
+
+    Written once in array-API form: it runs on (batch x outputs) arrays,
+    where an in-place numpy form would not pay.
 
     Examples
     --------
@@ -575,33 +621,24 @@ class Softmax(Activation):
     output_only = True
 
     def forward(self, z, out=None):
-        out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
-        np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)
-        return out
+        xp = _namespace(z)
+        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+        return _into(out, e / xp.sum(e, axis=1, keepdims=True))
 
     def derivative(self, z, a):
         raise NotImplementedError("softmax has a Jacobian, not an elementwise derivative")
 
     def backward(self, z, a, grad):
         # The vector-Jacobian product a * (grad - <grad, a>) row by row.
-        dot = np.einsum("ij,ij->i", grad, a)[:, np.newaxis]
-        grad -= dot
-        grad *= a
-        return grad
-
-    def forward_xp(self, z, xp):
-        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
-        return e / xp.sum(e, axis=1, keepdims=True)
-
-    def backward_xp(self, z, a, grad, xp):
-        return (grad - xp.sum(grad * a, axis=1, keepdims=True)) * a
+        xp = _namespace(grad)
+        return _into(grad, (grad - xp.sum(grad * a, axis=1, keepdims=True)) * a)
 
 
 class Exponential(Activation):
     """The exponential ``f(z) = exp(z)``, for a Poisson output layer.
 
-    Inputs are capped so that the output stays finite.
+    Inputs are capped so that the output stays finite. Written once in
+    array-API form (an output activation, on (batch x outputs) arrays).
 
     Examples
     --------
@@ -616,23 +653,21 @@ class Exponential(Activation):
     output_only = True
 
     def forward(self, z, out=None):
-        cap = np.log(np.finfo(z.dtype).max) - 1
-        out = np.minimum(z, cap, out=out)
-        return np.exp(out, out=out)
-
-    def derivative(self, z, a):
-        return a
+        xp = _namespace(z)
+        cap = math.log(float(xp.finfo(z.dtype).max)) - 1
+        return _into(out, xp.exp(xp.where(z > cap, cap, z)))  # NaN stays NaN
 
     def backward(self, z, a, grad):
-        grad *= a
-        return grad
+        # f'(z) = exp(z) = a
+        return _into(grad, grad * a)
 
-    def forward_xp(self, z, xp):
-        cap = math.log(xp.finfo(z.dtype).max) - 1
-        return xp.exp(xp.minimum(z, cap))
 
-    def backward_xp(self, z, a, grad, xp):
-        return grad * a
+def _into(out, result):
+    """``result``, copied into ``out`` when that is a numpy buffer."""
+    if not isinstance(out, np.ndarray) or out is result:
+        return result
+    np.copyto(out, result)
+    return out
 
 
 class _UserActivation(Activation):
@@ -643,19 +678,18 @@ class _UserActivation(Activation):
         self.name = getattr(function, "name", type(function).__name__)
 
     def forward(self, z, out=None):
-        result = self.function.forward(z)
-        if out is None:
-            return np.asarray(result, dtype=z.dtype)
-        np.copyto(out, result)
-        return out
+        if not isinstance(z, np.ndarray):
+            return _on_device(self.function, self.function.forward, _namespace(z), z)
+        return _into(out, np.asarray(self.function.forward(z), dtype=z.dtype))
 
     def derivative(self, z, a):
         return self.function.derivative(z, a)
 
-    def forward_xp(self, z, xp):
-        return _on_device(self.function, self.function.forward, xp, z)
-
-    def backward_xp(self, z, a, grad, xp):
+    def backward(self, z, a, grad):
+        if isinstance(grad, np.ndarray):
+            grad *= self.function.derivative(z, a)
+            return grad
+        xp = _namespace(grad)
         return grad * _on_device(self.function, self.function.derivative, xp, z, a)
 
     def __repr__(self):

@@ -54,13 +54,15 @@ def _per_feature_forward(inputs, weights, bias, activation, xp):
     """Each feature's own linear map and the activation: ``(f, n, m)`` to ``(z, a)``,
     both ``(f, n, d)``."""
     z = xp.matmul(inputs, weights) + bias[:, None, :]
-    return z, activation.forward_xp(z, xp)
+    return z, activation.forward(z)
 
 
 def _per_feature_backward(inputs, weights, z, a, grad_output, activation, xp, input_gradient):
     """The gradients of the weights, the bias and (or None) the inputs ``(f, n, m)``
     from the gradient of the output ``(n, f * d)``."""
-    grad_z = activation.backward_xp(z, a, _feature_major(grad_output, weights.shape[0], xp), xp)
+    # numpy's backward works in place: on a view of grad_output (spent after
+    # this call) and on a (not needed again), as the Dense layer's does.
+    grad_z = activation.backward(z, a, _feature_major(grad_output, weights.shape[0], xp))
     grad_weights = xp.matmul(xp.permute_dims(inputs, (0, 2, 1)), grad_z)
     grad_bias = xp.sum(grad_z, axis=1)
     if not input_gradient:

@@ -24,6 +24,25 @@ __all__ = ["INITIALIZERS", "LAYERS", "Dense", "Layer", "layer_type_name"]
 # initial weights and bias.
 
 
+def _matmul(a, b, out=None):
+    """``a @ b``, written into the numpy buffer ``out`` when one is given."""
+    if out is None:
+        return a @ b
+    if isinstance(a, np.ndarray):
+        return np.matmul(a, b, out=out)
+    np.copyto(out, a @ b)  # a sparse matrix: scipy returns a new array
+    return out
+
+
+def _parameter_gradients(x, delta, grad_weights, grad_bias, ones):
+    """``[x.T @ delta, ones @ delta]``: a dense layer's weight and bias gradients.
+
+    The column sums are a BLAS product with ``ones``, about twice as fast as
+    ``sum(axis=0)`` on numpy, and rounded the same way on every library.
+    """
+    return [_matmul(x.T, delta, grad_weights), _matmul(ones, delta, grad_bias)]
+
+
 def glorot_uniform(fan_in, fan_out, activation, rng):
     """Weights uniform in +-sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -442,14 +461,7 @@ class Dense(Layer):
         -------
         array of shape (n_samples, units)
         """
-        if not backend.in_place:
-            return backend.dense_forward(x, self.weights, self.bias, self.activation, None, None)[1]
-        z = x @ self.weights
-        z = np.asarray(z)
-        z += self.bias
-        if self.activation.inplace:
-            return self.activation.forward(z, out=z)
-        return self.activation.forward(z)
+        return backend.dense_forward(x, self.weights, self.bias, self.activation)[1]
 
     def allocate(self, batch_size, dtype, backend=NUMPY):
         """Make the buffers a training step needs for up to ``batch_size`` rows.
@@ -540,9 +552,9 @@ class Dense(Layer):
             delta = self._activation_backward(delta, backend)
         if ones is None:
             ones = backend.ones(x.shape[0], self._batch[0].dtype)
-        gradients = list(backend.parameter_gradients(x, delta, *slots, ones))
+        gradients = _parameter_gradients(x, delta, *slots, ones)
         if input_gradient:
-            grad_input = backend.input_gradient(delta, self.weights, grad_input)
+            grad_input = _matmul(delta, self.weights.T, grad_input)
         else:
             grad_input = None
         return gradients, grad_input
@@ -550,7 +562,10 @@ class Dense(Layer):
     def _activation_backward(self, delta, backend):
         z, a, mask = self._batch
         if mask is not None:
-            delta = backend.multiply(delta, mask)
+            if isinstance(delta, np.ndarray):  # numpy: in place
+                delta *= mask
+            else:
+                delta = delta * mask
         return backend.activation_backward(self.activation, z, a, delta)
 
     def backward_activation(self, n):
@@ -561,7 +576,7 @@ class Dense(Layer):
         """numpy: write the gradients of the weights and biases for input ``x``."""
         if ones is None:
             ones = np.ones(x.shape[0], dtype=delta.dtype)
-        NUMPY.parameter_gradients(x, delta, grad_weights, grad_bias, ones)
+        _parameter_gradients(x, delta, grad_weights, grad_bias, ones)
 
     # -- the layer protocol: records ---------------------------------------------
 

@@ -24,7 +24,10 @@ from .activations import (
     Softmax,
     Softplus,
     _accepts_out,
+    _adapt_device,
     _adapt_out,
+    _into,
+    _namespace,
     _on_device,
 )
 
@@ -41,11 +44,6 @@ __all__ = [
 ]
 
 
-def _clip_probabilities(y_pred):
-    eps = np.finfo(y_pred.dtype).eps
-    return np.clip(y_pred, eps, 1 - eps)
-
-
 def _any(condition):
     """``any`` of a boolean array of any array library, as a Python bool."""
     if isinstance(condition, np.ndarray):
@@ -53,9 +51,28 @@ def _any(condition):
     return bool(array_namespace(condition).any(condition))
 
 
-def _clip_probabilities_xp(y_pred, xp):
+def _clip(x, low, high, xp):
+    """``x`` clipped to ``[low, high]`` (either may be None), with Python-number bounds.
+
+    ``where`` with Python numbers: no bound is uploaded to a device, and no
+    boolean-mask indexing (array_api_compat's generic ``clip``) makes a
+    device wait. NaN stays NaN.
+    """
+    if low is not None:
+        x = xp.where(x < low, low, x)
+    if high is not None:
+        x = xp.where(x > high, high, x)
+    return x
+
+
+def _clip_probabilities(y_pred, xp):
     eps = float(xp.finfo(y_pred.dtype).eps)
-    return xp.clip(y_pred, eps, 1 - eps)
+    return _clip(y_pred, eps, 1 - eps, xp)
+
+
+def _smallest(y_pred, xp):
+    """The smallest normal number of ``y_pred``'s dtype, as a Python float."""
+    return float(xp.finfo(y_pred.dtype).smallest_normal)
 
 
 class Loss:
@@ -64,8 +81,9 @@ class Loss:
     Subclasses implement :meth:`value` and :meth:`gradient`; ``gradient`` may
     leave out ``out`` (the numpy engine then copies the result into its buffer).
     On a device they receive that library's arrays: write them with operators
-    and the array-API functions of ``array_namespace(y_pred)``, or override
-    :meth:`value_xp` and :meth:`gradient_xp`.
+    and the array-API functions of ``array_namespace(y_pred)``, as the
+    built-in losses are written (once, for every library: losses run on
+    (batch x outputs) arrays, where an in-place numpy form would not pay).
 
     Attributes
     ----------
@@ -102,26 +120,19 @@ class Loss:
         super().__init_subclass__(**kwargs)
         # gradient(y_true, y_pred) without out= is a complete loss too.
         _adapt_out(cls, "gradient")
+        if cls.__module__ != __name__:  # a user's value: checked on devices
+            _adapt_device(cls, "value")
 
     def value(self, y_true, y_pred):
         """Return the loss of each sample, shape ``(n_samples,)``."""
         raise NotImplementedError
 
     def gradient(self, y_true, y_pred, out=None):
-        """Return d value / d y_pred, shape ``(n_samples, n_outputs)``."""
+        """Return d value / d y_pred, shape ``(n_samples, n_outputs)``.
+
+        Written into ``out`` when given (a numpy buffer).
+        """
         raise NotImplementedError
-
-    # The array-API forms, for arrays of namespace ``xp`` (torch, CuPy,
-    # array_api_strict, ...); the defaults call the numpy-style methods,
-    # which suits losses written with operators only.
-
-    def value_xp(self, y_true, y_pred, xp):
-        """Return the loss of each sample as an array of namespace ``xp``."""
-        return _on_device(self, self.value, xp, y_true, y_pred)
-
-    def gradient_xp(self, y_true, y_pred, xp):
-        """Return d value / d y_pred as a new array of namespace ``xp``."""
-        return _on_device(self, self.gradient, xp, y_true, y_pred)
 
     def check_output_activation(self, activation):
         """Raise ValueError when ``activation`` cannot feed this loss."""
@@ -156,17 +167,10 @@ class SquaredError(Loss):
 
     def value(self, y_true, y_pred):
         diff = y_pred - y_true
-        return 0.5 * np.einsum("ij,ij->i", diff, diff)
+        return 0.5 * _namespace(diff).sum(diff * diff, axis=1)
 
     def gradient(self, y_true, y_pred, out=None):
-        return np.subtract(y_pred, y_true, out=out)
-
-    def value_xp(self, y_true, y_pred, xp):
-        diff = y_pred - y_true
-        return 0.5 * xp.sum(diff * diff, axis=1)
-
-    def gradient_xp(self, y_true, y_pred, xp):
-        return y_pred - y_true
+        return _into(out, y_pred - y_true)
 
 
 class AbsoluteError(Loss):
@@ -185,17 +189,14 @@ class AbsoluteError(Loss):
     name = "absolute_error"
 
     def value(self, y_true, y_pred):
-        return np.abs(y_pred - y_true).sum(axis=1)
-
-    def gradient(self, y_true, y_pred, out=None):
-        out = np.subtract(y_pred, y_true, out=out)
-        return np.sign(out, out=out)
-
-    def value_xp(self, y_true, y_pred, xp):
+        xp = _namespace(y_pred)
         return xp.sum(xp.abs(y_pred - y_true), axis=1)
 
-    def gradient_xp(self, y_true, y_pred, xp):
-        return xp.sign(y_pred - y_true)
+    def gradient(self, y_true, y_pred, out=None):
+        # sign(r), in where() with Python numbers: array_api_compat's torch
+        # sign assigns NaNs through a boolean mask (a device sync). NaN stays NaN.
+        xp, r = _namespace(y_pred), y_pred - y_true
+        return _into(out, xp.where(r > 0, 1.0, xp.where(r < 0, -1.0, 0 * r)))
 
 
 class HuberLoss(Loss):
@@ -225,21 +226,14 @@ class HuberLoss(Loss):
         self.delta = delta
 
     def value(self, y_true, y_pred):
-        abs_r = np.abs(y_pred - y_true)
-        quadratic = np.minimum(abs_r, self.delta)
-        return (quadratic * (abs_r - 0.5 * quadratic)).sum(axis=1)
-
-    def gradient(self, y_true, y_pred, out=None):
-        out = np.subtract(y_pred, y_true, out=out)
-        return np.clip(out, -self.delta, self.delta, out=out)
-
-    def value_xp(self, y_true, y_pred, xp):
+        xp = _namespace(y_pred)
         abs_r = xp.abs(y_pred - y_true)
-        quadratic = xp.minimum(abs_r, float(self.delta))
+        quadratic = _clip(abs_r, None, float(self.delta), xp)
         return xp.sum(quadratic * (abs_r - 0.5 * quadratic), axis=1)
 
-    def gradient_xp(self, y_true, y_pred, xp):
-        return xp.clip(y_pred - y_true, -float(self.delta), float(self.delta))
+    def gradient(self, y_true, y_pred, out=None):
+        xp, delta = _namespace(y_pred), float(self.delta)
+        return _into(out, _clip(y_pred - y_true, -delta, delta, xp))
 
     def __repr__(self):
         return f"HuberLoss(delta={self.delta!r})"
@@ -263,23 +257,15 @@ class PoissonLoss(Loss):
     output_activations = (Exponential, Softplus)
 
     def value(self, y_true, y_pred):
-        y_pred = np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
-        ratio = np.divide(y_true, y_pred, out=np.ones_like(y_pred), where=y_true > 0)
-        return (y_true * np.log(ratio) - y_true + y_pred).sum(axis=1)
-
-    def gradient(self, y_true, y_pred, out=None):
-        y_pred = np.maximum(y_pred, np.finfo(y_pred.dtype).tiny)
-        out = np.divide(y_true, y_pred, out=out)
-        return np.subtract(1, out, out=out)
-
-    def value_xp(self, y_true, y_pred, xp):
-        y_pred = xp.maximum(y_pred, float(xp.finfo(y_pred.dtype).smallest_normal))
+        xp = _namespace(y_pred)
+        y_pred = _clip(y_pred, _smallest(y_pred, xp), None, xp)
         ratio = xp.where(y_true > 0, y_true / y_pred, 1.0)
         return xp.sum(y_true * xp.log(ratio) - y_true + y_pred, axis=1)
 
-    def gradient_xp(self, y_true, y_pred, xp):
-        y_pred = xp.maximum(y_pred, float(xp.finfo(y_pred.dtype).smallest_normal))
-        return 1 - y_true / y_pred
+    def gradient(self, y_true, y_pred, out=None):
+        xp = _namespace(y_pred)
+        y_pred = _clip(y_pred, _smallest(y_pred, xp), None, xp)
+        return _into(out, 1 - y_true / y_pred)
 
     def check_target(self, y):
         if _any(y < 0):
@@ -306,17 +292,12 @@ class LogLoss(Loss):
     output_activations = (Softmax,)
 
     def value(self, y_true, y_pred):
-        return -np.einsum("ij,ij->i", y_true, np.log(_clip_probabilities(y_pred)))
+        xp = _namespace(y_pred)
+        return -xp.sum(y_true * xp.log(_clip_probabilities(y_pred, xp)), axis=1)
 
     def gradient(self, y_true, y_pred, out=None):
-        out = np.divide(y_true, _clip_probabilities(y_pred), out=out)
-        return np.negative(out, out=out)
-
-    def value_xp(self, y_true, y_pred, xp):
-        return -xp.sum(y_true * xp.log(_clip_probabilities_xp(y_pred, xp)), axis=1)
-
-    def gradient_xp(self, y_true, y_pred, xp):
-        return -(y_true / _clip_probabilities_xp(y_pred, xp))
+        xp = _namespace(y_pred)
+        return _into(out, -(y_true / _clip_probabilities(y_pred, xp)))
 
     def check_target(self, y):
         _check_probabilities(self.name, y)
@@ -340,22 +321,13 @@ class BinaryLogLoss(Loss):
     output_activations = (Sigmoid,)
 
     def value(self, y_true, y_pred):
-        p = _clip_probabilities(y_pred)
-        return -(y_true * np.log(p) + (1 - y_true) * np.log1p(-p)).sum(axis=1)
-
-    def gradient(self, y_true, y_pred, out=None):
-        p = _clip_probabilities(y_pred)
-        out = np.subtract(p, y_true, out=out)
-        out /= p * (1 - p)
-        return out
-
-    def value_xp(self, y_true, y_pred, xp):
-        p = _clip_probabilities_xp(y_pred, xp)
+        xp = _namespace(y_pred)
+        p = _clip_probabilities(y_pred, xp)
         return -xp.sum(y_true * xp.log(p) + (1 - y_true) * xp.log1p(-p), axis=1)
 
-    def gradient_xp(self, y_true, y_pred, xp):
-        p = _clip_probabilities_xp(y_pred, xp)
-        return (p - y_true) / (p * (1 - p))
+    def gradient(self, y_true, y_pred, out=None):
+        p = _clip_probabilities(y_pred, _namespace(y_pred))
+        return _into(out, (p - y_true) / (p * (1 - p)))
 
     def check_target(self, y):
         _check_probabilities(self.name, y)
@@ -371,8 +343,8 @@ def _check_probabilities(name, y):
 class _UserLoss(Loss):
     """Adapts an object with ``value`` and ``gradient`` that does not subclass :class:`Loss`.
 
-    The engine's protocol (the ``*_xp`` forms for devices, the output and
-    target checks) comes from :class:`Loss`; what the object defines of it
+    The engine's protocol (the ``out`` buffers, the device checks, the output
+    and target checks) comes from :class:`Loss`; what the object defines of it
     (``natural_activation``, ``output_activations``, ``check_target``, ...) is
     used as it is.
     """
@@ -385,23 +357,21 @@ class _UserLoss(Loss):
         self._gradient_takes_out = _accepts_out(function.gradient)
 
     def value(self, y_true, y_pred):
+        if not isinstance(y_pred, np.ndarray):
+            xp = _namespace(y_pred)
+            return _on_device(self.function, self.function.value, xp, y_true, y_pred)
         return self.function.value(y_true, y_pred)
 
     def gradient(self, y_true, y_pred, out=None):
+        if not isinstance(y_pred, np.ndarray):
+            xp = _namespace(y_pred)
+            return _on_device(self.function, self.function.gradient, xp, y_true, y_pred)
         if self._gradient_takes_out:
             result = self.function.gradient(y_true, y_pred, out=out)
         else:
             result = self.function.gradient(y_true, y_pred)
-        if out is None or result is out:
-            return result
-        np.copyto(out, result)  # an object may take out= and still return a new array
-        return out
-
-    def value_xp(self, y_true, y_pred, xp):
-        return _on_device(self.function, self.function.value, xp, y_true, y_pred)
-
-    def gradient_xp(self, y_true, y_pred, xp):
-        return _on_device(self.function, self.function.gradient, xp, y_true, y_pred)
+        # an object may take out= and still return a new array
+        return _into(out, result)
 
     def check_output_activation(self, activation):
         check = getattr(self.function, "check_output_activation", None)
@@ -417,6 +387,31 @@ class _UserLoss(Loss):
 
     def __repr__(self):
         return repr(self.function)
+
+
+def output_delta(loss, y_true, y_pred, scale, fused=False, out=None):
+    """The gradient at the output layer, times ``scale`` (``1 / n`` or a weight column).
+
+    With ``fused`` (the loss's natural output activation), the gradient at
+    the output's pre-activation, ``y_pred - y_true``; else ``d loss / d
+    y_pred``. Written into the numpy buffer ``out`` when one is given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import LOSSES, output_delta
+    >>> output_delta(LOSSES["squared_error"], np.zeros((2, 1)), np.ones((2, 1)), 0.5)
+    array([[0.5],
+           [0.5]])
+    """
+    if fused:
+        delta = y_pred - y_true if out is None else np.subtract(y_pred, y_true, out=out)
+    else:
+        delta = loss.gradient(y_true, y_pred, out=out)
+    if isinstance(delta, np.ndarray) and delta is out:  # numpy's buffer: in place
+        delta *= scale
+        return delta
+    return delta * scale
 
 
 LOSSES = {

@@ -764,7 +764,7 @@ class Network:
             per_sample = loss.value(Y, prediction)
             return float(np.average(per_sample, weights=sample_weight))
         xp = backend.xp
-        per_sample = loss.value_xp(Y, prediction, xp)
+        per_sample = loss.value(Y, prediction)
         if sample_weight is None:
             return float(xp.mean(per_sample))
         return float(xp.sum(per_sample * sample_weight) / xp.sum(sample_weight))

@@ -280,7 +280,7 @@ class Residual(Layer):
         h, cache = x, []
         for i, (weights, bias) in enumerate(self._inner()):
             z = h @ weights + bias
-            a = self.inner_activation.forward_xp(z, xp) if i < self.n_layers - 1 else z
+            a = self.inner_activation.forward(z) if i < self.n_layers - 1 else z
             cache.append((h, z, a))
             h = a
         return x + h, cache
@@ -313,7 +313,8 @@ class Residual(Layer):
         for i in range(self.n_layers - 1, -1, -1):
             h, z, a = self._cache[i]
             if i < self.n_layers - 1:
-                delta = self.inner_activation.backward_xp(z, a, delta, xp)
+                # in place on numpy: delta, z and a are not used again
+                delta = self.inner_activation.backward(z, a, delta)
             gradients[2 * i] = xp.permute_dims(h, (1, 0)) @ delta
             gradients[2 * i + 1] = xp.sum(delta, axis=0)
             if i or input_gradient:

@@ -1,13 +1,38 @@
-"""Optimizers that update a flat parameter vector in place.
+"""Optimizers that update a flat parameter vector.
 
 The network keeps every weight and bias in one contiguous array, and the
 gradient in another of the same shape, so a stochastic optimizer updates all
-layers with a handful of vectorised operations on preallocated buffers.
+layers with a handful of vectorised operations. Each update is written once,
+in array-API form, with a numpy branch inside the same ``step`` that works in
+place on buffers made once per fit.
 
 Stochastic optimizers (:class:`SGD`, :class:`Adam`) expose ``reset(size,
-dtype)``, ``step(params, grad)``, ``end_epoch(samples_seen)`` and
-``on_plateau()``. :class:`LBFGS` is a full-batch optimizer: it exposes
-``minimize(objective, params, max_iter, callback)`` instead.
+dtype, backend=None)``, ``step(params, grad, out=None)``,
+``end_epoch(samples_seen)`` and ``on_plateau()``. :class:`LBFGS` is a
+full-batch optimizer: it exposes ``minimize(objective, params, max_iter,
+callback)`` instead.
+
+Your own optimizer
+------------------
+Any object can be passed as ``optimizer`` when it has:
+
+* ``full_batch = False`` and ``name`` (a string, for messages);
+* ``reset(size, dtype, backend=None)``, called before training (``backend``
+  is given on a device: ``backend.zeros(size, dtype)`` makes state there);
+* ``step(params, grad)`` or ``step(params, grad, out=None)``: the update.
+  On numpy it may write into ``params`` (or into ``out`` when it takes one)
+  and return None, or return the new parameters. On a device (torch,
+  CuPy, array_api_strict...) ``params`` and ``grad`` are that library's
+  arrays: ``step`` may return the new parameters (never write its
+  state's arrays in place then) or write into ``params``, which is then a
+  copy the engine made for it, so that the last good parameters stay
+  whole. Write it with operators and ``array_namespace(params)``;
+* ``end_epoch(samples_seen)`` and ``on_plateau(verbose=False)`` (return True
+  to stop) for the estimators' schedules, and ``is_ready(size, dtype,
+  backend=None)`` for ``warm_start``.
+
+An object that still defines ``step_xp(params, grad, xp)`` (the device form
+of earlier versions) has it called on a device.
 """
 
 import math
@@ -17,6 +42,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult, minimize
 
 from ._registry import lookup
+from .activations import _namespace
 
 __all__ = ["LBFGS", "OPTIMIZERS", "SGD", "Adam", "get_optimizer"]
 
@@ -25,6 +51,8 @@ class _Stochastic:
     """State shared by the mini-batch optimizers."""
 
     full_batch = False
+    #: ``step`` never writes another library's arrays: it returns new ones.
+    returns_step = True
 
     @property
     def learning_rate(self):
@@ -106,8 +134,7 @@ class SGD(_Stochastic):
     >>> opt = SGD(learning_rate=0.1, momentum=0.0)
     >>> params, grad = np.array([1.0, 2.0]), np.array([1.0, -1.0])
     >>> opt.reset(2, params.dtype)
-    >>> opt.step(params, grad)
-    >>> params
+    >>> opt.step(params, grad)  # numpy: in place
     array([0.9, 2.1])
     """
 
@@ -144,26 +171,28 @@ class SGD(_Stochastic):
         self._state = (velocity, scratch)
 
     def step(self, params, grad, out=None):
-        """Update ``params`` from ``grad``, in place or into ``out``."""
-        velocity, scratch = self._state
-        lr, momentum = self.current_learning_rate, self.momentum
-        out = params if out is None else out
-        # velocity <- momentum * velocity - lr * grad
-        velocity *= momentum
-        np.multiply(grad, lr, out=scratch)
-        velocity -= scratch
-        if self.nesterov:
-            # params + momentum * velocity - lr * grad
-            np.subtract(params, scratch, out=out)
-            np.multiply(velocity, momentum, out=scratch)
-            out += scratch
-        else:
-            np.add(params, velocity, out=out)
+        """Return the parameters after one step from ``grad``.
 
-    def step_xp(self, params, grad, xp):
-        """Return the updated ``params``: the same step for arrays of namespace ``xp``."""
+        numpy arrays are updated in place (into ``out`` when given, else into
+        ``params``) and that array is returned; any other library's arrays
+        are never written: the result is a new array.
+        """
         velocity, scratch = self._state
         lr, momentum = self.current_learning_rate, self.momentum
+        # velocity <- momentum * velocity - lr * grad; then
+        # params + momentum * velocity - lr * grad (Nesterov) or params + velocity
+        if isinstance(params, np.ndarray):  # in place, over the flat vector
+            out = params if out is None else out
+            velocity *= momentum
+            np.multiply(grad, lr, out=scratch)
+            velocity -= scratch
+            if self.nesterov:
+                np.subtract(params, scratch, out=out)
+                np.multiply(velocity, momentum, out=scratch)
+                out += scratch
+            else:
+                np.add(params, velocity, out=out)
+            return out
         scaled = grad * lr
         velocity = velocity * momentum - scaled
         self._state = (velocity, scratch)
@@ -226,8 +255,7 @@ class Adam(_Stochastic):
     >>> opt = Adam(learning_rate=0.1)
     >>> params, grad = np.array([1.0, 2.0]), np.array([3.0, -0.5])
     >>> opt.reset(2, params.dtype)
-    >>> opt.step(params, grad)
-    >>> params.round(6)
+    >>> opt.step(params, grad).round(6)  # numpy: in place
     array([0.9, 2.1])
     """
 
@@ -252,32 +280,43 @@ class Adam(_Stochastic):
         self._state = (self._zeros(size, dtype, backend), self._zeros(size, dtype, backend), None)
 
     def step(self, params, grad, out=None):
-        """Update ``params`` from ``grad``, in place or into ``out``."""
+        """Return the parameters after one step from ``grad``.
+
+        numpy arrays are updated in place (into ``out`` when given, else into
+        ``params``) and that array is returned; any other library's arrays
+        are never written: the result is a new array.
+        """
         # The moments are kept divided by (1 - beta): m' = m / (1 - b1) and
         # v' = v / (1 - b2) update without a scaled copy of the gradient, and
         # the constants move into the step size and epsilon. Ten passes over
-        # the parameters instead of twelve, for the same update.
+        # the parameters instead of twelve, for the same update:
+        # m' <- b1 m' + g; v' <- b2 v' + g^2; params - lr_t m' / (sqrt(v') + eps')
         first, second, scratch = self._state
-        if out is None or out is params:
+        step_size, epsilon = self._advance()
+        b1, b2 = self.beta_1, self.beta_2
+        if not isinstance(params, np.ndarray):
+            # The same operations in the same order, so both round alike.
+            first = first * b1 + grad
+            second = second * b2 + grad * grad
+            self._state = (first, second, None)
+            return params - (first / (_namespace(params).sqrt(second) + epsilon)) * step_size
+        if out is None or out is params:  # in place, with a scratch array
             if scratch is None:
                 scratch = np.empty_like(first)
                 self._state = (first, second, scratch)
             out = params
         else:
             scratch = out  # overwritten last, with the new parameters
-        step_size, epsilon = self._advance()
-        b1, b2 = self.beta_1, self.beta_2
-        first *= b1  # m' <- b1 m' + g
+        first *= b1
         first += grad
-        second *= b2  # v' <- b2 v' + g^2
+        second *= b2
         np.square(grad, out=scratch)
         second += scratch
-        # params - lr_t * m / (sqrt(v) + eps)
         np.sqrt(second, out=scratch)
         scratch += epsilon
         np.divide(first, scratch, out=scratch)
         scratch *= step_size
-        np.subtract(params, scratch, out=out)
+        return np.subtract(params, scratch, out=out)
 
     def _advance(self):
         """Count the step; return its step size and epsilon for the scaled moments."""
@@ -287,16 +326,6 @@ class Adam(_Stochastic):
         bias_correction = math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         step_size = self.current_learning_rate * bias_correction * (1 - b1) / math.sqrt(1 - b2)
         return step_size, self.epsilon / math.sqrt(1 - b2)
-
-    def step_xp(self, params, grad, xp):
-        """Return the updated ``params``: the same step for arrays of namespace ``xp``."""
-        first, second, _ = self._state
-        step_size, epsilon = self._advance()
-        # The same operations in the same order as :meth:`step`, so both round alike.
-        first = first * self.beta_1 + grad
-        second = second * self.beta_2 + grad * grad
-        self._state = (first, second, None)
-        return params - (first / (xp.sqrt(second) + epsilon)) * step_size
 
     def __repr__(self):
         return (

@@ -1,7 +1,7 @@
 """The one training loop of :class:`sknet.Network`, for every backend.
 
-While a network trains, every parameter lives in one flat vector (a
-parameter store of the backend): optimizers update all layers with a few vectorised
+While a network trains, every parameter lives in one flat vector (see
+:mod:`sknet.backends.parameters`): optimizers update all layers with a few vectorised
 operations, the L2 penalty reads one contiguous prefix, and L-BFGS needs no
 packing. With numpy, every buffer a step uses is made once per fit; with an
 array-API library, nothing per batch comes back to the host: the batches are
@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .backends import NUMPY, first_rows
+from .losses import output_delta
 
 __all__ = ["DivergenceError", "Trainer"]
 
@@ -118,7 +119,7 @@ class Trainer:
 
     @property
     def params(self):
-        """The flat parameter vector of every layer's parameters, in order."""
+        """The flat parameter vector (see :mod:`sknet.backends.parameters`)."""
         return self.store.params
 
     @property
@@ -154,8 +155,9 @@ class Trainer:
         else:
             weight = backend.total(sample_weight)
             # fit removes zero-weight rows; a direct call may still pass a
-            # batch of them, which numpy (reading the total anyway) skips.
-            if backend.in_place and weight <= 0:
+            # batch of them, which a host total (numpy's) skips; a total left
+            # on a device is never read here.
+            if isinstance(weight, float) and weight <= 0:
                 return 0.0, 0.0
             scale = backend.row_scale(sample_weight, weight, first_rows(self._scale, n))
 
@@ -173,11 +175,7 @@ class Trainer:
         if not backend.batch_is_finite(objective):
             raise Diverged
 
-        grad_out = layers[-1].delta_view(n)
-        if self.fused:
-            grad_out = backend.fused_delta(h, Y, scale, grad_out)
-        else:
-            grad_out = backend.loss_gradient(self.loss, Y, h, scale, grad_out)
+        grad_out = output_delta(self.loss, Y, h, scale, self.fused, layers[-1].delta_view(n))
         ones = self._ones[:n]
         gradients = [None] * len(layers)
         for i in range(len(layers) - 1, -1, -1):
@@ -242,7 +240,7 @@ class Trainer:
                                     sample_weight, idx, first_rows(sw_buffer, m)
                                 )
                         batch_loss, weight = self.forward_backward(Xb, Yb, swb)
-                        if backend.in_place and not weight:
+                        if isinstance(weight, float) and not weight:
                             continue
                         # The new parameters replace the current ones in one
                         # assignment: an interrupted step never shows.

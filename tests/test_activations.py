@@ -384,3 +384,46 @@ def test_results_on_another_device_are_refused():
     match = "returned an array on device .*CPU_DEVICE.*on the input's device"
     with pytest.raises(TypeError, match=match):
         _fit_with(OtherDevice(), "array_api_strict")
+
+
+# -- on a device, scalars are no uploads: Python numbers in operators and where ------
+
+
+def _host_scalars_made(function, *arrays):
+    """The aten ops of ``function(*arrays)`` that cross between host and device.
+
+    ``lift_fresh`` is a Python number made a tensor on the host (what
+    ``maximum(z, 0.0)`` does for every call); ``_local_scalar_dense`` is a
+    read of a device value (``float``, ``bool``, ``item``).
+    """
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    del torch
+    with Record() as record:
+        function(*arrays)
+    crossing = ("lift_fresh", "_local_scalar_dense")
+    return [op for op in record.ops if op.split(".")[1] in crossing]
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_activations_upload_no_scalars_on_torch(name, dtype):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    act = ACTIVATIONS[name]
+    z = torch.asarray(_z(dtype=dtype))
+    a = act.forward(z)
+    grad = torch.ones_like(z)
+    assert _host_scalars_made(act.forward, z) == []
+    assert _host_scalars_made(act.backward, z, a, grad) == []
+    # ...and they compute what numpy computes.
+    expected = act.forward(_z(dtype=dtype))
+    np.testing.assert_allclose(a.numpy(), expected, rtol=1e-6 if dtype == "float32" else 1e-14)

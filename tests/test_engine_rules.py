@@ -27,14 +27,31 @@ SCIKIT_LEARN_SIDE = {
     "tabular",
 }
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
-# Every engine module's source is checked; the modules built on numba (an
-# optional extra) are imported, and their examples run, only where it is installed.
+ROOT = Path(sknet.__file__).parent
+
+
+def _module_name(path):
+    """``backends.numpy`` for sknet/backends/numpy.py, ``backends`` for its __init__."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def _module_path(name):
+    path = ROOT.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+# Every engine module's source is checked (the backends package's too); the
+# modules built on numba (an optional extra) are imported, and their examples
+# run, only where it is installed.
 ENGINE = sorted(
-    path.stem
-    for path in Path(sknet.__file__).parent.glob("*.py")
-    if path.stem not in SCIKIT_LEARN_SIDE
+    name
+    for name in map(_module_name, ROOT.rglob("*.py"))
+    if name not in SCIKIT_LEARN_SIDE
 )
-IMPORTABLE = [name for name in ENGINE if HAS_NUMBA or not name.startswith("_numba")]
+IMPORTABLE = [name for name in ENGINE if HAS_NUMBA or "numba" not in name]
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in IMPORTABLE]
 
 
@@ -61,9 +78,16 @@ def test_importing_the_engine_does_not_import_sklearn():
     assert result.stdout.strip() == "ok"
 
 
+def _relative_target(name, node):
+    """The sknet module a relative ``from ... import`` in module ``name`` names."""
+    package = _module_path(name).parent.relative_to(ROOT).parts
+    base = list(package[: len(package) - (node.level - 1)])
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
 @pytest.mark.parametrize("name", ENGINE)
 def test_engine_sources_do_not_mention_sklearn_imports(name):
-    path = Path(sknet.__file__).parent / f"{name}.py"
+    path = _module_path(name)
     source = path.read_text()
     assert not re.search(r"^\s*(import\s+sklearn|from\s+sklearn)", source, re.MULTILINE)
     for node in ast.walk(ast.parse(source)):
@@ -77,7 +101,8 @@ def test_engine_sources_do_not_mention_sklearn_imports(name):
             assert module.split(".")[0] != "sklearn", f"{path.name}:{node.lineno} imports {module}"
         if isinstance(node, ast.ImportFrom) and node.level:
             # Relative imports stay inside the engine.
-            assert (node.module or "").split(".")[0] in ENGINE, f"{path.name} imports {node.module}"
+            target = _relative_target(name, node)
+            assert target in ENGINE, f"{path.name} imports {target}"
 
 
 def _public_objects():
@@ -149,3 +174,50 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def _sknet_imports(name):
+    """The sknet modules that module ``name`` imports, at any depth of its source."""
+    known = {_module_name(path) for path in ROOT.rglob("*.py")}
+    targets = set()
+    for node in ast.walk(ast.parse(_module_path(name).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            target = _relative_target(name, node)
+            for alias in node.names:  # ``from . import losses`` names a module
+                child = f"{target}.{alias.name}".lstrip(".")
+                targets.add(child if child in known else target)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sknet."):
+            targets.add(node.module.removeprefix("sknet."))
+        elif isinstance(node, ast.Import):
+            targets.update(
+                alias.name.removeprefix("sknet.")
+                for alias in node.names
+                if alias.name.startswith("sknet.")
+            )
+    return {target for target in targets if target in known and target != name}
+
+
+def test_no_import_cycle_in_sknet():
+    # Any import, even one inside a function, counts: a cycle breaks as soon
+    # as someone moves that import to the top of its module.
+    graph = {_module_name(path): _sknet_imports(_module_name(path)) for path in ROOT.rglob("*.py")}
+    graph.pop("__init__", None)  # the package's re-exports import everything
+    for edges in graph.values():
+        edges.discard("__init__")
+    state = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for child in sorted(graph.get(node, ())):
+            if state.get(child) == "open":
+                cycle = [*trail[trail.index(child) :], child] if child in trail else [node, child]
+                pytest.fail(f"import cycle: {' -> '.join(cycle)}")
+            if child not in state:
+                visit(child, [*trail, child])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    # The check sees the backend package's modules and their imports.
+    assert "backends.numba" in graph and "backends._core" in graph["backends.numba"]

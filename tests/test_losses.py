@@ -398,3 +398,31 @@ def test_regressor_takes_a_plain_loss_object():
     by_subclass = LayeredRegressor(loss=LogCoshSubclass(), **common).fit(X, y)
     np.testing.assert_array_equal(by_object.predict(X), by_subclass.predict(X))
     assert by_object.score(X, y) > 0.4
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_losses_upload_no_scalars_on_torch(name):
+    # Python numbers in operators and where(): nothing made on the host and
+    # sent to the device per batch (minimum(p, eps) would make a tensor of eps).
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    torch.set_num_threads(1)
+
+    class Record(TorchDispatchMode):
+        ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    loss = LOSSES[name]
+    y, p = (torch.asarray(a) for a in _data(name))
+    with Record() as record:
+        value, gradient = loss.value(y, p), loss.gradient(y, p)
+    crossing = ("lift_fresh", "_local_scalar_dense")
+    moved = [op for op in record.ops if op.split(".")[1] in crossing]
+    assert moved == []
+    y_np, p_np = _data(name)
+    np.testing.assert_allclose(value.numpy(), loss.value(y_np, p_np), rtol=1e-14)
+    np.testing.assert_allclose(gradient.numpy(), loss.gradient(y_np, p_np), rtol=1e-14)

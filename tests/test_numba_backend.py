@@ -14,8 +14,9 @@ import pytest
 
 pytest.importorskip("numba")
 
-from sknet import SGD, Network, _numba_backend, backends  # noqa: E402  # noqa: E402
-from sknet._numba_backend import NumbaBackend  # noqa: E402
+from sknet import SGD, Network, backends  # noqa: E402
+from sknet.backends import numba as _numba_backend  # noqa: E402
+from sknet.backends.numba import NumbaBackend  # noqa: E402
 
 HIDDEN = [
     "identity",

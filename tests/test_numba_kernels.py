@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,10 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from sknet import _numba_kernels as K  # noqa: E402
+
+# The kernels only the benchmarks use live beside them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import numba_extra_kernels as BK  # noqa: E402
 from sknet.activations import ACTIVATIONS, LeakyReLU  # noqa: E402
 from sknet.losses import BinaryLogLoss, LogLoss, SquaredError  # noqa: E402
 from sknet.optimizers import SGD, Adam  # noqa: E402
@@ -220,13 +225,13 @@ def test_softmax_log_loss_matches_softmax_and_log_loss(dtype, weighted):
     delta_ref = (p_ref - y) * scale[:, np.newaxis]
 
     p, delta = np.empty_like(z), np.empty_like(z)
-    loss = K.softmax_log_loss(z, y, p, delta, scale)
+    loss = BK.softmax_log_loss(z, y, p, delta, scale)
     assert_close(p, p_ref, dtype)
     assert_close(delta, delta_ref, dtype)
     assert loss == pytest.approx(loss_ref, rel=RTOL[dtype])
 
     z_inplace, delta2 = z.copy(), np.empty_like(z)  # p_out is z; class codes
-    loss2 = K.softmax_log_loss_codes(z_inplace, codes, z_inplace, delta2, scale)
+    loss2 = BK.softmax_log_loss_codes(z_inplace, codes, z_inplace, delta2, scale)
     np.testing.assert_array_equal(z_inplace, p)
     np.testing.assert_array_equal(delta2, delta)
     assert loss2 == loss
@@ -242,7 +247,7 @@ def test_sigmoid_binary_log_loss_matches_sigmoid_and_binary_log_loss(dtype):
     p_ref = ACTIVATIONS["sigmoid"].forward(z.copy())
     loss_ref = float(BinaryLogLoss().value(y, p_ref) @ scale.astype(np.float64))
     p, delta = z.copy(), np.empty_like(z)
-    loss = K.sigmoid_binary_log_loss(p, y, p, delta, scale)
+    loss = BK.sigmoid_binary_log_loss(p, y, p, delta, scale)
     assert_close(p, p_ref, dtype)
     assert_close(delta, (p_ref - y) * scale[:, np.newaxis], dtype)
     assert loss == pytest.approx(loss_ref, rel=RTOL[dtype])
@@ -256,7 +261,7 @@ def test_identity_squared_error_matches_squared_error(dtype):
     h = z0 + bias
     loss_ref = float(SquaredError().value(y, h) @ scale.astype(np.float64))
     z, delta = z0.copy(), np.empty_like(z0)
-    loss = K.identity_squared_error(z, bias, y, delta, scale)
+    loss = BK.identity_squared_error(z, bias, y, delta, scale)
     np.testing.assert_array_equal(z, h)
     assert_close(delta, (h - y) * scale[:, np.newaxis], dtype)
     assert loss == pytest.approx(loss_ref, rel=RTOL[dtype])
@@ -269,25 +274,23 @@ def test_identity_squared_error_matches_squared_error(dtype):
 def test_thread_budget_follows_blas_limits():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        assert K.thread_budget() == 1
+        assert BK.thread_budget() == 1
     blas = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     expected = min([*blas, numba.config.NUMBA_NUM_THREADS])
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         expected = min(expected, int(os.environ["OMP_NUM_THREADS"]))
-    assert K.thread_budget() == max(1, expected)
+    assert BK.thread_budget() == max(1, expected)
 
 
 def test_thread_budget_respects_omp_num_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert K.thread_budget() == 1
+    assert BK.thread_budget() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")  # ignored, as BLAS ignores it
-    assert K.thread_budget() >= 1
+    assert BK.thread_budget() >= 1
 
 
 def _budget_in_worker():
-    from sknet import _numba_kernels
-
-    return _numba_kernels.thread_budget(), _numba_kernels.numba.config.NUMBA_NUM_THREADS
+    return BK.thread_budget(), numba.config.NUMBA_NUM_THREADS
 
 
 def test_thread_budget_inside_joblib_workers_does_not_oversubscribe():
@@ -306,6 +309,7 @@ def test_kernels_start_no_threads():
     # The kernels run on the calling thread: numba's thread pool, whose idle
     # threads would compete with the BLAS's, is never started.
     code = (
+        "import sys\n"
         "import numpy as np\n"
         "from numba.np.ufunc import parallel\n"
         "from sknet import _numba_kernels as K\n"
@@ -314,7 +318,9 @@ def test_kernels_start_no_threads():
         "K.activation_backward(z, z, z.copy(), 'relu')\n"
         "K.adam_step(p, p, p.copy(), p.copy(), p.copy(), 0.1, 0.9, 0.999, 1e-8)\n"
         "K.gather_rows(z, np.array([0, 2]), z[:2].copy())\n"
-        "K.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
+        f"sys.path.insert(0, {str(Path(BK.__file__).parent)!r})\n"
+        "import numba_extra_kernels as BK\n"
+        "BK.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
         "print(parallel._is_initialized)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -10,17 +10,18 @@ order (``tests/test_numba_backend.py`` compares whole fits).
 
 import numpy as np
 
-from ._numba_kernels import (
+from .._numba_kernels import (
     FORWARD_KERNELS,
     adam_step,
     bias_activation,
     gather_rows,
     sgd_step,
 )
-from ._numba_kernels import activation_backward as activation_backward_kernel
-from .activations import ACTIVATIONS
-from .backends import MIN_STEP_WORK, NumpyBackend
-from .optimizers import SGD, Adam
+from .._numba_kernels import activation_backward as activation_backward_kernel
+from ..activations import ACTIVATIONS
+from ..optimizers import SGD, Adam
+from ._core import MIN_STEP_WORK
+from .numpy import NumpyBackend
 
 __all__ = ["MIN_STEP_WORK", "NumbaBackend"]
 
@@ -44,7 +45,7 @@ class NumbaBackend(NumpyBackend):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknet._numba_backend import NumbaBackend
+    >>> from sknet.backends.numba import NumbaBackend
     >>> from sknet.activations import ACTIVATIONS
     >>> z, a = np.empty((1, 2)), np.empty((1, 2))
     >>> backend = NumbaBackend()
@@ -55,7 +56,7 @@ class NumbaBackend(NumpyBackend):
 
     name = "numba"
 
-    def dense_forward(self, x, weights, bias, activation, z_out, a_out):
+    def dense_forward(self, x, weights, bias, activation, z_out=None, a_out=None):
         name = _kernel_name(activation)
         if name is None or z_out is None or not isinstance(x, np.ndarray):
             return super().dense_forward(x, weights, bias, activation, z_out, a_out)
@@ -70,13 +71,13 @@ class NumbaBackend(NumpyBackend):
         activation_backward_kernel(z, a, delta, name, getattr(activation, "slope", 0.01))
         return delta
 
-    def gather_rows(self, source, idx, out):
+    def gather_rows(self, source, idx, out=None):
         if out is None or not isinstance(source, np.ndarray) or not source.flags.c_contiguous:
             return super().gather_rows(source, idx, out)
         gather_rows(source, idx, out)
         return out
 
-    def optimizer_step(self, optimizer, params, grad, out):
+    def optimizer_step(self, optimizer, params, grad, out=None):
         kind = type(optimizer)
         if kind is Adam:
             first, second, _ = optimizer._state
