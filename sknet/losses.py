@@ -400,7 +400,8 @@ def output_delta(loss, y_true, y_pred, scale, fused=False, out=None):
     --------
     >>> import numpy as np
     >>> from sknet.losses import LOSSES, output_delta
-    >>> output_delta(LOSSES["squared_error"], np.zeros((2, 1)), np.ones((2, 1)), 0.5)
+    >>> Y, P = np.zeros((2, 1)), np.ones((2, 1))
+    >>> output_delta(LOSSES["squared_error"], Y, P, 0.5)
     array([[0.5],
            [0.5]])
     """
