@@ -632,13 +632,6 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
                 y_numeric=self._y_numeric,
                 reset=first_pass,
             )
-        if first_pass:
-            self._network_options = (self.numeric_embedding, self.batch_norm)
-            self._numeric_encoder = _numeric_encoder(
-                self.numeric_embedding, self._n_numeric(X), self.random_state
-            )
-        if getattr(self, "_numeric_encoder", None) is not None:
-            X = self._encode_numeric(X, reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if sample_weight is not None:
@@ -660,6 +653,14 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         if sample_weight is not None and not bool(xp.all(keep := sample_weight > 0)):
             rows = np.flatnonzero(on_host(keep))
             X, Y, y, sample_weight = (take_rows(a, rows) for a in (X, Y, y, sample_weight))
+        # The piecewise-linear encoder learns its bins from the rows that train.
+        if first_pass:
+            self._network_options = (self.numeric_embedding, self.batch_norm)
+            self._numeric_encoder = _numeric_encoder(
+                self.numeric_embedding, self._n_numeric(X), self.random_state
+            )
+        if getattr(self, "_numeric_encoder", None) is not None:
+            X = self._encode_numeric(X, reset=first_pass)
         # Equal weights c are no weights, as in the engine, but their sum c * n
         # still divides the penalty, as in MLP: alpha / c keeps that objective.
         self._alpha = self.alpha
