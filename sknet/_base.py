@@ -1024,7 +1024,11 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             check_same_namespace(X, self, attribute="_fitted_weights", method=method)
             xp = where(X)[0]
             X = validate_data(
-                self, X, accept_sparse=["csr", "csc"], dtype=[xp.float64, xp.float32], reset=False
+                self,
+                X,
+                accept_sparse=["csr", "csc"],
+                dtype=[xp.float64, xp.float32],
+                reset=False,
             )
         if getattr(self, "_numeric_encoder", None) is not None:
             X = self._encode_numeric(X, reset=False)
@@ -1073,8 +1077,9 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         they take. Without ``numeric_embedding="periodic"`` or
         ``batch_norm=True``, the counts add up to the sizes of ``coefs_`` and
         ``intercepts_``; with them, the table has a row for each embedding and
-        batch-norm layer too, which ``coefs_`` leaves out. The table is returned as text: ``print`` it. It also
-        shows in the estimator's HTML representation (in a notebook).
+        batch-norm layer too, which ``coefs_`` leaves out. The table is
+        returned as text: ``print`` it. It also shows in the estimator's HTML
+        representation (in a notebook).
 
         .. versionadded:: 0.2
 
