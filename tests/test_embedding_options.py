@@ -295,3 +295,41 @@ def test_onnx_refuses_the_internal_encoder_clearly():
     reg = _fit({"numeric_embedding": "piecewise_linear"}, X, y, max_iter=2)
     with pytest.raises(ValueError, match="piecewise_linear.*PiecewiseLinearEncoder"):
         to_onnx(reg, X[:1])
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_skops_loads_the_new_layers_and_encoder(options):
+    sio = pytest.importorskip("skops.io")
+    X, y = _table(n=150)
+    clf = _fit(options, X, y > 1.5, Estimator=LayeredClassifier, max_iter=3)
+    data = sio.dumps(clf)
+    untrusted = sio.get_untrusted_types(data=data)
+    assert untrusted and all(name.startswith("sknet.") for name in untrusted), untrusted
+    loaded = sio.loads(data, trusted=untrusted)
+    assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+# -- where the data live ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", [None, "device1"])
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_options_train_where_the_data_live(options, device):
+    xps = pytest.importorskip("array_api_strict")
+    import sklearn
+
+    from sknet.backends import to_numpy
+
+    device = None if device is None else xps.Device(device)
+    X, y = _table(n=160)
+    reference = _fit(options, X, y, max_iter=5)
+    X_x = xps.asarray(X, device=device)
+    y_x = xps.asarray(y, device=device)
+    with sklearn.config_context(array_api_dispatch=True):
+        model = _fit(options, X_x, y_x, max_iter=5)
+        prediction = model.predict(X_x)
+    assert prediction.device == X_x.device
+    for layer in model.network_.layers:
+        for array in (*layer.get_parameters(), *layer.get_state()):
+            assert type(array).__module__.startswith("array_api_strict")
+    assert np.allclose(to_numpy(prediction), reference.predict(X), rtol=0, atol=1e-8)
