@@ -47,9 +47,12 @@ from ._safeguards import (
 )
 from .activations import ACTIVATIONS, get_activation
 from .backends import to_numpy
+from .embeddings import PeriodicEmbedding
 from .layers import Dense
 from .network import Network
+from .normalization import BatchNorm
 from .optimizers import LBFGS, SGD, Adam
+from .preprocessing import PiecewiseLinearEncoder
 from .training import DivergenceError
 
 HIDDEN_ACTIVATIONS = sorted(name for name, act in ACTIVATIONS.items() if not act.output_only)
@@ -142,6 +145,12 @@ def _per_layer(name, value, n_layers, is_scalar):
     return values
 
 
+#: The settings of the periodic embedding that ``numeric_embedding="periodic"``
+#: puts first (PeriodicEmbedding's own defaults, written out: the memory check
+#: and the documentation read them here).
+_PERIODIC = {"n_frequencies": 16, "units_per_feature": 16, "sigma": 1.0}
+
+
 def _is_activation(value):
     return isinstance(value, str) or hasattr(value, "forward")
 
@@ -213,6 +222,19 @@ def _is_categorical(X, categorical_features):
     if mask is None or not mask.any():
         return None
     return mask
+
+
+def _numeric_encoder(numeric_embedding, n_numeric, random_state):
+    """The (unfitted) piecewise-linear encoder of the numeric columns, or None.
+
+    Its bins are the quantiles of each numeric column (``n_bins="auto"``, as
+    in sknet's tabular recipe); ``random_state`` seeds its row subsample,
+    which only tables of more than 200,000 rows take.
+    """
+    if numeric_embedding != "piecewise_linear" or n_numeric == 0:
+        return None
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return PiecewiseLinearEncoder(n_bins="auto", random_state=seed)
 
 
 class _EpochTasks:
@@ -341,6 +363,8 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "numeric_embedding": [StrOptions({"piecewise_linear", "periodic"}), None],
+        "batch_norm": ["boolean"],
     }
 
     # -- fitted attributes read from the engine ---------------------------------
@@ -349,7 +373,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
     def coefs_(self):
         """Weight matrices, one per layer: ``coefs_[i]`` has shape (n_in, n_out)."""
         check_is_fitted(self, "network_")
-        return LayerArrays("coefs_", self.network_.layers, "weights")
+        return LayerArrays("coefs_", self._dense_layers(), "weights")
 
     @coefs_.setter
     def coefs_(self, values):
@@ -359,11 +383,20 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
     def intercepts_(self):
         """Bias vectors, one per layer."""
         check_is_fitted(self, "network_")
-        return LayerArrays("intercepts_", self.network_.layers, "bias")
+        return LayerArrays("intercepts_", self._dense_layers(), "bias")
 
     @intercepts_.setter
     def intercepts_(self, values):
         self._set_layer_arrays("intercepts_", "bias", values)
+
+    def _dense_layers(self):
+        """The network's Dense layers, in order: what ``coefs_`` and ``intercepts_`` list.
+
+        With ``numeric_embedding="periodic"`` or ``batch_norm=True`` the network
+        has other layers too; they are left out, so that ``coefs_[i]`` is the
+        weight matrix of the ``i``-th fully connected layer, as on MLP.
+        """
+        return [layer for layer in self.network_.layers if isinstance(layer, Dense)]
 
     def _set_layer_arrays(self, name, attribute, values):
         """Copy new weights or biases into the fitted network, all checked first."""
@@ -373,7 +406,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             msg=f"This %(name)s instance is not fitted yet; {name} can only be assigned "
             "after fit, which sets the number and shapes of the layers.",
         )
-        layers = self.network_.layers
+        layers = self._dense_layers()
         values = list(values)
         if len(values) != len(layers):
             raise ValueError(
@@ -412,7 +445,16 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
 
     def _check_same_architecture(self, hidden):
         """A warm start or partial_fit continues the fitted network: its layers must match."""
-        layers = self.network_.layers[:-1]
+        options = getattr(self, "_network_options", (None, False))
+        if options != (self.numeric_embedding, self.batch_norm):
+            raise ValueError(
+                f"numeric_embedding={self.numeric_embedding!r} and batch_norm="
+                f"{self.batch_norm!r}, but the fitted network was built with "
+                f"numeric_embedding={options[0]!r} and batch_norm={options[1]!r}; "
+                "warm_start and partial_fit continue the fitted network. Set "
+                "warm_start=False to start over."
+            )
+        layers = self._dense_layers()[:-1]
         fitted_sizes = [layer.units for layer in layers]
         sizes = [size for size, _, _ in hidden]
         if fitted_sizes != sizes:
@@ -457,11 +499,26 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         # The network is built on the host (its initial weights come from the
         # one numpy generator) and moves to X's device when it trains.
         dtype = np.dtype(np.float32 if where(X)[0].float32 == X.dtype else np.float64)
-        self._check_memory(X.shape[1], X.shape[0], dtype, [size for size, _, _ in hidden])
+        periodic = self.numeric_embedding == "periodic"
+        # The periodic embedding widens each input column to
+        # units_per_feature columns before the first Dense layer.
+        width = X.shape[1] * (_PERIODIC["units_per_feature"] if periodic else 1)
+        self._check_memory(width, X.shape[0], dtype, [size for size, _, _ in hidden])
         network = Network(X.shape[1], random_state=self._random_state, dtype=dtype)
+        # Every layer draws from the network's one generator, which derives
+        # from random_state: the same seed gives the same model. With the
+        # defaults only Dense layers draw from it, in MLP's order.
+        rng = network._rng
         try:
+            if periodic:
+                network.add(PeriodicEmbedding(X.shape[1], **_PERIODIC, rng=rng))
             for size, activation, rate in hidden:
                 network.add_layer(size, activation=activation, dropout=rate, init="mlp_uniform")
+                if self.batch_norm:
+                    # After the Dense layer's activation (and dropout), which
+                    # the layer computes fused with its linear part: the next
+                    # layer receives standardised inputs.
+                    network.add(BatchNorm(size, rng=rng))
             network.add_layer(self.n_outputs_, activation=self.out_activation_, init="mlp_uniform")
         except MemoryError as error:
             raise MemoryError(
@@ -558,6 +615,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
                 self._categorical_encoder = _categorical_encoder(
                     self.is_categorical_, type(self).__name__
                 )
+        X_given = X  # what scikit-learn's callbacks see, as the user gave it
         if getattr(self, "_categorical_encoder", None) is not None:
             X = self._encode_categorical(X, reset=first_pass)
             X, y = check_X_y(
@@ -580,7 +638,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
-        tasks = _EpochTasks(self, X, y, sample_weight)
+        tasks = _EpochTasks(self, X_given, y, sample_weight)
         tasks.root.call_on_fit_task_begin(estimator=self, **tasks.data)
         dtype = np.dtype(np.float32 if X.dtype == xp.float32 else np.float64)
         if self._labels_on_host:
@@ -595,6 +653,14 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         if sample_weight is not None and not bool(xp.all(keep := sample_weight > 0)):
             rows = np.flatnonzero(on_host(keep))
             X, Y, y, sample_weight = (take_rows(a, rows) for a in (X, Y, y, sample_weight))
+        # The piecewise-linear encoder learns its bins from the rows that train.
+        if first_pass:
+            self._network_options = (self.numeric_embedding, self.batch_norm)
+            self._numeric_encoder = _numeric_encoder(
+                self.numeric_embedding, self._n_numeric(X), self.random_state
+            )
+        if getattr(self, "_numeric_encoder", None) is not None:
+            X = self._encode_numeric(X, reset=first_pass)
         # Equal weights c are no weights, as in the engine, but their sum c * n
         # still divides the penalty, as in MLP: alpha / c keeps that objective.
         self._alpha = self.alpha
@@ -926,15 +992,46 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             encoded = encoded.astype(np.float64)
         return encoded
 
+    def _n_numeric(self, X):
+        """How many of the network's input columns (the first ones) are numeric features."""
+        if getattr(self, "is_categorical_", None) is None:
+            return X.shape[1]
+        return int(np.count_nonzero(~self.is_categorical_))
+
+    def _encode_numeric(self, X, reset):
+        """The piecewise-linear encoding of the numeric columns of the network's inputs.
+
+        ``X`` is what the network would see without it: the numeric columns,
+        then any one-hot columns, which pass on as they are. The encoder works
+        on the host; the result goes back where ``X`` lives.
+        """
+        encoder = self._numeric_encoder
+        host = on_host(X)
+        if sparse.issparse(host):
+            host = host.toarray()  # the encoding is dense anyway, and wider
+        n_numeric = self._n_numeric(host)
+        numeric, rest = host[:, :n_numeric], host[:, n_numeric:]
+        encoded = encoder.fit_transform(numeric) if reset else encoder.transform(numeric)
+        if rest.shape[1]:
+            encoded = np.hstack([encoded, rest])
+        return encoded if where(X)[2] else same_place(encoded, X)
+
     def _forward(self, X, method):
         check_is_fitted(self, "network_")
         if getattr(self, "_categorical_encoder", None) is not None:
-            return self.network_.predict(self._encode_categorical(X, reset=False))
-        check_same_namespace(X, self, attribute="_fitted_weights", method=method)
-        xp = where(X)[0]
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[xp.float64, xp.float32], reset=False
-        )
+            X = self._encode_categorical(X, reset=False)
+        else:
+            check_same_namespace(X, self, attribute="_fitted_weights", method=method)
+            xp = where(X)[0]
+            X = validate_data(
+                self,
+                X,
+                accept_sparse=["csr", "csc"],
+                dtype=[xp.float64, xp.float32],
+                reset=False,
+            )
+        if getattr(self, "_numeric_encoder", None) is not None:
+            X = self._encode_numeric(X, reset=False)
         return self.network_.predict(X)
 
     def __sklearn_array_api_convert__(self, converter):
@@ -977,9 +1074,12 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         One row per layer (hidden layers, then the output layer): its output
         shape, activation, dropout rate and number of parameters; then the
         total, trainable and non-trainable parameter counts and the memory
-        they take. The counts add up to the sizes of ``coefs_`` and
-        ``intercepts_``. The table is returned as text: ``print`` it. It also
-        shows in the estimator's HTML representation (in a notebook).
+        they take. Without ``numeric_embedding="periodic"`` or
+        ``batch_norm=True``, the counts add up to the sizes of ``coefs_`` and
+        ``intercepts_``; with them, the table has a row for each embedding and
+        batch-norm layer too, which ``coefs_`` leaves out. The table is
+        returned as text: ``print`` it. It also shows in the estimator's HTML
+        representation (in a notebook).
 
         .. versionadded:: 0.2
 

@@ -82,6 +82,37 @@ or None, default=None
     refused, as MLP refuses them. A warm start or ``partial_fit`` keeps the
     categories of the first fit. Dense input only; ``n_features_in_`` and
     ``feature_names_in_`` describe the columns of ``X`` as given.
+numeric_embedding : {{"piecewise_linear", "periodic"}} or None, default=None
+    How the numeric inputs reach the first hidden layer (Gorishniy et al.,
+    "On Embeddings for Numerical Features in Tabular Deep Learning", 2022).
+    (sknet only; MLP has no such parameter.)
+
+    - None: as they are (MLP's behaviour).
+    - "piecewise_linear": each numeric column is replaced by its
+      piecewise-linear encoding (:class:`~sknet.preprocessing.PiecewiseLinearEncoder`,
+      8 to 16 quantile bins depending on the number of rows), learnt from the
+      training rows of the first fit inside the estimator; one-hot columns of
+      ``categorical_features`` pass on as they are. The bins count every row
+      once, whatever its sample weight. ONNX export refuses this option: put
+      the encoder in a Pipeline in front of the estimator instead.
+    - "periodic": a trained :class:`~sknet.PeriodicEmbedding` (PLR: 16
+      frequencies and 16 outputs per input column, ``sigma=1.0``) is the
+      network's first layer. It embeds every input column of the network,
+      the one-hot columns of ``categorical_features`` included (the layer
+      takes all of its input). Best on standardised inputs.
+
+    ``coefs_`` and ``intercepts_`` still list the fully connected layers
+    only: with an embedding, ``coefs_[0]`` maps the encoded or embedded
+    columns (not the raw features) to the first hidden layer. The
+    embedding's own parameters are in ``network_.layers[0]``.
+batch_norm : bool, default=False
+    Put a :class:`~sknet.BatchNorm` layer after each hidden layer's
+    activation (and dropout), so that the next layer receives standardised
+    values: in training, those of the mini-batch; in prediction, running
+    statistics kept during training. (sknet only; MLP has no such
+    parameter.) Each row's training output then depends on the other rows
+    of its batch, so integer sample weights are not the same as repeated
+    rows. ``coefs_`` and ``intercepts_`` leave the batch-norm layers out.
 """
 
 ATTRIBUTES = """loss_ : float
@@ -101,9 +132,10 @@ n_iter_ : int
 t_ : int
     The number of training samples seen by the stochastic solver.
 coefs_ : list of ndarray
-    Weight matrices, one per layer.
+    Weight matrices, one per fully connected layer (embedding and
+    batch-norm layers are left out; see ``numeric_embedding``).
 intercepts_ : list of ndarray
-    Bias vectors, one per layer.
+    Bias vectors, one per fully connected layer.
 n_layers_ : int
     The number of layers, input and output included.
 n_outputs_ : int

@@ -137,6 +137,8 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         dropout=0.0,
         class_weight=None,
         categorical_features=None,
+        numeric_embedding=None,
+        batch_norm=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -164,6 +166,8 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         self.dropout = dropout
         self.class_weight = class_weight
         self.categorical_features = categorical_features
+        self.numeric_embedding = numeric_embedding
+        self.batch_norm = batch_norm
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -447,6 +451,8 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         max_fun=15000,
         dropout=0.0,
         categorical_features=None,
+        numeric_embedding=None,
+        batch_norm=False,
         target_scaling=None,
     ):
         self.loss = loss
@@ -475,6 +481,8 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         self.max_fun = max_fun
         self.dropout = dropout
         self.categorical_features = categorical_features
+        self.numeric_embedding = numeric_embedding
+        self.batch_norm = batch_norm
         self.target_scaling = target_scaling
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -211,6 +211,14 @@ def _check_convertible(model):
             "in a ColumnTransformer in front of it (skl2onnx converts both) and fit with "
             "categorical_features=None."
         )
+    if getattr(model, "_numeric_encoder", None) is not None:
+        raise ValueError(
+            f"Cannot convert this {name} to ONNX: it was fitted with "
+            "numeric_embedding='piecewise_linear', whose internal encoder is not part of "
+            "the estimator's ONNX graph. Put sknet.preprocessing.PiecewiseLinearEncoder "
+            "in a Pipeline in front of it (sknet.onnx converts both) and fit with "
+            "numeric_embedding=None."
+        )
     for i, layer in enumerate(model.network_.layers, start=1):
         to_onnx = getattr(type(layer), "to_onnx", None)
         if to_onnx is None or to_onnx is Layer.to_onnx:

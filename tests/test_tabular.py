@@ -215,3 +215,27 @@ def test_pandas_nullable_dtypes_are_numeric():
     names = clf.named_steps["preprocess"].get_feature_names_out()
     assert "missing__missingindicator_count" in names
     assert clf.score(X, y) > 0.9
+
+
+def test_the_new_layers_pass_through_and_a_second_binning_is_refused():
+    X, logit = _table(n=200)
+    reg = make_tabular_regressor(
+        numeric_embedding="periodic", batch_norm=True, random_state=0, **FAST
+    ).fit(X, logit)
+    net = reg.regressor_.named_steps["net"]
+    assert [type(layer).__name__ for layer in net.network_.layers] == [
+        "PeriodicEmbedding",
+        "Dense",
+        "BatchNorm",
+        "Dense",
+    ]
+    assert reg.score(X, logit) > 0.5
+    clf = make_tabular_classifier(
+        numeric_encoding="standard", numeric_embedding="piecewise_linear", random_state=0, **FAST
+    ).fit(X, logit > 0)
+    assert clf.named_steps["net"]._numeric_encoder is not None
+    # The recipe's own encoding is piecewise-linear already: binning its bins
+    # again (and its one-hot columns) is refused, for both recipes.
+    for make in (make_tabular_classifier, make_tabular_regressor):
+        with pytest.raises(ValueError, match="already piecewise-linear encoded"):
+            make(numeric_embedding="piecewise_linear")
