@@ -53,6 +53,15 @@ ESTIMATORS = [
     LayeredRegressor(
         target_scaling="standard", solver="lbfgs", hidden_layer_sizes=(20,), random_state=0
     ),
+    # The optimizer options, all on: AdamW, a warm-up then cosine schedule,
+    # clipping and a moving average of the weights.
+    LayeredClassifier(
+        weight_decay=0.01,
+        lr_schedule="warmup_cosine",
+        clip_grad_norm=1.0,
+        averaging="ema",
+        random_state=0,
+    ),
 ]
 
 
