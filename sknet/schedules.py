@@ -91,7 +91,8 @@ class WarmupCosine(Cosine):
     Examples
     --------
     >>> from sknet.schedules import WarmupCosine
-    >>> [round(WarmupCosine(t_max=4, warmup=2).rate(1.0, e, 0), 4) for e in range(5)]
+    >>> schedule = WarmupCosine(t_max=4, warmup=2)
+    >>> [round(schedule.rate(1.0, e, 0), 4) for e in range(5)]
     [0.5, 1.0, 1.0, 0.5, 0.0]
     """
 
