@@ -597,3 +597,43 @@ def test_option_reprs():
     )
     assert repr(SGD(averaging="ema")).endswith("power_t=0.5, averaging='ema')")
     assert get_optimizer("adamw").weight_decay == 0.01
+
+
+def _crossings_of_a_torch_fit(optimizer, batch_size):
+    """Device-to-host reads and host-to-device scalar uploads of a one-epoch torch fit."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from sknet import Network
+
+    torch.set_num_threads(1)
+
+    class Record(TorchDispatchMode):
+        crossings = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if any(name in str(func) for name in ("_local_scalar_dense", "lift_fresh")):
+                type(self).crossings += 1
+            return func(*args, **(kwargs or {}))
+
+    rng = np.random.default_rng(0)
+    X, Y = torch.asarray(rng.normal(size=(64, 3))), torch.asarray(rng.normal(size=(64, 2)))
+    net = Network(3, random_state=0).add_layer(5, "relu").add_layer(2, "identity")
+    with Record():
+        net.fit(X, Y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+    return Record.crossings
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Adam(0.01),
+        lambda: Adam(0.01, weight_decay=0.1, clip_grad_norm=0.5, averaging="ema"),
+        lambda: SGD(0.01, schedule="warmup_cosine", weight_decay=0.1, clip_grad_norm=0.5),
+    ],
+    ids=["plain", "adam-options", "sgd-options"],
+)
+def test_options_cross_nothing_per_step_on_a_device(make):
+    # Eight steps cross between host and device what one step does: clipping's
+    # factor, the decay and the average stay on the device.
+    assert _crossings_of_a_torch_fit(make(), 8) == _crossings_of_a_torch_fit(make(), 64)
