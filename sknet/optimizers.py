@@ -314,7 +314,8 @@ default="constant"
         Scale each gradient down to this global (L2) norm when it is longer.
     averaging : {None, "ema"}, default=None
         ``"ema"`` keeps an exponential moving average of the parameters,
-        which become the network's parameters at the end of each fit.
+        which become the network's parameters at the end of each fit (a
+        warm start continues from them, with the average kept).
     ema_decay : float, default=0.999
         The average's decay per step, in [0, 1); step ``t`` uses
         ``min(ema_decay, (1 + t) / (10 + t))``.
@@ -463,7 +464,8 @@ class Adam(_Stochastic):
         Scale each gradient down to this global (L2) norm when it is longer.
     averaging : {None, "ema"}, default=None
         ``"ema"`` keeps an exponential moving average of the parameters,
-        which become the network's parameters at the end of each fit.
+        which become the network's parameters at the end of each fit (a
+        warm start continues from them, with the average kept).
     ema_decay : float, default=0.999
         The average's decay per step, in [0, 1); step ``t`` uses
         ``min(ema_decay, (1 + t) / (10 + t))``.

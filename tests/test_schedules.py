@@ -109,7 +109,9 @@ def test_estimator_schedules_are_sized_by_max_iter():
     def made(**kw):
         return LayeredClassifier(max_iter=30, **kw)._make_optimizer()
 
-    assert made().schedule is None and type(made()) is Adam
+    # The defaults: MLP's optimizer, on the plain (and fused) update.
+    assert repr(made()) == "Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08)"
+    assert made().fusable and made(solver="sgd").fusable
     assert made(lr_schedule="cosine").schedule == Cosine(t_max=30)
     assert made(lr_schedule="warmup_cosine").schedule == WarmupCosine(t_max=30, warmup=5)
     assert made(lr_schedule="step", solver="sgd").schedule == Step(step_size=10, gamma=0.1)
