@@ -129,6 +129,7 @@ _PUBLIC_MODULES = [
     "sknet.activations",
     "sknet.losses",
     "sknet.optimizers",
+    "sknet.schedules",
     "sknet.plotting",
     "sknet.training",
     "sknet.backends",

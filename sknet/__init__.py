@@ -10,7 +10,7 @@ from .embeddings import FeatureLinear, PeriodicEmbedding
 from .layers import Dense, Layer
 from .network import Network
 from .normalization import BatchNorm, Residual
-from .optimizers import LBFGS, SGD, Adam
+from .optimizers import LBFGS, SGD, Adam, AdamW
 from .preprocessing import PiecewiseLinearEncoder
 from .tabular import make_tabular_classifier, make_tabular_regressor
 
@@ -20,6 +20,7 @@ __all__ = [
     "LBFGS",
     "SGD",
     "Adam",
+    "AdamW",
     "BatchNorm",
     "Dense",
     "FeatureLinear",

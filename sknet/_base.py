@@ -51,8 +51,9 @@ from .embeddings import PeriodicEmbedding
 from .layers import Dense
 from .network import Network
 from .normalization import BatchNorm
-from .optimizers import LBFGS, SGD, Adam
+from .optimizers import LBFGS, SGD, Adam, AdamW
 from .preprocessing import PiecewiseLinearEncoder
+from .schedules import SCHEDULES, Cosine, Plateau, Step, WarmupCosine
 from .training import DivergenceError
 
 HIDDEN_ACTIVATIONS = sorted(name for name, act in ACTIVATIONS.items() if not act.output_only)
@@ -361,6 +362,11 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions(set(SCHEDULES)), HasMethods(["rate"]), None],
+        "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "averaging": [StrOptions({"ema"}), None],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "numeric_embedding": [StrOptions({"piecewise_linear", "periodic"}), None],
@@ -475,17 +481,56 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             layer.dropout = float(rate)  # a new dropout rate applies from now on
 
     def _make_optimizer(self):
+        if self.solver == "lbfgs":
+            # The stochastic options (weight decay, schedule, clipping,
+            # averaging) do not apply, as momentum does not: ignored, as MLP
+            # ignores the parameters of the solvers it does not use.
+            return LBFGS(max_fun=self.max_fun, tol=self.tol)
+        # getattr: estimators pickled before these options existed.
+        options = {
+            "weight_decay": getattr(self, "weight_decay", 0.0),
+            "clip_grad_norm": getattr(self, "clip_grad_norm", None),
+            "averaging": getattr(self, "averaging", None),
+            "ema_decay": getattr(self, "ema_decay", 0.999),
+        }
+        schedule = self._make_schedule()
         if self.solver == "adam":
-            return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
-        if self.solver == "sgd":
-            return SGD(
+            cls = AdamW if options["weight_decay"] else Adam
+            return cls(
                 self.learning_rate_init,
-                self.momentum,
-                self.nesterovs_momentum,
-                self.learning_rate,
-                self.power_t,
+                self.beta_1,
+                self.beta_2,
+                self.epsilon,
+                schedule=schedule,
+                **options,
             )
-        return LBFGS(max_fun=self.max_fun, tol=self.tol)
+        if schedule is not None and self.learning_rate != "constant":
+            raise ValueError(
+                f"lr_schedule={self.lr_schedule!r} and learning_rate={self.learning_rate!r} "
+                "both set solver='sgd''s schedule; keep learning_rate='constant' with "
+                "lr_schedule."
+            )
+        return SGD(
+            self.learning_rate_init,
+            self.momentum,
+            self.nesterovs_momentum,
+            self.learning_rate if schedule is None else schedule,
+            self.power_t,
+            **options,
+        )
+
+    def _make_schedule(self):
+        """The schedule object for ``lr_schedule`` (names sized by ``max_iter``)."""
+        name = getattr(self, "lr_schedule", None)
+        if name is None or not isinstance(name, str):
+            return name
+        if name == "cosine":
+            return Cosine(t_max=self.max_iter)
+        if name == "warmup_cosine":
+            return WarmupCosine(t_max=self.max_iter, warmup=min(5, self.max_iter))
+        if name == "step":
+            return Step(step_size=max(1, self.max_iter // 3), gamma=0.1)
+        return Plateau()
 
     #: Whether targets are encoded on the host (class labels) rather than where X lives.
     _labels_on_host = False

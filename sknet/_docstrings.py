@@ -56,6 +56,34 @@ n_iter_no_change : int, default=10
     dividing the learning rate by 5).
 max_fun : int, default=15000
     The maximum number of loss evaluations of "lbfgs".
+weight_decay : float, default=0.0
+    Decoupled weight decay of the stochastic solvers (AdamW with "adam"):
+    each step multiplies the weights (not the biases) by
+    ``1 - learning rate * weight_decay``, beside ``alpha``'s L2 penalty.
+    (sknet only.)
+lr_schedule : {{"cosine", "warmup_cosine", "step", "plateau"}}, schedule \
+object or None, default=None
+    A learning-rate schedule for "sgd" and "adam", applied per epoch from
+    ``learning_rate_init``: "cosine" anneals to 0 over ``max_iter`` epochs,
+    "warmup_cosine" first ramps up linearly over 5 epochs, "step" divides
+    the rate by 10 every ``max_iter // 3`` epochs, and "plateau" divides it
+    by 5 after ``n_iter_no_change`` epochs without improvement (and stops
+    once it is below 1e-6), as "adaptive" does for "sgd". None: MLP's
+    behaviour (``learning_rate`` then sets "sgd"'s schedule, which must be
+    "constant" when ``lr_schedule`` is given). Objects from
+    :mod:`sknet.schedules` are used as they are. (sknet only.)
+clip_grad_norm : float or None, default=None
+    Scale each mini-batch gradient down to this global L2 norm when it is
+    longer (stochastic solvers). (sknet only.)
+averaging : {{"ema"}} or None, default=None
+    "ema" keeps an exponential moving average of the weights during
+    training (stochastic solvers) and ends the fit with it: a cheap
+    ensemble of the last epochs. With ``early_stopping`` the best epoch's
+    weights are kept instead, as without averaging; a warm start or
+    ``partial_fit`` continues from the averaged weights. (sknet only.)
+ema_decay : float, default=0.999
+    The average's decay per step, in [0, 1); step ``t`` uses
+    ``min(ema_decay, (1 + t) / (10 + t))``. (sknet only.)
 dropout : float or sequence of float, default=0.0
     The share of each hidden layer's outputs dropped at random during
     training: one rate for all hidden layers, or one per layer.

@@ -134,6 +134,11 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        weight_decay=0.0,
+        lr_schedule=None,
+        clip_grad_norm=None,
+        averaging=None,
+        ema_decay=0.999,
         dropout=0.0,
         class_weight=None,
         categorical_features=None,
@@ -163,6 +168,11 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.clip_grad_norm = clip_grad_norm
+        self.averaging = averaging
+        self.ema_decay = ema_decay
         self.dropout = dropout
         self.class_weight = class_weight
         self.categorical_features = categorical_features
@@ -449,6 +459,11 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        weight_decay=0.0,
+        lr_schedule=None,
+        clip_grad_norm=None,
+        averaging=None,
+        ema_decay=0.999,
         dropout=0.0,
         categorical_features=None,
         numeric_embedding=None,
@@ -479,6 +494,11 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.clip_grad_norm = clip_grad_norm
+        self.averaging = averaging
+        self.ema_decay = ema_decay
         self.dropout = dropout
         self.categorical_features = categorical_features
         self.numeric_embedding = numeric_embedding

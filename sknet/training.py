@@ -258,6 +258,12 @@ class Trainer:
                     optimizer.end_epoch(self.network.samples_seen_)
                     if progress.end_epoch(epoch_loss):
                         break
+                # An optimizer that averages the parameters (averaging="ema")
+                # hands its average over as the fit's result.
+                averaged = getattr(optimizer, "averaged_parameters", None)
+                average = averaged() if callable(averaged) else None
+                if average is not None:
+                    store.assign(average)
             except Diverged:
                 progress.close()
                 store.fall_back()  # to the last finite step (numpy) or epoch

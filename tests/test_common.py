@@ -74,6 +74,15 @@ ESTIMATORS = [
     LayeredRegressor(numeric_embedding="piecewise_linear", max_iter=50, random_state=0),
     LayeredClassifier(batch_norm=True, max_iter=50, random_state=0),
     LayeredRegressor(batch_norm=True, max_iter=50, random_state=0),
+    # The optimizer options, all on: AdamW, a warm-up then cosine schedule,
+    # clipping and a moving average of the weights.
+    LayeredClassifier(
+        weight_decay=0.01,
+        lr_schedule="warmup_cosine",
+        clip_grad_norm=1.0,
+        averaging="ema",
+        random_state=0,
+    ),
 ]
 
 

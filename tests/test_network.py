@@ -403,7 +403,8 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match=r"Unknown loss 'mse'; valid names are \['absolute_error'"):
         _small_net().fit(X, Y, loss="mse")
     with pytest.raises(
-        ValueError, match=r"Unknown optimizer 'rmsprop'; valid names are \['adam', 'lbfgs', 'sgd'\]"
+        ValueError,
+        match=r"Unknown optimizer 'rmsprop'; valid names are \['adam', 'adamw', 'lbfgs', 'sgd'\]",
     ):
         _small_net().fit(X, Y, optimizer="rmsprop")
 

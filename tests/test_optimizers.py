@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sknet.optimizers import LBFGS, OPTIMIZERS, SGD, Adam, get_optimizer
+from sknet.optimizers import LBFGS, OPTIMIZERS, SGD, Adam, AdamW, get_optimizer
 
 G1 = np.array([0.5, -1.0, 2.0])
 G2 = np.array([-0.25, 0.5, 1.0])
@@ -142,7 +142,12 @@ def test_adam_reset_restarts_state():
     [
         (SGD(learning_rate=0.0), "learning_rate must be positive"),
         (SGD(learning_rate=-1.0), "learning_rate must be positive"),
-        (SGD(schedule="cosine"), r"schedule must be one of \['adaptive', 'constant'"),
+        (SGD(schedule="cosinus"), r"schedule must be one of \['adaptive', 'constant'"),
+        (Adam(schedule="cosinus"), "Unknown schedule 'cosinus'"),
+        (Adam(weight_decay=-1.0), "weight_decay must be >= 0"),
+        (SGD(clip_grad_norm=0.0), "clip_grad_norm must be None or positive"),
+        (Adam(averaging="swa"), "averaging must be None or 'ema'"),
+        (Adam(averaging="ema", ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
         (SGD(momentum=1.5), r"momentum must be in \[0, 1\]"),
         (Adam(learning_rate=0.0), "learning_rate must be positive"),
         (Adam(beta_1=1.0), r"beta_1 must be in \[0, 1\)"),
@@ -202,14 +207,14 @@ def test_get_optimizer():
     assert get_optimizer("sgd") is not get_optimizer("sgd")  # fresh each time
     opt = Adam()
     assert get_optimizer(opt) is opt
-    assert sorted(OPTIMIZERS) == ["adam", "lbfgs", "sgd"]
+    assert sorted(OPTIMIZERS) == ["adam", "adamw", "lbfgs", "sgd"]
 
 
 def test_get_optimizer_errors():
     with pytest.raises(
         ValueError,
         match=r"Unknown optimizer 'rmsprop'; valid names are "
-        r"\['adam', 'lbfgs', 'sgd'\]",
+        r"\['adam', 'adamw', 'lbfgs', 'sgd'\]",
     ):
         get_optimizer("rmsprop")
     with pytest.raises(ValueError, match="learning_rate is given both to fit and to the optimizer"):
@@ -409,3 +414,226 @@ def test_user_optimizer_objects_train_everywhere_like_plain_sgd(make, where):
     for got, expected in zip(weights, reference, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
     assert net.optimizer_ is optimizer
+
+
+# -- the options every stochastic optimizer takes (issue 18) -----------------
+
+
+def _adam_deltas(lr, grads):
+    """Adam's updates for ``grads`` in turn (they do not depend on the parameters)."""
+    deltas, before = [], P0
+    for k in range(1, len(grads) + 1):
+        after = _run(Adam(learning_rate=lr), grads[:k])
+        deltas.append(after - before)
+        before = after
+    return deltas
+
+
+def test_adamw_is_adam_on_decayed_weights_and_leaves_biases_alone():
+    lr, wd = 0.01, 0.5
+    opt = AdamW(learning_rate=lr, weight_decay=wd)
+    params = P0.copy()
+    opt.reset(3, params.dtype)
+    opt.set_penalized(slice(0, 2))  # two weights, then a bias
+    expected = P0.copy()
+    for g, delta in zip([G1, G2], _adam_deltas(lr, [G1, G2]), strict=True):
+        opt.step(params, g)
+        expected[:2] = expected[:2] * (1 - lr * wd)
+        expected = expected + delta
+    np.testing.assert_allclose(params, expected, rtol=1e-14)
+    # The bias moved by Adam's update alone.
+    np.testing.assert_allclose(params[2], _run(Adam(learning_rate=lr), [G1, G2])[2], rtol=1e-15)
+    # Adam(weight_decay=...) never told which are weights decays every parameter.
+    same = _run(Adam(learning_rate=lr, weight_decay=wd), [G1, G2])
+    delta1, delta2 = _adam_deltas(lr, [G1, G2])
+    expected = (P0 * (1 - lr * wd) + delta1) * (1 - lr * wd) + delta2
+    np.testing.assert_allclose(same, expected, rtol=1e-14)
+
+
+def test_adamw_in_a_network_decays_the_weights_and_not_the_biases():
+    from sknet import Network
+
+    X, Y = _lr_data()
+
+    def fit(optimizer):
+        net = Network(5, random_state=0).add_layer(4, "tanh").add_layer(2, "identity")
+        start = [w.copy() for w in net.get_weights()]
+        net.fit(X, Y, optimizer=optimizer, epochs=1, batch_size=64, shuffle=False)
+        return start, net.get_weights()
+
+    lr, wd = 0.01, 0.25
+    start, adam = fit(Adam(learning_rate=lr))
+    _, adamw = fit(AdamW(learning_rate=lr, weight_decay=wd))
+    for i, (w0, a, b) in enumerate(zip(start, adam, adamw, strict=True)):
+        if i % 2:  # a bias: untouched by the decay
+            np.testing.assert_array_equal(b, a)
+        else:  # one step: the decay is -lr * wd * W0
+            np.testing.assert_allclose(b - a, -lr * wd * w0, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda c: SGD(0.1, 0.0, clip_grad_norm=c), lambda c: Adam(0.1, clip_grad_norm=c)],
+    ids=["sgd", "adam"],
+)
+def test_clipping_scales_the_gradient_to_the_norm(make):
+    norm = np.linalg.norm(G1)
+    clipped = _run(make(1.0), [G1, G2])
+    reference = make(None)
+    expected = _run(
+        reference,
+        [G1 * (1.0 / norm), G2 * min(1.0, 1.0 / np.linalg.norm(G2))],
+    )
+    np.testing.assert_allclose(clipped, expected, rtol=1e-14)
+    assert not np.allclose(clipped, _run(make(None), [G1, G2]))
+    # A limit above the norm changes nothing, and the gradient is never written.
+    grad = G1.copy()
+    np.testing.assert_array_equal(_run(make(10.0), [grad]), _run(make(None), [G1]))
+    np.testing.assert_array_equal(grad, G1)
+
+
+def test_ema_is_the_hand_computed_average():
+    decay = 0.9
+    opt = SGD(learning_rate=0.1, momentum=0.0, averaging="ema", ema_decay=decay)
+    params = P0.copy()
+    opt.reset(3, params.dtype)
+    assert opt.averaged_parameters() is None
+    average = None
+    for t, g in enumerate([G1, G2, G1, G2], start=1):
+        opt.step(params, g)
+        if t == 1:
+            average = params.copy()
+        else:
+            d = min(decay, (1 + t) / (10 + t))
+            average = d * average + (1 - d) * params
+    np.testing.assert_allclose(opt.averaged_parameters(), average, rtol=1e-14)
+    np.testing.assert_allclose(params, P0 - 0.2 * G1 - 0.2 * G2, rtol=1e-14)  # unaveraged
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "array_api_strict"])
+def test_ema_becomes_the_weights_at_the_end_of_fit(backend, monkeypatch):
+    # One batch per epoch: the parameters of every step are seen by a callback.
+    plain = _params_after_each_epoch(lambda: Adam(0.05), None, backend, monkeypatch)
+    from sknet import Network, backends
+
+    X, Y = _lr_data()
+    if backend == "array_api_strict":
+        xps = pytest.importorskip("array_api_strict")
+        X, Y = xps.asarray(X), xps.asarray(Y)
+    net = Network(5, random_state=0).add_layer(6, "tanh").add_layer(2, "identity")
+    net.fit(X, Y, optimizer=Adam(0.05, averaging="ema", ema_decay=0.5), epochs=2, batch_size=64)
+    final = np.concatenate([backends.to_numpy(w).ravel() for w in net.get_weights()])
+    # Step 2's decay: min(0.5, 3 / 12) = 0.25.
+    np.testing.assert_allclose(final, 0.25 * plain[0] + 0.75 * plain[1], rtol=1e-12)
+
+
+def _all_options():
+    from sknet.schedules import WarmupCosine
+
+    return Adam(
+        0.05,
+        schedule=WarmupCosine(t_max=4, warmup=2),
+        weight_decay=0.1,
+        clip_grad_norm=0.5,
+        averaging="ema",
+        ema_decay=0.9,
+    )
+
+
+@pytest.mark.parametrize("where", ["torch", "array_api_strict", "numba"])
+def test_options_give_numpy_results_on_other_backends(where, monkeypatch):
+    from sknet import backends
+
+    reference, _ = _fit_with_optimizer(_all_options(), "numpy")
+    if where == "numba":
+        numba_backend = pytest.importorskip("sknet.backends.numba")
+        monkeypatch.setattr(backends, "_NUMBA", (numba_backend.NumbaBackend(), 0))
+        got, _ = _fit_with_optimizer(_all_options(), "numpy")
+    else:
+        got, _ = _fit_with_optimizer(_all_options(), where)
+    plain, _ = _fit_with_optimizer(Adam(0.05), "numpy")
+    flat = np.concatenate([w.ravel() for w in plain])
+    assert not np.allclose(flat, np.concatenate([w.ravel() for w in reference]))
+    for a, b in zip(got, reference, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_with_options_and_sgd_schedules_on_array_api_strict():
+    reference, _ = _fit_with_optimizer(
+        SGD(0.05, weight_decay=0.2, clip_grad_norm=0.3, schedule="step"), "numpy"
+    )
+    got, _ = _fit_with_optimizer(
+        SGD(0.05, weight_decay=0.2, clip_grad_norm=0.3, schedule="step"), "array_api_strict"
+    )
+    for a, b in zip(got, reference, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_numba_kernels_are_skipped_only_when_an_option_is_on():
+    numba_backend = pytest.importorskip("sknet.backends.numba")
+    from sknet.schedules import Cosine
+
+    assert Adam().fusable and SGD().fusable and Adam(schedule=Cosine()).fusable
+    for opt in (AdamW(), Adam(clip_grad_norm=1.0), SGD(averaging="ema")):
+        assert not opt.fusable
+    # Fused and reference forms agree where the kernel runs.
+    backend = numba_backend.NumbaBackend()
+    for make in (lambda: Adam(0.1, weight_decay=0.3), lambda: SGD(0.1, clip_grad_norm=0.5)):
+        fused, reference = make(), make()
+        fused.reset(3, np.float64)
+        reference.reset(3, np.float64)
+        out = np.empty(3)
+        backend.optimizer_step(fused, P0.copy(), G1.copy(), out)
+        np.testing.assert_array_equal(out, reference.step(P0.copy(), G1.copy()))
+
+
+def test_option_reprs():
+    assert repr(Adam(weight_decay=0.1, clip_grad_norm=1.0)) == (
+        "Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08, "
+        "weight_decay=0.1, clip_grad_norm=1.0)"
+    )
+    assert repr(AdamW()) == (
+        "AdamW(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08, weight_decay=0.01)"
+    )
+    assert repr(SGD(averaging="ema")).endswith("power_t=0.5, averaging='ema')")
+    assert get_optimizer("adamw").weight_decay == 0.01
+
+
+def _crossings_of_a_torch_fit(optimizer, batch_size):
+    """Device-to-host reads and host-to-device scalar uploads of a one-epoch torch fit."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from sknet import Network
+
+    torch.set_num_threads(1)
+
+    class Record(TorchDispatchMode):
+        crossings = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if any(name in str(func) for name in ("_local_scalar_dense", "lift_fresh")):
+                type(self).crossings += 1
+            return func(*args, **(kwargs or {}))
+
+    rng = np.random.default_rng(0)
+    X, Y = torch.asarray(rng.normal(size=(64, 3))), torch.asarray(rng.normal(size=(64, 2)))
+    net = Network(3, random_state=0).add_layer(5, "relu").add_layer(2, "identity")
+    with Record():
+        net.fit(X, Y, optimizer=optimizer, epochs=1, batch_size=batch_size, shuffle=False)
+    return Record.crossings
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Adam(0.01),
+        lambda: Adam(0.01, weight_decay=0.1, clip_grad_norm=0.5, averaging="ema"),
+        lambda: SGD(0.01, schedule="warmup_cosine", weight_decay=0.1, clip_grad_norm=0.5),
+    ],
+    ids=["plain", "adam-options", "sgd-options"],
+)
+def test_options_cross_nothing_per_step_on_a_device(make):
+    # Eight steps cross between host and device what one step does: clipping's
+    # factor, the decay and the average stay on the device.
+    assert _crossings_of_a_torch_fit(make(), 8) == _crossings_of_a_torch_fit(make(), 64)

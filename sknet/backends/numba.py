@@ -79,6 +79,10 @@ class NumbaBackend(NumpyBackend):
 
     def optimizer_step(self, optimizer, params, grad, out=None):
         kind = type(optimizer)
+        if not getattr(optimizer, "fusable", False):
+            # Clipping, weight decay or averaging: the reference form, which
+            # the kernels do not fuse.
+            kind = None
         if kind is Adam:
             first, second, _ = optimizer._state
             step_size, epsilon = optimizer._advance()

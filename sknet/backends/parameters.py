@@ -120,6 +120,10 @@ class ParameterStore:
         """Make every layer's parameters those of :attr:`params`."""
         raise NotImplementedError
 
+    def assign(self, vector):
+        """Make ``vector`` (same layout, same place) the parameters."""
+        raise NotImplementedError
+
     def gradient_slots(self, i):
         """Where layer ``i`` writes its parameter gradients (arrays, or Nones)."""
         raise NotImplementedError
@@ -218,6 +222,10 @@ class FlatParameters(ParameterStore):
         """Make every layer's parameters views into ``self.params``."""
         for layer, slots in zip(self.layers, self._views[id(self.params)], strict=True):
             layer.set_parameters(slots)
+
+    def assign(self, vector):
+        """Copy ``vector`` into the parameters (the layers' views see it)."""
+        np.copyto(self.params, vector)
 
     def gradient_slots(self, i):
         """Where layer ``i`` writes its parameter gradients."""
@@ -326,6 +334,11 @@ class DeviceParameters(ParameterStore):
                 start, stop, shape = self._offsets[i, slot]
                 slots.append(xp.reshape(self.params[start:stop], shape))
             layer.set_parameters(slots)
+
+    def assign(self, vector):
+        """Make ``vector`` the parameters (it is never written in place)."""
+        self.params = vector
+        self.point_layers()
 
     def gradient_slots(self, i):
         return [None] * len(self.layers[i].penalized)
