@@ -13,6 +13,7 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 _NEEDS = {
     "numba": ["sknet/_numba_kernels.py", "sknet/_numba_backend.py", "sknet/backends/numba.py"],
     "skl2onnx": ["sknet/onnx.py"],
+    "matplotlib": ["sknet/plotting.py"],  # its examples draw
 }
 collect_ignore = [
     path
