@@ -437,7 +437,7 @@ def header_lines(cfg, sknet, torch, cupy, devices, command):
         "GPU: " + ("; ".join(gpu_names(torch, cupy)) or "none found"),
         f"devices timed: {', '.join(d.name for d in devices)}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions(sknet, torch, cupy).items()),
-        f"sknet: git {source_state(sknet)} ({Path(sknet.__file__).parent})",
+        f"sknet: git {source_state(sknet)}",
         f"threads: {cfg.threads} (torch.set_num_threads -> {torch_threads}; BLAS "
         "through threadpoolctl)",
         "BLAS (threadpoolctl):",
