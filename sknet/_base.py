@@ -705,7 +705,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
                 self.numeric_embedding, self._n_numeric(X), self.random_state
             )
         if getattr(self, "_numeric_encoder", None) is not None:
-            X = self._encode_numeric(X, reset=first_pass)
+            X = self._encode_numeric(X, reset=first_pass, sample_weight=sample_weight)
         # Equal weights c are no weights, as in the engine, but their sum c * n
         # still divides the penalty, as in MLP: alpha / c keeps that objective.
         self._alpha = self.alpha
@@ -1043,12 +1043,14 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             return X.shape[1]
         return int(np.count_nonzero(~self.is_categorical_))
 
-    def _encode_numeric(self, X, reset):
+    def _encode_numeric(self, X, reset, sample_weight=None):
         """The piecewise-linear encoding of the numeric columns of the network's inputs.
 
         ``X`` is what the network would see without it: the numeric columns,
         then any one-hot columns, which pass on as they are. The encoder works
-        on the host; the result goes back where ``X`` lives.
+        on the host; the result goes back where ``X`` lives. On ``reset`` it
+        learns its bins, with the rows' weights (a weight of k counts as k
+        copies of the row, as in the network's loss).
         """
         encoder = self._numeric_encoder
         host = on_host(X)
@@ -1056,7 +1058,10 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             host = host.toarray()  # the encoding is dense anyway, and wider
         n_numeric = self._n_numeric(host)
         numeric, rest = host[:, :n_numeric], host[:, n_numeric:]
-        encoded = encoder.fit_transform(numeric) if reset else encoder.transform(numeric)
+        if reset:
+            weights = None if sample_weight is None else on_host(sample_weight)
+            encoder.fit(numeric, sample_weight=weights)
+        encoded = encoder.transform(numeric)
         if rest.shape[1]:
             encoded = np.hstack([encoded, rest])
         return encoded if where(X)[2] else same_place(encoded, X)

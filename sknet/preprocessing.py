@@ -15,9 +15,39 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 __all__ = ["PiecewiseLinearEncoder"]
+
+
+def _weighted_quantiles(values, weights, quantiles):
+    """The averaged inverted-CDF quantiles of ``values`` under ``weights``.
+
+    A row of weight ``k`` counts exactly as ``k`` copies of it (the rule of
+    numpy's ``method="averaged_inverted_cdf"``, which it is with unit
+    weights): where a quantile falls on the boundary between two values, it
+    is their mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.preprocessing import _weighted_quantiles
+    >>> values, weights = np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0])
+    >>> _weighted_quantiles(values, weights, [0.25, 0.5])
+    array([1.5, 2.5])
+    """
+    order = np.argsort(values, kind="stable")
+    values, cumulative = values[order], np.cumsum(weights[order])
+    targets = np.asarray(quantiles) * cumulative[-1]
+    last = len(values) - 1
+    first_reaching = np.minimum(np.searchsorted(cumulative, targets, side="left"), last)
+    first_passing = np.minimum(np.searchsorted(cumulative, targets, side="right"), last)
+    return (values[first_reaching] + values[first_passing]) / 2
 
 
 class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
@@ -157,7 +187,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn the bin edges of each feature.
 
         Parameters
@@ -167,6 +197,11 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
 
         y : array-like of shape (n_samples,), default=None
             The target, needed by ``strategy="tree"`` and ignored otherwise.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights: a row of weight ``k`` counts as ``k`` copies of it
+            (weighted quantiles, weighted tree splits); rows of weight 0 are
+            left out.
 
         Returns
         -------
@@ -189,6 +224,10 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         else:
             X = validate_data(self, X, dtype=[np.float64, np.float32])
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if not np.all(kept := sample_weight > 0):
+            X, sample_weight = X[kept], sample_weight[kept]
+            y = None if y is None else np.asarray(y)[kept]
         rng = check_random_state(self.random_state)
         n_bins = self.n_bins
         if n_bins == "auto":
@@ -196,7 +235,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         n_samples = X.shape[0]
         if self.subsample is not None and n_samples > self.subsample:
             rows = rng.choice(n_samples, size=self.subsample, replace=False)
-            X = X[rows]
+            X, sample_weight = X[rows], sample_weight[rows]
             y = y[rows] if self.strategy == "tree" else y
         tree = None
         if self.strategy == "tree":
@@ -207,19 +246,22 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
                 random_state=rng.randint(np.iinfo(np.int32).max),
             )
         self.bin_edges_ = [
-            self._edges(column, y, tree, n_bins) for column in X.T.astype(np.float64)
+            self._edges(column, y, sample_weight, tree, n_bins)
+            for column in X.T.astype(np.float64)
         ]
         self.n_bins_ = np.array([max(len(edges) - 1, 1) for edges in self.bin_edges_])
         return self
 
-    def _edges(self, column, y, tree, n_bins):
+    def _edges(self, column, y, sample_weight, tree, n_bins):
         low, high = column.min(), column.max()
         if low == high:
             return np.array([low])
         if tree is None:
-            inner = np.quantile(column, np.linspace(0, 1, n_bins + 1)[1:-1])
+            inner = _weighted_quantiles(
+                column, sample_weight, np.linspace(0, 1, n_bins + 1)[1:-1]
+            )
         else:
-            tree.fit(column.reshape(-1, 1), y)
+            tree.fit(column.reshape(-1, 1), y, sample_weight=sample_weight)
             # Internal nodes have feature 0; leaves have -2 (TREE_UNDEFINED).
             inner = tree.tree_.threshold[tree.tree_.feature == 0]
             inner = np.sort(inner)[: n_bins - 1]

@@ -20,14 +20,6 @@ HOLD_OUT = REPEATED_ROWS.format(
     "(copies of one row land on both sides)",
 )
 
-PIECEWISE_LINEAR = REPEATED_ROWS.format(
-    what="numeric_embedding='piecewise_linear'",
-    why="the encoder's bin edges are quantiles of the training rows, each row counted "
-    "once whatever its weight (as a PiecewiseLinearEncoder in a Pipeline, which is given "
-    "no sample weight, counts them), so repeating rows moves the edges and weighting "
-    "them does not",
-)
-
 BATCH_NORM = REPEATED_ROWS.format(
     what="Batch normalisation",
     why="each row's output depends on the other rows of its mini-batch (the batch's "
@@ -93,8 +85,6 @@ def expected_failed_checks(estimator):
         return _repeated_rows_premise_false(DROPOUT)
     if estimator.batch_norm:
         return _repeated_rows_premise_false(BATCH_NORM)
-    if estimator.numeric_embedding == "piecewise_linear":
-        return _repeated_rows_premise_false(PIECEWISE_LINEAR)
     if getattr(estimator, "loss", None) == "poisson":
         return {
             "check_regressor_multioutput": (
