@@ -65,10 +65,12 @@ class BatchNorm(Layer):
     Notes
     -----
     With batch statistics the output of a row depends on the other rows of
-    its batch, so training on a row repeated twice is not the same as
-    training on it with sample weight 2, and a batch of one row passes
-    nothing but ``beta`` on. L-BFGS (full batch) normalises with the
-    statistics of the whole training set.
+    its batch. The statistics are weighted by the rows' sample weights (the
+    trainer hands them over, see ``weighs_rows``), so in one batch a row of
+    weight 2 counts as two copies of it; across mini-batches, copies fill
+    batch places that a weight does not. A batch of one row passes nothing
+    but ``beta`` on. L-BFGS (full batch) normalises with the statistics of
+    the whole training set.
 
     Examples
     --------
@@ -89,7 +91,10 @@ class BatchNorm(Layer):
     parameter_names = ("gamma", "beta")
     penalized = (False, False)
     state_names = ("running_mean", "running_var")
-    transient = (*Layer.transient, "_cache")
+    transient = (*Layer.transient, "_cache", "row_weights")
+    #: The trainer sets ``row_weights`` (``1 / n`` or a column of weights
+    #: summing to one) before each training batch.
+    weighs_rows = True
 
     def __init__(self, n_inputs, momentum=0.1, eps=1e-5, rng=None):
         self.n_inputs = self.units = _positive_int("n_inputs", n_inputs)
@@ -123,12 +128,16 @@ class BatchNorm(Layer):
         """Normalise a training batch with its own statistics and update the running ones."""
         xp = backend.xp
         x = _dense(x)
-        mean = xp.mean(x, axis=0)
+        # The rows' weights, summing to one (1 / n each without sample weights).
+        weights = getattr(self, "row_weights", None)
+        if weights is None:
+            weights = 1.0 / x.shape[0]
+        mean = xp.sum(x * weights, axis=0)
         centered = x - mean
-        var = xp.mean(centered * centered, axis=0)
+        var = xp.sum(centered * centered * weights, axis=0)
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         normalized = centered * inv_std
-        self._cache = (normalized, inv_std)
+        self._cache = (normalized, inv_std, weights)
         keep = 1.0 - self.momentum
         old_mean, old_var = self.running_mean, self.running_var
         new_mean = old_mean * keep + mean * self.momentum
@@ -157,15 +166,15 @@ class BatchNorm(Layer):
     ):
         """The gradients of ``[gamma, beta]`` and of the input, through the batch statistics."""
         xp = backend.xp
-        normalized, inv_std = self._cache
+        normalized, inv_std, weights = self._cache
         grad_beta = xp.sum(grad_output, axis=0)
         grad_gamma = xp.sum(grad_output * normalized, axis=0)
         if not input_gradient:
             return [grad_gamma, grad_beta], None
-        n = normalized.shape[0]
-        # d/dx of gamma * (x - mean) * inv_std, the mean and variance being the batch's.
+        # d/dx of gamma * (x - mean) * inv_std, the mean and variance being the
+        # batch's, weighted by ``weights``: row j moves them by its weight.
         grad_x = (self.gamma * inv_std) * (
-            grad_output - (grad_beta + normalized * grad_gamma) / float(n)
+            grad_output - weights * (grad_beta + normalized * grad_gamma)
         )
         return [grad_gamma, grad_beta], grad_x
 

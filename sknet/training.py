@@ -116,6 +116,9 @@ class Trainer:
         self.verbose = verbose
         self.backend = backend
         self.store = backend.parameter_store(self.layers, dtype)
+        # Layers whose training forward weighs the rows (batch statistics):
+        # each batch hands them its row weights, normalised to sum to one.
+        self._weighing = [layer for layer in self.layers if getattr(layer, "weighs_rows", False)]
 
     @property
     def params(self):
@@ -165,6 +168,8 @@ class Trainer:
         inputs = []
         h = X
         rng = self.network._rng
+        for layer in self._weighing:
+            layer.row_weights = scale  # 1 / n, or a column of the batch's weights
         for layer in layers:
             inputs.append(h)
             h = layer.forward_train(h, rng, backend)

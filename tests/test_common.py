@@ -20,12 +20,6 @@ HOLD_OUT = REPEATED_ROWS.format(
     "(copies of one row land on both sides)",
 )
 
-BATCH_NORM = REPEATED_ROWS.format(
-    what="Batch normalisation",
-    why="each row's output depends on the other rows of its mini-batch (the batch's "
-    "mean and variance), and copies of a row fill batch places that a weight does not",
-)
-
 
 def _repeated_rows_premise_false(reason):
     return {
@@ -83,8 +77,6 @@ def expected_failed_checks(estimator):
         return _repeated_rows_premise_false(HOLD_OUT)
     if estimator.dropout:
         return _repeated_rows_premise_false(DROPOUT)
-    if estimator.batch_norm:
-        return _repeated_rows_premise_false(BATCH_NORM)
     if getattr(estimator, "loss", None) == "poisson":
         return {
             "check_regressor_multioutput": (
