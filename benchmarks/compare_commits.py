@@ -74,7 +74,11 @@ def epoch_times(tree, args, case, dtype):
     )
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tempfile.gettempdir()
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
     )
     if out.returncode:
         raise RuntimeError(f"child for {tree} failed:\n{out.stderr}")
@@ -99,8 +103,10 @@ def main(argv=None):
     made = []
     try:
         trees = {"base": source_tree(args.base, made), "new": source_tree(args.new, made)}
-        print(f"base={args.base} new={args.new} backend={args.backend} "
-              f"threads={args.threads} rows={args.n_samples}; load {os.getloadavg()[0]:.2f}")
+        print(
+            f"base={args.base} new={args.new} backend={args.backend} "
+            f"threads={args.threads} rows={args.n_samples}; load {os.getloadavg()[0]:.2f}"
+        )
         print("| case | dtype | base epoch (s) | new epoch (s) | new / base |")
         print("|---|---|---|---|---|")
         for case in args.cases.split(","):
@@ -113,8 +119,9 @@ def main(argv=None):
                             statistics.median(epoch_times(trees[name], args, case, dtype))
                         )
                 base, new = (statistics.median(samples[k]) for k in ("base", "new"))
-                print(f"| {case} | {dtype} | {base:.4f} | {new:.4f} | {new / base:.3f} |",
-                      flush=True)
+                print(
+                    f"| {case} | {dtype} | {base:.4f} | {new:.4f} | {new / base:.3f} |", flush=True
+                )
         print(f"load at the end {os.getloadavg()[0]:.2f}")
     finally:
         for folder in made:

@@ -61,8 +61,7 @@ def blas_pools():
     except ImportError:
         return ["threadpoolctl not installed"]
     return [
-        f"{i['internal_api']} {i.get('version')} threads={i['num_threads']} "
-        f"{i['filepath']}"
+        f"{i['internal_api']} {i.get('version')} threads={i['num_threads']} {i['filepath']}"
         for i in threadpool_info()
         if i["user_api"] == "blas"
     ]
@@ -110,10 +109,16 @@ def main(argv=None):
     p.add_argument("--n-samples", type=int, default=100_000)
     p.add_argument("--top", type=int, default=25, help="functions to list (25)")
     p.add_argument("--sort", default="tottime", help="pstats sort key (tottime)")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="first wait up to SECONDS for other processes to go idle")
-    p.add_argument("--no-pool-check", action="store_true",
-                   help="skip the numpy/scipy BLAS thread-pool check")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for other processes to go idle",
+    )
+    p.add_argument(
+        "--no-pool-check", action="store_true", help="skip the numpy/scipy BLAS thread-pool check"
+    )
     p.add_argument("--engine", action="store_true",
                    help="profile sknet.Network.fit rather than the estimator")  # fmt: skip
     args = p.parse_args(argv)

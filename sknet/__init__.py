@@ -5,8 +5,8 @@ optimizers) knows nothing of scikit-learn; :class:`LayeredClassifier` and
 :class:`LayeredRegressor` wrap it as scikit-learn estimators.
 """
 
-from .estimators import LayeredClassifier, LayeredRegressor
 from .embeddings import FeatureLinear, PeriodicEmbedding
+from .estimators import LayeredClassifier, LayeredRegressor
 from .layers import Dense, Layer
 from .network import Network
 from .normalization import BatchNorm, Residual

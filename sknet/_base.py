@@ -13,14 +13,14 @@ from numbers import Integral, Real
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import sparse
 from array_api_compat import is_array_api_obj
+from scipy import sparse
 from sklearn.base import BaseEstimator, clone
-from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from sklearn.callback import CallbackSupportMixin
+from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._array_api import check_same_namespace, get_namespace_and_device, move_to
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
@@ -739,9 +739,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight, optimizer, first_pass, tasks)
         else:
-            self._fit_stochastic(
-                X, Y, y, sample_weight, optimizer, first_pass, incremental, tasks
-            )
+            self._fit_stochastic(X, Y, y, sample_weight, optimizer, first_pass, incremental, tasks)
         tasks.root.call_on_fit_task_end(
             estimator=self,
             **tasks.data,

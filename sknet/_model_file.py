@@ -561,9 +561,7 @@ def _plan(record, layers=None):
                 "type": type_name,
                 "config": config,
                 "layer": layer if type_name != "dense" else None,
-                "arrays": {
-                    _array_key(name, i): (i, name, shape) for name, shape in shapes.items()
-                },
+                "arrays": {_array_key(name, i): (i, name, shape) for name, shape in shapes.items()},
             }
         )
         n_in = units

@@ -19,7 +19,7 @@ import numpy as np
 
 from .activations import activation_name, get_activation
 from .backends import NUMPY, to_numpy
-from .layers import LAYERS, Layer
+from .layers import LAYERS, _CachingLayer
 
 __all__ = ["FeatureLinear", "PeriodicEmbedding"]
 
@@ -93,7 +93,7 @@ def _int64_constant(graph, values, hint):
     return graph.node("Constant", [], value=tensor)
 
 
-class PeriodicEmbedding(Layer):
+class PeriodicEmbedding(_CachingLayer):
     """Periodic embedding of each numeric feature, then a per-feature linear layer and ReLU (PLR).
 
     For feature ``i`` with value ``x_i``, the layer computes the ``2k``
@@ -144,7 +144,6 @@ class PeriodicEmbedding(Layer):
 
     parameter_names = ("frequencies", "weights", "bias")
     penalized = (False, True, False)
-    transient = (*Layer.transient, "_cache")
 
     def __init__(self, n_inputs, n_frequencies=16, units_per_feature=16, sigma=1.0, rng=None):
         self.n_inputs = _positive_int("n_inputs", n_inputs)
@@ -178,15 +177,6 @@ class PeriodicEmbedding(Layer):
         periodic = xp.concat((cos, sin), axis=2)  # (f, n, 2k)
         z, a = _per_feature_forward(periodic, self.weights, self.bias, _RELU, xp)
         return _row_major(a, xp), (cos, sin, periodic, z, a)
-
-    def predict(self, x, backend=NUMPY):
-        """Return the embeddings of ``x``, of shape ``(n, n_inputs * units_per_feature)``."""
-        return self._forward(x, backend.xp)[0]
-
-    def forward_train(self, x, rng, backend=NUMPY):
-        """Forward a training batch and keep the periodic features for :meth:`backward`."""
-        out, self._cache = self._forward(x, backend.xp)
-        return out
 
     def backward(
         self,
@@ -264,7 +254,7 @@ class PeriodicEmbedding(Layer):
         )
 
 
-class FeatureLinear(Layer):
+class FeatureLinear(_CachingLayer):
     """A linear layer per feature: each feature's inputs to its own outputs, then an activation.
 
     The input holds ``n_features`` groups of ``m = n_inputs / n_features``
@@ -314,7 +304,6 @@ class FeatureLinear(Layer):
 
     parameter_names = ("weights", "bias")
     penalized = (True, False)
-    transient = (*Layer.transient, "_cache")
 
     def __init__(self, n_inputs, n_features, units_per_feature=16, activation="relu", rng=None):
         self.n_inputs = _positive_int("n_inputs", n_inputs)
@@ -345,15 +334,6 @@ class FeatureLinear(Layer):
         inputs = _feature_major(_dense(x), self.n_features, xp)
         z, a = _per_feature_forward(inputs, self.weights, self.bias, self.inner_activation, xp)
         return _row_major(a, xp), (inputs, z, a)
-
-    def predict(self, x, backend=NUMPY):
-        """Return the per-feature outputs, of shape ``(n, n_features * units_per_feature)``."""
-        return self._forward(x, backend.xp)[0]
-
-    def forward_train(self, x, rng, backend=NUMPY):
-        """Forward a training batch and keep what :meth:`backward` needs."""
-        out, self._cache = self._forward(x, backend.xp)
-        return out
 
     def backward(
         self,

@@ -336,6 +336,29 @@ class Layer:
         return f"{type(self).__name__}(n_inputs={self.n_inputs}, units={self.units})"
 
 
+class _CachingLayer(Layer):
+    """A layer written as one ``_forward(x, xp) -> (output, cache)``.
+
+    Prediction drops the cache; a training batch keeps it in ``_cache`` for
+    :meth:`backward`. The layers of :mod:`sknet.embeddings` and
+    :mod:`sknet.normalization` are written this way.
+    """
+
+    transient = (*Layer.transient, "_cache")
+
+    def _forward(self, x, xp):
+        raise NotImplementedError
+
+    def predict(self, x, backend=NUMPY):
+        """Return the layer's output for ``x``."""
+        return self._forward(x, backend.xp)[0]
+
+    def forward_train(self, x, rng, backend=NUMPY):
+        """Forward a training batch and keep what :meth:`backward` needs."""
+        output, self._cache = self._forward(x, backend.xp)
+        return output
+
+
 class Dense(Layer):
     """A fully connected layer: ``activation(x @ weights + bias)``, then dropout.
 

@@ -294,8 +294,7 @@ class Network:
             activation = layer.activation
             if activation is not None and getattr(activation, "output_only", False):
                 raise ValueError(
-                    f"The {activation.name!r} activation can only be used on "
-                    "the output layer."
+                    f"The {activation.name!r} activation can only be used on the output layer."
                 )
         if self.layers[-1].dropout:
             raise ValueError("The output layer cannot have dropout.")

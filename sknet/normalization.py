@@ -12,7 +12,7 @@ import numpy as np
 
 from .activations import activation_name, get_activation
 from .backends import NUMPY, to_numpy
-from .layers import _RELU_LIKE, INITIALIZERS, LAYERS, Layer
+from .layers import _RELU_LIKE, INITIALIZERS, LAYERS, Layer, _CachingLayer
 
 __all__ = ["BatchNorm", "Residual"]
 
@@ -202,7 +202,7 @@ class BatchNorm(Layer):
         return f"BatchNorm(n_inputs={self.n_inputs}, momentum={self.momentum}, eps={self.eps})"
 
 
-class Residual(Layer):
+class Residual(_CachingLayer):
     """A residual block: ``x + f(x)``, with ``f`` a stack of fully connected layers.
 
     ``f`` has ``n_layers`` layers: the first ``n_layers - 1`` of width
@@ -247,8 +247,6 @@ class Residual(Layer):
     array([[1., 2., 3.]])
     """
 
-    transient = (*Layer.transient, "_cache")
-
     def __init__(self, n_inputs, n_layers=2, hidden_units=None, activation="relu", rng=None):
         self.n_inputs = self.units = _positive_int("n_inputs", n_inputs)
         self.n_layers = _positive_int("n_layers", n_layers)
@@ -269,7 +267,7 @@ class Residual(Layer):
     def widths(self):
         """The widths ``(n_in, n_out)`` of the inner layers, in order."""
         sizes = [self.n_inputs] + [self.hidden_units] * (self.n_layers - 1) + [self.n_inputs]
-        return list(zip(sizes[:-1], sizes[1:]))
+        return list(zip(sizes[:-1], sizes[1:], strict=False))
 
     def initialize(self, rng, dtype=np.float64):
         """Draw new inner weights from ``rng`` (biases zero)."""
@@ -282,7 +280,7 @@ class Residual(Layer):
 
     def _inner(self):
         parameters = self.get_parameters()
-        return list(zip(parameters[0::2], parameters[1::2]))
+        return list(zip(parameters[0::2], parameters[1::2], strict=False))
 
     def _forward(self, x, xp):
         x = _dense(x)
@@ -293,15 +291,6 @@ class Residual(Layer):
             cache.append((h, z, a))
             h = a
         return x + h, cache
-
-    def predict(self, x, backend=NUMPY):
-        """Return ``x + f(x)``."""
-        return self._forward(x, backend.xp)[0]
-
-    def forward_train(self, x, rng, backend=NUMPY):
-        """Forward a training batch and keep the inner layers' values for :meth:`backward`."""
-        out, self._cache = self._forward(x, backend.xp)
-        return out
 
     def backward(
         self,

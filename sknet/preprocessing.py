@@ -246,8 +246,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
                 random_state=rng.randint(np.iinfo(np.int32).max),
             )
         self.bin_edges_ = [
-            self._edges(column, y, sample_weight, tree, n_bins)
-            for column in X.T.astype(np.float64)
+            self._edges(column, y, sample_weight, tree, n_bins) for column in X.T.astype(np.float64)
         ]
         self.n_bins_ = np.array([max(len(edges) - 1, 1) for edges in self.bin_edges_])
         return self
@@ -257,9 +256,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         if low == high:
             return np.array([low])
         if tree is None:
-            inner = _weighted_quantiles(
-                column, sample_weight, np.linspace(0, 1, n_bins + 1)[1:-1]
-            )
+            inner = _weighted_quantiles(column, sample_weight, np.linspace(0, 1, n_bins + 1)[1:-1])
         else:
             tree.fit(column.reshape(-1, 1), y, sample_weight=sample_weight)
             # Internal nodes have feature 0; leaves have -2 (TREE_UNDEFINED).

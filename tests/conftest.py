@@ -69,7 +69,6 @@ def _standardised_regression(n_samples, n_features, n_targets, noise, seed):
     return X, (y - y.mean(axis=0)) / y.std(axis=0)
 
 
-
 @pytest.fixture
 def bundled():
     """``bundled(name)``: ``(X, y)`` of a scikit-learn data set, as ``load_<name>`` gives it.
@@ -134,7 +133,6 @@ def outputs():
         return estimator.predict(X)
 
     return predict
-
 
 
 @pytest.fixture(scope="session")

@@ -240,7 +240,7 @@ def test_user_activation_protocol():
 
 
 def test_activation_name_and_pickling():
-    for name, act in ACTIVATIONS.items():
+    for _name, act in ACTIVATIONS.items():
         # An alias ("logistic") is saved under its object's own name ("sigmoid").
         assert activation_name(act) == act.name
         assert get_activation(act.name).name == act.name

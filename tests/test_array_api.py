@@ -424,7 +424,7 @@ def test_assigned_weights_are_copies_on_every_backend(place, source):
         _zero_in_place(array)
     assert_model_holds(new_coefs, new_intercepts)
     # network_.set_weights([...])
-    weights = given([v * 2 for pair in zip(new_coefs, new_intercepts) for v in pair])
+    weights = given([v * 2 for pair in zip(new_coefs, new_intercepts, strict=False) for v in pair])
     model.network_.set_weights(weights)
     for array in weights:
         _zero_in_place(array)

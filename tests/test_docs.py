@@ -15,10 +15,10 @@ import re
 import runpy
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import sknet
 
@@ -183,9 +183,7 @@ def test_rst_code_fits_79_columns(path):
     assert not wide, f"{path.relative_to(ROOT)}: lines over {MAX_COLUMNS} columns: {wide}"
 
 
-@pytest.mark.parametrize(
-    "path", sorted((DOCS / "examples").glob("*.py")), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", sorted((DOCS / "examples").glob("*.py")), ids=lambda p: p.name)
 def test_gallery_scripts_fit_79_columns(path):
     # Code cells show as they are; comment cells become prose (narrower in
     # the page) and literal blocks inside them keep their width.
@@ -323,7 +321,9 @@ def test_scikit_learn_version_notes_are_left_out(conf):
     assert lines == ["Set output container.", "", "See sphx_glr_auto_examples_x.py and fit."]
     # sknet's own notes stay, with sknet's versions.
     own = ["Return a table.", "", ".. versionadded:: 0.2"]
-    conf["_unlink_sklearn_references"](None, "method", "summary", LayeredClassifier.summary, {}, own)
+    conf["_unlink_sklearn_references"](
+        None, "method", "summary", LayeredClassifier.summary, {}, own
+    )
     assert own == ["Return a table.", "", ".. versionadded:: 0.2"]
     assert ".. versionadded:: 0.2" in LayeredClassifier.summary.__doc__
     assert ".. versionadded:: 0.2" in sknet.Network.summary.__doc__

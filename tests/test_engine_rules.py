@@ -47,9 +47,7 @@ def _module_path(name):
 # modules built on numba (an optional extra) are imported, and their examples
 # run, only where it is installed.
 ENGINE = sorted(
-    name
-    for name in map(_module_name, ROOT.rglob("*.py"))
-    if name not in SCIKIT_LEARN_SIDE
+    name for name in map(_module_name, ROOT.rglob("*.py")) if name not in SCIKIT_LEARN_SIDE
 )
 IMPORTABLE = [name for name in ENGINE if HAS_NUMBA or "numba" not in name]
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in IMPORTABLE]

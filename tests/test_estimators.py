@@ -21,7 +21,6 @@ from sklearn.preprocessing import StandardScaler
 from sknet import LayeredClassifier, LayeredRegressor, Network
 from sknet._base import HIDDEN_ACTIVATIONS
 
-
 BOTH = pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
 
 

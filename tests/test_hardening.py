@@ -574,9 +574,7 @@ def test_interrupt_while_recording_an_epoch_keeps_every_curve_aligned(
     Estimator, where, at_call, n_completed, monkeypatch, estimator_data, outputs
 ):
     X, y = estimator_data(Estimator, **REGRESSION)
-    params = dict(
-        hidden_layer_sizes=(8,), early_stopping=True, max_iter=20, n_iter_no_change=50
-    )
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=20, n_iter_no_change=50)
     reference = Estimator(**params, random_state=0)
     with pytest.warns(ConvergenceWarning):
         reference.fit(X, y)

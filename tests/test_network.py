@@ -99,7 +99,11 @@ def test_rescaled_weights_give_mlp_model(scale, equal):
     np.testing.assert_allclose(ours[:-1], ridge.coef_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(ours[-1], ridge.intercept_, rtol=0, atol=1e-8)
     mlp = MLPRegressor(
-        hidden_layer_sizes=(), solver="lbfgs", alpha=10.0, tol=1e-12, max_iter=10000,
+        hidden_layer_sizes=(),
+        solver="lbfgs",
+        alpha=10.0,
+        tol=1e-12,
+        max_iter=10000,
         random_state=0,
     ).fit(X, y, sample_weight=sw)
     np.testing.assert_allclose(ours[:-1], mlp.coefs_[0].ravel(), rtol=0, atol=2e-5)

@@ -24,6 +24,7 @@ from sknet import _numba_kernels as K  # noqa: E402
 # The kernels only the benchmarks use live beside them.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import numba_extra_kernels as BK  # noqa: E402
+
 from sknet.activations import ACTIVATIONS, LeakyReLU  # noqa: E402
 from sknet.losses import BinaryLogLoss, LogLoss, SquaredError  # noqa: E402
 from sknet.optimizers import SGD, Adam  # noqa: E402

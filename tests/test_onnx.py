@@ -5,7 +5,6 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
-
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import (
     load_breast_cancer,

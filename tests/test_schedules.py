@@ -87,8 +87,14 @@ def test_the_rate_drives_the_steps_of_a_fit():
         seen.append(network.optimizer_.current_learning_rate)
 
     net = Network(3, random_state=0).add_layer(1, "identity")
-    net.fit(X, Y, optimizer=SGD(0.1, 0.0, schedule=Step(1, 0.5)), epochs=3, batch_size=32,
-            callbacks=[record])
+    net.fit(
+        X,
+        Y,
+        optimizer=SGD(0.1, 0.0, schedule=Step(1, 0.5)),
+        epochs=3,
+        batch_size=32,
+        callbacks=[record],
+    )
     # The callback runs after end_epoch: the rate of the next epoch.
     assert seen == [0.05, 0.025, 0.0125]
 
@@ -157,8 +163,13 @@ def test_estimator_plateau_schedule_lowers_adam_rate():
     X = rng.normal(size=(80, 3))
     y = X @ np.array([1.0, -2.0, 0.5])
     est = LayeredRegressor(
-        hidden_layer_sizes=(8,), lr_schedule="plateau", n_iter_no_change=2, tol=10.0,
-        max_iter=50, random_state=0, learning_rate_init=1e-3,
+        hidden_layer_sizes=(8,),
+        lr_schedule="plateau",
+        n_iter_no_change=2,
+        tol=10.0,
+        max_iter=50,
+        random_state=0,
+        learning_rate_init=1e-3,
     ).fit(X, y)
     # tol=10: only the first epoch improves (on infinity); then every third
     # epoch without improvement (4, 7, ..., 16) divides the rate by 5 until
@@ -167,7 +178,13 @@ def test_estimator_plateau_schedule_lowers_adam_rate():
     assert est.n_iter_ == 19
     # What solver="sgd" with learning_rate="adaptive" does, for Adam.
     sgd = LayeredRegressor(
-        hidden_layer_sizes=(8,), solver="sgd", learning_rate="adaptive", n_iter_no_change=2,
-        tol=10.0, max_iter=50, random_state=0, learning_rate_init=1e-3,
+        hidden_layer_sizes=(8,),
+        solver="sgd",
+        learning_rate="adaptive",
+        n_iter_no_change=2,
+        tol=10.0,
+        max_iter=50,
+        random_state=0,
+        learning_rate_init=1e-3,
     ).fit(X, y)
     assert sgd.n_iter_ == 19

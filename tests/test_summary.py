@@ -156,7 +156,9 @@ def test_estimator_summary_counts_coefs_and_intercepts(estimator):
     assert first.startswith(f"{type(estimator).__name__}: {X.shape[1]} input features")
     assert f"({estimator.out_activation_})" in first
     dropouts = [line.split()[5] for line in text.splitlines() if "(Dense)" in line]
-    expected = [f"{layer.dropout:g}" if layer.dropout else "-" for layer in estimator.network_.layers]
+    expected = [
+        f"{layer.dropout:g}" if layer.dropout else "-" for layer in estimator.network_.layers
+    ]
     assert dropouts == expected
 
 
@@ -167,9 +169,7 @@ def test_estimator_summary_needs_a_fit():
 
 def _value_cells(html):
     return dict(
-        re.findall(
-            r'Copy (\w+) to clipboard".*?<td class="value">(.*?)</td>', html, flags=re.S
-        )
+        re.findall(r'Copy (\w+) to clipboard".*?<td class="value">(.*?)</td>', html, flags=re.S)
     )
 
 
@@ -180,7 +180,10 @@ def test_html_repr_shows_per_layer_lists_in_full():
     clf = LayeredClassifier(sizes, activation=activations, dropout=dropouts)
     cells = _value_cells(clf._repr_html_())
     assert cells["hidden_layer_sizes"] == "(64, 32, 16, 8)"
-    assert cells["activation"] == "[&#x27;relu&#x27;, &#x27;tanh&#x27;, &#x27;gelu&#x27;, &#x27;elu&#x27;]"
+    assert (
+        cells["activation"]
+        == "[&#x27;relu&#x27;, &#x27;tanh&#x27;, &#x27;gelu&#x27;, &#x27;elu&#x27;]"
+    )
     assert cells["dropout"] == "[0.1, 0.2, 0.3, 0.0]"
     # Other values are as scikit-learn writes them.
     assert cells["solver"] == "&#x27;adam&#x27;"
@@ -193,7 +196,9 @@ def test_html_repr_shows_per_layer_lists_in_full():
 
 def test_html_repr_of_a_fitted_estimator_holds_its_summary():
     X, y = load_iris(return_X_y=True)
-    reg = _fit_quietly(LayeredRegressor(hidden_layer_sizes=(6, 5), max_iter=2, random_state=0), X, y)
+    reg = _fit_quietly(
+        LayeredRegressor(hidden_layer_sizes=(6, 5), max_iter=2, random_state=0), X, y
+    )
     html = reg._repr_html_()
     summary = re.search(r'<pre class="sknet-summary">(.*?)</pre>', html, flags=re.S).group(1)
     assert summary == reg.summary()  # no character needs escaping in it

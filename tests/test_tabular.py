@@ -204,8 +204,9 @@ def test_pandas_nullable_dtypes_are_numeric():
             "count": pd.array(np.where(values == 0, None, values), dtype="Int64"),
             "share": pd.array(np.where(values == 1, None, values / 10), dtype="Float64"),
             "flag": pd.array(np.where(values == 2, None, values > 5), dtype="boolean"),
-            "name": pd.array(np.where(values == 3, None, "n" + (values % 3).astype(str)),
-                             dtype="string"),
+            "name": pd.array(
+                np.where(values == 3, None, "n" + (values % 3).astype(str)), dtype="string"
+            ),
         }
     )
     assert_array_equal(_numeric_mask(X), [True, True, True, False])

@@ -231,4 +231,3 @@ class Backend:
         new = self.xp.asarray(params, copy=True)
         result = optimizer.step(new, grad)
         return new if result is None else result
-
