@@ -139,8 +139,9 @@ batch_norm : bool, default=False
     values: in training, those of the mini-batch; in prediction, running
     statistics kept during training. (sknet only; MLP has no such
     parameter.) Each row's training output then depends on the other rows
-    of its batch, so integer sample weights are not the same as repeated
-    rows. ``coefs_`` and ``intercepts_`` leave the batch-norm layers out.
+    of its batch; the batch statistics are weighted by the sample weights,
+    so within a batch a weight of k counts as k copies of the row.
+    ``coefs_`` and ``intercepts_`` leave the batch-norm layers out.
 """
 
 ATTRIBUTES = """loss_ : float
