@@ -95,15 +95,15 @@ HOW_TO_CARRY = "benchmarks/README.md, section 'On a GPU machine'"
 # What sknet needs at import, as the distributions to carry. scikit-learn: sknet's
 # estimators import sklearn.callback, which scikit-learn 1.9 introduced (the
 # pyproject's "scikit-learn>=1.6" is too low for that import).
-NEEDS = {
-    "numpy": ("numpy", "1.23"),
-    "scipy": ("scipy", "1.11"),
-    "sklearn": ("scikit-learn", "1.9"),
-    "array_api_compat": ("array-api-compat", "1.9"),
-    "joblib": ("joblib", "1.4"),  # scikit-learn 1.9's own needs
-    "threadpoolctl": ("threadpoolctl", "3.5"),
-    "narwhals": ("narwhals", "2.0.1"),
-    "torch": ("torch", None),
+NEEDS = {  # module: (distribution, lowest version, who needs it)
+    "numpy": ("numpy", "1.23", "sknet"),
+    "scipy": ("scipy", "1.11", "sknet"),
+    "sklearn": ("scikit-learn", "1.9", "sknet"),
+    "array_api_compat": ("array-api-compat", "1.9", "sknet"),
+    "joblib": ("joblib", "1.4", "scikit-learn 1.9"),
+    "threadpoolctl": ("threadpoolctl", "3.5", "scikit-learn 1.9"),
+    "narwhals": ("narwhals", "2.0.1", "scikit-learn 1.9"),
+    "torch": ("torch", None, "the torch rows"),
 }
 
 
@@ -124,18 +124,12 @@ def explain_import_error(what, exc):
     if not top:  # an ImportError without a module name: look in its message
         top = next((module for module in NEEDS if module in str(exc)), "")
     if top in NEEDS:
-        distribution, minimum = NEEDS[top]
+        distribution, minimum, who = NEEDS[top]
         have = _installed(distribution)
         found = f"{distribution} {have}" if have else f"no {distribution}"
+        need = f"{distribution}" + (f" >= {minimum}" if minimum else "") + f" is needed by {who}"
         if top == "sklearn":
-            need = (
-                "sknet needs scikit-learn >= 1.9 (its estimators import sklearn.callback, "
-                "new in 1.9)"
-            )
-        elif minimum:
-            need = f"sknet needs {distribution} >= {minimum}"
-        else:
-            need = f"this needs {distribution}"
+            need += " (its estimators import sklearn.callback, new in 1.9)"
         lines.append(f"  module {name or top!r}: {need}; this Python has {found}.")
         lines.append(
             f"  fix: carry the {distribution} wheel"
@@ -321,7 +315,9 @@ class Table:
         widths = [max(len(str(r[i])) for r in cells) for i in range(len(self.headers))]
         lines = [self.title, "=" * len(self.title)]
         for k, row in enumerate(cells):
-            lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+            lines.append(
+                "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines + [f"  {n}" for n in self.notes])
@@ -435,9 +431,14 @@ def find_devices(torch, cupy, wanted):
                 torch.cuda.synchronize(where)
 
             devices.append(
-                Device("torch", str(where), to_device,
-                       sync if where.type == "cuda" else _no_sync, where)
-            )  # fmt: skip
+                Device(
+                    "torch",
+                    str(where),
+                    to_device,
+                    sync if where.type == "cuda" else _no_sync,
+                    where,
+                )
+            )
     if cupy is not None:
         gpu = cupy.cuda.Device()
         devices.append(Device("cupy", f"cuda:{gpu.id}", cupy.asarray, gpu.synchronize))
@@ -606,13 +607,27 @@ def make_counter(torch):
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    read_methods = {"item", "__float__", "__int__", "__bool__", "__index__", "__complex__",
-                    "numpy", "__array__", "tolist"}  # fmt: skip
+    read_methods = {
+        "item",
+        "__float__",
+        "__int__",
+        "__bool__",
+        "__index__",
+        "__complex__",
+        "numpy",
+        "__array__",
+        "tolist",
+    }
     makers = {"asarray", "as_tensor", "tensor", "from_numpy", "new_tensor"}
     aten = torch.ops.aten
     # Operations whose result's shape depends on the data: the host waits for the device.
-    shape_reads = {aten.nonzero.default, aten.masked_select.default, aten._unique2.default,
-                   aten.unique_consecutive.default, aten.unique_dim.default}  # fmt: skip
+    shape_reads = {
+        aten.nonzero.default,
+        aten.masked_select.default,
+        aten._unique2.default,
+        aten.unique_consecutive.default,
+        aten.unique_dim.default,
+    }
 
     def for_the_device(spec):
         """Whether a tensor made with ``device=spec`` goes to the device.
@@ -655,9 +670,10 @@ def make_counter(torch):
                         if out is not first and out.device != first.device:
                             counter.note("read" if out.device.type == "cpu" else "upload")
                         elif first in counter.host and (
-                            name == "cuda" or "device" in kwargs
+                            name == "cuda"
+                            or "device" in kwargs
                             or any(isinstance(a, str | torch.device) for a in args[1:])
-                        ):  # fmt: skip
+                        ):
                             counter.note("upload")  # host data sent to "the device"
                         return out
                     out = func(*args, **kwargs)
@@ -677,7 +693,9 @@ def make_counter(torch):
                         return out
                     if counter._reading == 0:
                         if func is aten._local_scalar_dense.default:
-                            if not any(isinstance(a, torch.Tensor) and a in counter.host for a in args):
+                            if not any(
+                                isinstance(a, torch.Tensor) and a in counter.host for a in args
+                            ):
                                 counter.note("read")
                         elif func in shape_reads:
                             counter.note("read")
@@ -819,11 +837,17 @@ def run_sknet(sknet, scenario, case, data, device, batch, epochs, seed, counter=
         else:
             net, _ = build_network(sknet, scenario, case, seed)
             net.fit(
-                data.X, data.Y, loss="log_loss" if case.task == "clf" else "squared_error",
-                optimizer="adam", epochs=epochs, batch_size=batch,
-                learning_rate=LEARNING_RATE, alpha=ALPHA, shuffle=True,
+                data.X,
+                data.Y,
+                loss="log_loss" if case.task == "clf" else "squared_error",
+                optimizer="adam",
+                epochs=epochs,
+                batch_size=batch,
+                learning_rate=LEARNING_RATE,
+                alpha=ALPHA,
+                shuffle=True,
                 sample_weight=data.weights if scenario.variant == "weights" else None,
-            )  # fmt: skip
+            )
             loss = net.history_["loss"][-1]
     return list(np.diff([start, *stamps])), float(loss)
 
@@ -831,11 +855,20 @@ def run_sknet(sknet, scenario, case, data, device, batch, epochs, seed, counter=
 def fit_estimator(sknet, task, data, device, batch, epochs, seed):
     Estimator = sknet.LayeredClassifier if task == "clf" else sknet.LayeredRegressor
     model = Estimator(
-        hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", alpha=ALPHA,
-        batch_size=batch, learning_rate_init=LEARNING_RATE, max_iter=epochs, shuffle=True,
-        early_stopping=True, validation_fraction=0.1, n_iter_no_change=epochs + 1,
-        tol=0.0, random_state=seed,
-    )  # fmt: skip
+        hidden_layer_sizes=HIDDEN,
+        activation="relu",
+        solver="adam",
+        alpha=ALPHA,
+        batch_size=batch,
+        learning_rate_init=LEARNING_RATE,
+        max_iter=epochs,
+        shuffle=True,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=epochs + 1,
+        tol=0.0,
+        random_state=seed,
+    )
     dispatch = contextlib.nullcontext()
     if device.library != "numpy":
         import sklearn  # sknet's own requirement
@@ -850,9 +883,19 @@ def fit_estimator(sknet, task, data, device, batch, epochs, seed):
 
 
 def run_torch_loop(
-    torch, sknet, scenario, case, data, device, batch, epochs, seed, fused, window=None,
+    torch,
+    sknet,
+    scenario,
+    case,
+    data,
+    device,
+    batch,
+    epochs,
+    seed,
+    fused,
+    window=None,
     counter=None,
-):  # fmt: skip
+):
     """The training of :func:`run_sknet`'s Network, written by hand in torch."""
     net, order_rng = build_network(sknet, Scenario(case.task, "plain"), case, seed)
     X, y, w = data.X, data.target, data.weights
@@ -876,10 +919,15 @@ def run_torch_loop(
     # divides by its weight sum, a device value: that penalty goes into the loss.
     options = {"fused": True} if fused else {"foreach": True}
     optimizer = torch.optim.Adam(
-        [{"params": decayed, "weight_decay": 0.0 if weighted else ALPHA / batch},
-         {"params": plain, "weight_decay": 0.0}],
-        lr=LEARNING_RATE, betas=(0.9, 0.999), eps=1e-8, **options,
-    )  # fmt: skip
+        [
+            {"params": decayed, "weight_decay": 0.0 if weighted else ALPHA / batch},
+            {"params": plain, "weight_decay": 0.0},
+        ],
+        lr=LEARNING_RATE,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        **options,
+    )
     decay_group = optimizer.param_groups[0]
     n = X.shape[0]
     times, loss = [], None
@@ -953,8 +1001,10 @@ class Row:
 
     @property
     def label(self):
-        return (f"{self.scenario.name} | {self.trainer} | {self.device.name} | "
-                f"{self.dtype} | batch {self.batch}")  # fmt: skip
+        return (
+            f"{self.scenario.name} | {self.trainer} | {self.device.name} | "
+            f"{self.dtype} | batch {self.batch}"
+        )
 
 
 def plan_rows(scenarios, devices, dtype, batch):
@@ -982,8 +1032,9 @@ class Runner:
             with hooks:
                 return run_sknet(self.sknet, *args, counter=counter)
         fused = row.trainer == "torch fused"
-        return run_torch_loop(self.torch, self.sknet, *args, fused=fused, window=window,
-                              counter=counter)  # fmt: skip
+        return run_torch_loop(
+            self.torch, self.sknet, *args, fused=fused, window=window, counter=counter
+        )
 
     def check(self, row, case, data):
         """The counted two-epoch fit of a row on a torch device: sets ``row.sync``."""
@@ -1030,8 +1081,9 @@ def measure(cfg, runner, cases, scenarios, devices, dtype, batch, log):
     if cfg.sync_check:
         for row in rows:
             if row.error is None and row.device.torch_device is not None:
-                runner.check(row, cases[row.scenario.task], data[row.scenario.task,
-                                                                   row.device.name])
+                runner.check(
+                    row, cases[row.scenario.task], data[row.scenario.task, row.device.name]
+                )
                 log(f"    sync check  {row.label}: {row.sync}")
     monitor = CpuMonitor()
     load_before = os.getloadavg()[0]
@@ -1051,8 +1103,10 @@ def measure(cfg, runner, cases, scenarios, devices, dtype, batch, log):
                 continue
             row.epochs += times[1:]  # the first epoch is the warm-up
             row.losses[run] = loss
-            log(f"    run {run} {row.label}: epoch {statistics.median(times[1:]) * 1e3:.1f} ms "
-                f"(warm-up {times[0] * 1e3:.0f} ms), loss {loss:.6f}")  # fmt: skip
+            log(
+                f"    run {run} {row.label}: epoch {statistics.median(times[1:]) * 1e3:.1f} ms "
+                f"(warm-up {times[0] * 1e3:.0f} ms), loss {loss:.6f}"
+            )
     busy = monitor.others()
     load = (load_before, os.getloadavg()[0])
     return rows, busy, load
@@ -1076,33 +1130,65 @@ def results_table(groups, cfg):
     table = Table(
         f"One epoch, {cfg.n_train:_} training rows, median of {cfg.epochs} epochs x "
         f"{cfg.runs} runs after a warm-up epoch",
-        ["case", "trainer", "library", "device", "dtype", "batch", "epoch ms", "/numpy",
-         "/foreach", "/fused", "loss", "vs numpy", "check", "sync check", "load", "busy"],
-    )  # fmt: skip
+        [
+            "case",
+            "trainer",
+            "library",
+            "device",
+            "dtype",
+            "batch",
+            "epoch ms",
+            "/numpy",
+            "/foreach",
+            "/fused",
+            "loss",
+            "vs numpy",
+            "check",
+            "sync check",
+            "load",
+            "busy",
+        ],
+    )
     failed = False
     for rows, busy, load in groups:
         by_key = {row.key: row for row in rows}
         for row in rows:
             numpy_row = by_key.get((row.scenario, "sknet", "numpy cpu"))
-            loops = [by_key.get((Scenario(row.scenario.task, row.scenario.loop_variant), t,
-                                 row.device.name if row.device.library == "torch"
-                                 else f"torch {row.device.label}")) for t in TRAINERS[1:]]  # fmt: skip
+            # The loops of this device (CuPy's: torch's on that GPU) and of this case's
+            # variant (the estimators': the plain loops).
+            loop_case = Scenario(row.scenario.task, row.scenario.loop_variant)
+            loop_device = f"torch {row.device.label}"
+            loops = [by_key.get((loop_case, t, loop_device)) for t in TRAINERS[1:]]
             ms = None if row.epoch is None else row.epoch * 1e3
             ratios = [
-                fmt(ratio(ms, None if other is None or other.epoch is None else other.epoch * 1e3),
-                    ".2f")
+                fmt(
+                    ratio(ms, None if other is None or other.epoch is None else other.epoch * 1e3),
+                    ".2f",
+                )
                 for other in (numpy_row, *loops)
-            ]  # fmt: skip
+            ]
             difference, ok = loss_check(row, numpy_row, row.dtype)
             failed |= ok is False or row.sync_ok is False
             loss = statistics.median(row.losses.values()) if row.losses else None
             sync = "n/a" if row.sync is None else row.sync.split(":")[0]
-            table.rows.append([
-                row.scenario.name, row.trainer, row.device.library, row.device.label, row.dtype,
-                row.batch, fmt(ms, ".1f"), *ratios, fmt(loss, ".5f"), fmt(difference, ".1e"),
-                "n/a" if ok is None else ("ok" if ok else "FAIL"), sync,
-                f"{load[0]:.2f}-{load[1]:.2f}", fmt(busy, ".0%"),
-            ])  # fmt: skip
+            table.rows.append(
+                [
+                    row.scenario.name,
+                    row.trainer,
+                    row.device.library,
+                    row.device.label,
+                    row.dtype,
+                    row.batch,
+                    fmt(ms, ".1f"),
+                    *ratios,
+                    fmt(loss, ".5f"),
+                    fmt(difference, ".1e"),
+                    "n/a" if ok is None else ("ok" if ok else "FAIL"),
+                    sync,
+                    f"{load[0]:.2f}-{load[1]:.2f}",
+                    fmt(busy, ".0%"),
+                ]
+            )
             if row.error:
                 table.notes.append(f"{row.label}: failed: {row.error}")
     table.notes += [
@@ -1131,8 +1217,11 @@ def results_table(groups, cfg):
 
 def versions(sknet, torch, cupy):
     out = {"python": platform.python_version(), "numpy": np.__version__}
-    for name, distribution in (("scipy", "scipy"), ("sklearn", "scikit-learn"),
-                               ("array_api_compat", "array-api-compat")):  # fmt: skip
+    for name, distribution in (
+        ("scipy", "scipy"),
+        ("sklearn", "scikit-learn"),
+        ("array_api_compat", "array-api-compat"),
+    ):
         out[distribution] = getattr(sys.modules.get(name), "__version__", "not imported")
     out["torch"] = torch.__version__ if torch is not None else "not installed"
     if torch is not None and torch.version.cuda:
@@ -1155,8 +1244,7 @@ def header_lines(cfg, sknet, torch, cupy, devices, command):
         "GPU: " + ("; ".join(gpu_names(torch, cupy)) or "none found"),
         f"devices timed: {', '.join(d.name for d in devices)}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions(sknet, torch, cupy).items()),
-        f"sknet: {'this checkout' if inside else 'an installed copy'}, git "
-        f"{source_state(sknet)}",
+        f"sknet: {'this checkout' if inside else 'an installed copy'}, git {source_state(sknet)}",
         f"torch's fused Adam on the CPU: {fused_cpu}",
         f"threads: {cfg.threads} (torch.set_num_threads -> {torch_threads}; BLAS through "
         "threadpoolctl)",
@@ -1184,8 +1272,9 @@ def write_markdown(path, header, table, finish, cases_text, threads):
     places = ", ".join(dict.fromkeys(row[2] + " " + row[3] for row in table.rows))
     title = f"# sknet on array libraries: {places} ({threads} CPU thread{'s' * (threads != 1)})"
     section = [title, ""]
-    section += [f"- {line}" if not line.startswith("  ") else f"  - {line.strip()}"
-                for line in header]  # fmt: skip
+    section += [
+        f"- {line}" if not line.startswith("  ") else f"  - {line.strip()}" for line in header
+    ]
     section += [f"- {finish}", *[f"- case: {t}" for t in cases_text], "", table.markdown(), ""]
     path = Path(path)
     old = path.read_text().splitlines() if path.exists() else []
@@ -1213,34 +1302,57 @@ def _choices(p, text, allowed, option):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="1,000 rows, one run of one timed epoch, no pauses: seconds")  # fmt: skip
-    p.add_argument("--sync-check", action="store_true",
-                   help="fail on any host <-> device traffic inside an epoch's steps "
-                   "(see the module docstring)")  # fmt: skip
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="1,000 rows, one run of one timed epoch, no pauses: seconds",
+    )
+    p.add_argument(
+        "--sync-check",
+        action="store_true",
+        help="fail on any host <-> device traffic inside an epoch's steps "
+        "(see the module docstring)",
+    )
     p.add_argument("--dtypes", default="float32", help="float32 and/or float64 (float32)")
-    p.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)),
-                   help="comma-separated batch sizes (256,4096)")  # fmt: skip
+    p.add_argument(
+        "--batch-sizes",
+        default=",".join(map(str, BATCH_SIZES)),
+        help="comma-separated batch sizes (256,4096)",
+    )
     p.add_argument("--tasks", default=",".join(TASKS), help="clf and/or reg (both)")
-    p.add_argument("--variants", default=",".join(VARIANTS),
-                   help=f"a subset of {','.join(VARIANTS)} (all)")  # fmt: skip
-    p.add_argument("--devices", default="numpy,torch-cpu,cuda,cupy",
-                   help="a subset of numpy,torch-cpu,cuda,cupy, those present (all)")  # fmt: skip
+    p.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"a subset of {','.join(VARIANTS)} (all)"
+    )
+    p.add_argument(
+        "--devices",
+        default="numpy,torch-cpu,cuda,cupy",
+        help="a subset of numpy,torch-cpu,cuda,cupy, those present (all)",
+    )
     p.add_argument("--runs", type=int, help="alternating runs per row (3; quick: 1)")
-    p.add_argument("--epochs", type=int, help="timed epochs per run after the warm-up "
-                   "(4; quick: 1)")  # fmt: skip
+    p.add_argument(
+        "--epochs", type=int, help="timed epochs per run after the warm-up (4; quick: 1)"
+    )
     p.add_argument("--n-samples", type=int, help="rows generated, 75%% train (100000)")
-    p.add_argument("--threads", type=int, help="torch.set_num_threads and the BLAS threads "
-                   "(threadpoolctl); default: the cores available")  # fmt: skip
-    p.add_argument("--pause", type=float,
-                   help="seconds of sleep before each run (0.25; quick: 0)")  # fmt: skip
-    p.add_argument("--markdown", metavar="FILE", help="append this run's section to FILE "
-                   "(replacing an earlier run's section with the same title)")  # fmt: skip
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch.set_num_threads and the BLAS threads "
+        "(threadpoolctl); default: the cores available",
+    )
+    p.add_argument("--pause", type=float, help="seconds of sleep before each run (0.25; quick: 0)")
+    p.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="append this run's section to FILE "
+        "(replacing an earlier run's section with the same title)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     cfg = p.parse_args(argv)
-    preset = dict(runs=1, epochs=1, n_samples=1_000, pause=0.0) if cfg.quick else dict(
-        runs=3, epochs=4, n_samples=100_000, pause=0.25
-    )  # fmt: skip
+    preset = (
+        dict(runs=1, epochs=1, n_samples=1_000, pause=0.0)
+        if cfg.quick
+        else dict(runs=3, epochs=4, n_samples=100_000, pause=0.25)
+    )
     for key, value in preset.items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
@@ -1294,9 +1406,9 @@ def _main(cfg, argv, sknet, torch):
     cases = {task: make_case(task, cfg.n_samples) for task in cfg.tasks}
     cfg.n_train = next(iter(cases.values())).X.shape[0]
     cases_text = [
-        f"{case.description}; adam, lr {LEARNING_RATE:g}, alpha {ALPHA:g}" for case in
-        cases.values()
-    ]  # fmt: skip
+        f"{case.description}; adam, lr {LEARNING_RATE:g}, alpha {ALPHA:g}"
+        for case in cases.values()
+    ]
     for text in cases_text:
         log(f"case: {text}")
     scenarios = [Scenario(task, variant) for task in cfg.tasks for variant in cfg.variants]
@@ -1328,8 +1440,11 @@ def _main(cfg, argv, sknet, torch):
         write_markdown(cfg.markdown, header, table, finish, cases_text, cfg.threads)
         print(f"wrote a section of {cfg.markdown}")
     if failed:
-        print("FAIL: a loss differs from numpy's or a sync check failed (see 'check', "
-              "'sync check' and the SYNC lines)", file=sys.stderr)  # fmt: skip
+        print(
+            "FAIL: a loss differs from numpy's or a sync check failed (see 'check', "
+            "'sync check' and the SYNC lines)",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
