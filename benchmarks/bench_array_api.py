@@ -622,28 +622,24 @@ def make_counter(torch):
     aten = torch.ops.aten
     # Operations whose result's shape depends on the data: the host waits for the device.
     shape_reads = {
-        aten.nonzero.default,
-        aten.masked_select.default,
-        aten._unique2.default,
-        aten.unique_consecutive.default,
-        aten.unique_dim.default,
-    }
-
-    def for_the_device(spec):
-        """Whether a tensor made with ``device=spec`` goes to the device.
-
-        None is torch's default device, the host here. On a CPU the host and "the
-        device" are one: a device spelled as the string "cpu" is taken as the host
-        (torch's Adam keeps its step counts on the host so), a torch.device taken
-        from the data (as sknet and array-api-compat pass it) as the device.
-        """
-        if spec is None or (isinstance(spec, str) and spec == "cpu"):
-            return False
-        return True
+        getattr(getattr(aten, op, None), "default", None)
+        for op in ("nonzero", "masked_select", "_unique2", "unique_consecutive", "unique_dim")
+    } - {None}
 
     class Counter:
-        def __init__(self, window):
+        """Counts the traffic of a fit on ``device`` (a torch.device).
+
+        On a GPU a tensor is on the device or on the host, and that decides. On the
+        CPU, host and "device" are one, and the counter tells them apart by how a
+        tensor was made: from host data (a numpy array, a Python number) without a
+        device, or with the device spelled as the string "cpu" (torch's Adam keeps
+        its step counts on the host so), it is host data; with a torch.device taken
+        from the data (as sknet and array-api-compat pass it), it is an upload.
+        """
+
+        def __init__(self, window, device):
             self.window = window
+            self.emulated = device.type == "cpu"
             self.host = _IdSet()  # tensors made on the host for the host
             self.in_steps = {"read": 0, "upload": 0}
             self.first = {}  # kind -> where the first one in a step happened
@@ -652,13 +648,25 @@ def make_counter(torch):
             self._reading = 0
             counter = self
 
+            def on_device(tensor):  # whether reading ``tensor`` is a device read
+                if counter.emulated:
+                    return tensor not in counter.host
+                return tensor.device.type != "cpu"
+
+            def for_the_device(spec):  # whether ``device=spec`` puts a new tensor there
+                if spec is None:
+                    return False  # torch's default device: the host
+                if counter.emulated:
+                    return not (isinstance(spec, str) and spec == "cpu")
+                return torch.device(spec).type != "cpu"
+
             class Functions(TorchFunctionMode):
                 def __torch_function__(self, func, types, args=(), kwargs=None):
                     kwargs = kwargs or {}
                     name = getattr(func, "__name__", "")
                     first = args[0] if args else None
                     is_tensor = isinstance(first, torch.Tensor)
-                    if name in read_methods and is_tensor and first not in counter.host:
+                    if name in read_methods and is_tensor and on_device(first):
                         counter.note("read")
                         counter._reading += 1
                         try:
@@ -693,11 +701,11 @@ def make_counter(torch):
                         return out
                     if counter._reading == 0:
                         if func is aten._local_scalar_dense.default:
-                            if not any(
-                                isinstance(a, torch.Tensor) and a in counter.host for a in args
-                            ):
+                            if all(on_device(a) for a in args if isinstance(a, torch.Tensor)):
                                 counter.note("read")
-                        elif func in shape_reads:
+                        elif func in shape_reads and any(
+                            on_device(a) for a in args if isinstance(a, torch.Tensor)
+                        ):
                             counter.note("read")
                     return func(*args, **(kwargs or {}))
 
@@ -739,14 +747,14 @@ def make_counter(torch):
     return Counter
 
 
-def self_test(torch, counter_class):
-    """The counter sees a planted read and upload in a step, and nothing outside of it."""
+def self_test(torch, counter_class, where):
+    """On ``where``, the counter sees planted reads and uploads in a step and outside."""
     window = StepWindow(torch, strict_cuda=False)
-    x = torch.ones(3)
-    with counter_class(window) as counter:
+    x = torch.ones(3, device=where)
+    with counter_class(window, x.device) as counter:
         window.open()
         x.sum().item()  # a read
-        np.asarray(x)  # a read
+        np.asarray(x) if x.device.type == "cpu" else x.cpu()  # a read
         torch.asarray(np.ones(3), device=x.device)  # an upload
         torch.from_numpy(np.ones(3)).to(x.device)  # an upload
         x * 2.0 + 1  # Python scalars in operators: neither
@@ -757,7 +765,8 @@ def self_test(torch, counter_class):
         float(x.sum())  # outside the steps
     if counter.in_steps != {"read": 2, "upload": 2} or counter._epoch != {"read": 1, "upload": 0}:
         raise AssertionError(
-            f"the traffic counter is wrong on planted traffic: in steps {counter.in_steps}, "
+            f"the traffic counter is wrong on planted traffic on {where}: in steps "
+            f"{counter.in_steps}, "
             f"outside {counter._epoch}"
         )
 
@@ -780,6 +789,9 @@ def sync_failure(exc):
     """The text of a failed CUDA sync check, or None when ``exc`` is no sync error."""
     if "synchroniz" not in str(exc):
         return None
+    # The first sync raised; clean-up code that ran in the error mode may have raised more.
+    while exc.__context__ is not None and "synchroniz" in str(exc.__context__):
+        exc = exc.__context__
     frames = traceback.extract_tb(exc.__traceback__)
     inside = [f for f in frames if f"{os.sep}sknet{os.sep}" in f.filename] or frames
     f = inside[-1]
@@ -1040,7 +1052,7 @@ class Runner:
         """The counted two-epoch fit of a row on a torch device: sets ``row.sync``."""
         window = StepWindow(self.torch, strict_cuda=row.device.cuda)
         try:
-            with self.counter_class(window) as counter:
+            with self.counter_class(window, row.device.torch_device) as counter:
                 self.fit(row, case, data, CHECK_EPOCHS, seed=0, window=window, counter=counter)
         except Exception as exc:  # noqa: BLE001 - a failed check is reported, not raised
             failure = sync_failure(exc) if row.device.cuda else None
@@ -1168,7 +1180,7 @@ def results_table(groups, cfg):
                 for other in (numpy_row, *loops)
             ]
             difference, ok = loss_check(row, numpy_row, row.dtype)
-            failed |= ok is False or row.sync_ok is False
+            failed |= ok is False or row.sync_ok is False or row.error is not None
             loss = statistics.median(row.losses.values()) if row.losses else None
             sync = "n/a" if row.sync is None else row.sync.split(":")[0]
             table.rows.append(
@@ -1396,8 +1408,9 @@ def _main(cfg, argv, sknet, torch):
     print("\n".join(header), flush=True)
     runner = Runner(cfg, sknet, torch, log)
     if cfg.sync_check:
-        self_test(torch, runner.counter_class)
         for device in devices:
+            if device.torch_device is not None:
+                self_test(torch, runner.counter_class, device.torch_device)
             if device.cuda:
                 cuda_self_test(torch, device)
         log("sync check: the counter found the planted read and upload")
@@ -1441,8 +1454,8 @@ def _main(cfg, argv, sknet, torch):
         print(f"wrote a section of {cfg.markdown}")
     if failed:
         print(
-            "FAIL: a loss differs from numpy's or a sync check failed (see 'check', "
-            "'sync check' and the SYNC lines)",
+            "FAIL: a row failed, a loss differs from numpy's or a sync check failed (see "
+            "the notes, 'check', 'sync check' and the SYNC lines)",
             file=sys.stderr,
         )
     return 1 if failed else 0
