@@ -48,21 +48,23 @@ the trainer's ``forward_backward`` and the steps of an epoch end at the epoch's
 loss read (``backend.read``); the script wraps those two methods to know when it is
 inside. On CUDA the timed epochs' steps run under
 ``torch.cuda.set_sync_debug_mode("error")``, so any synchronising operation there
-raises and fails the row. On every torch device one extra two-epoch fit per row
-runs under a counter (a ``TorchFunctionMode`` and a ``TorchDispatchMode``): device
--> host reads (``item``, ``float``, ``bool``, ``numpy``, ``tolist``, copies to the
-host, operations whose result's shape depends on the data) and host -> device
-uploads (an array made from host data or a Python scalar for a device); any of them
-inside a step fails the row, and the reads and uploads of the second epoch outside
-its steps are reported. Tensors made on the host for the host (torch's Adam keeps
-its step counts there and reads them each step) are not device data and do not
-count. The counter is checked first on planted reads and uploads.
+raises and fails the row. On every torch device, one extra fit of two epochs per
+row, on the rows of its first eight batches, runs under a counter (a
+``TorchFunctionMode`` and a ``TorchDispatchMode``; on CUDA its steps in the error
+mode too): device -> host reads (``item``, ``float``, ``bool``, ``numpy``,
+``tolist``, copies to the host, operations whose result's shape depends on the
+data) and host -> device uploads (an array made from host data or a Python scalar
+for a device); any of them inside a step fails the row, and the reads and uploads
+of the second epoch outside its steps are reported. Tensors made on the host for
+the host (torch's Adam keeps its step counts there and reads them each step) are
+not device data and do not count. The counter is checked first on planted reads
+and uploads, and the hand-written loops must pass it.
 
-The script exits with status 1 when a loss check or a sync check fails, and 2 with
-the reason (the module, the error, and which wheel to carry) when something it needs
-does not import. It needs numpy, array-api-compat, sknet and what sknet imports
-(scipy, scikit-learn >= 1.9); torch and CuPy are used when they import,
-threadpoolctl when installed.
+The script exits with status 1 when a row fails, a loss check or a sync check
+fails, and 2 with the reason (the module, the error, and which wheel to carry)
+when something it needs does not import. It needs numpy, array-api-compat, sknet
+and what sknet imports (scipy, scikit-learn >= 1.9); torch and CuPy are used when
+they import, threadpoolctl when installed.
 """
 
 from __future__ import annotations
@@ -159,6 +161,8 @@ ALPHA = 1e-4  # MLP's default L2 penalty, as bench_vs_mlp.py
 DROPOUT = 0.1
 LOSS_RTOL = {"float32": 1e-2, "float64": 1e-6}
 CHECK_EPOCHS = 2  # the traffic of the second epoch is the steady one
+CHECK_BATCHES = 8  # a check run trains on the rows of this many batches (what a step
+# moves does not depend on how many steps an epoch has; the counter slows torch down)
 
 
 def import_sknet():
@@ -286,6 +290,21 @@ class CpuMonitor:
             return None
         busy = (t1[1] - self._t0[1]) - (t1[2] - self._t0[2])
         return min(max(busy / (t1[0] - self._t0[0]), 0.0), 1.0)
+
+
+def wait_idle(timeout, threshold=0.10, window=2.0, log=print):
+    """Wait (up to ``timeout`` s) until other processes use < ``threshold`` of the CPUs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        monitor = CpuMonitor()
+        time.sleep(window)
+        share = monitor.others()
+        if share is None or share < threshold:
+            return
+        if time.monotonic() >= deadline:
+            log(f"machine still busy ({share:.0%} used by others): starting anyway")
+            return
+        log(f"waiting for an idle machine: others use {share:.0%} of the CPUs")
 
 
 def settle(pause):
@@ -1051,6 +1070,8 @@ class Runner:
     def check(self, row, case, data):
         """The counted two-epoch fit of a row on a torch device: sets ``row.sync``."""
         window = StepWindow(self.torch, strict_cuda=row.device.cuda)
+        rows = CHECK_BATCHES * row.batch  # slices of device arrays are views: no traffic
+        data = Data(data.X[:rows], data.Y[:rows], data.target[:rows], data.weights[:rows])
         try:
             with self.counter_class(window, row.device.torch_device) as counter:
                 self.fit(row, case, data, CHECK_EPOCHS, seed=0, window=window, counter=counter)
@@ -1358,6 +1379,13 @@ def parse_args(argv=None):
         help="append this run's section to FILE "
         "(replacing an earlier run's section with the same title)",
     )
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for other processes to go idle",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     cfg = p.parse_args(argv)
     preset = (
@@ -1404,6 +1432,8 @@ def _main(cfg, argv, sknet, torch):
         torch.set_num_threads(cfg.threads)
     cupy = import_cupy() if "cupy" in cfg.devices else None
     devices = find_devices(torch, cupy, cfg.devices)
+    if cfg.wait_idle > 0:
+        wait_idle(cfg.wait_idle, log=log)
     header = header_lines(cfg, sknet, torch, cupy, devices, command)
     print("\n".join(header), flush=True)
     runner = Runner(cfg, sknet, torch, log)
