@@ -46,19 +46,19 @@ hold-out and dropout masks): its loss after the last epoch must match numpy's wi
 epoch's steps, for every sknet row and loop on a torch device. A step begins with
 the trainer's ``forward_backward`` and the steps of an epoch end at the epoch's
 loss read (``backend.read``); the script wraps those two methods to know when it is
-inside. On CUDA the timed epochs' steps run under
-``torch.cuda.set_sync_debug_mode("error")``, so any synchronising operation there
-raises and fails the row. On every torch device, one extra fit of two epochs per
-row, on the rows of its first eight batches, runs under a counter (a
-``TorchFunctionMode`` and a ``TorchDispatchMode``; on CUDA its steps in the error
-mode too): device -> host reads (``item``, ``float``, ``bool``, ``numpy``,
-``tolist``, copies to the host, operations whose result's shape depends on the
-data) and host -> device uploads (an array made from host data or a Python scalar
-for a device); any of them inside a step fails the row, and the reads and uploads
-of the second epoch outside its steps are reported. Tensors made on the host for
-the host (torch's Adam keeps its step counts there and reads them each step) are
-not device data and do not count. The counter is checked first on planted reads
-and uploads, and the hand-written loops must pass it.
+inside. On every torch device, one extra fit of two epochs per row, on the rows of
+its first eight batches, runs under a counter (a ``TorchFunctionMode`` and a
+``TorchDispatchMode``): device -> host reads (``item``, ``float``, ``bool``,
+``numpy``, ``tolist``, copies to the host, operations whose result's shape depends
+on the data) and host -> device uploads (an array made from host data or a Python
+scalar for a device); any of them inside a step fails the row, and the reads and
+uploads of the second epoch outside its steps are reported. Tensors made on the
+host for the host (torch's Adam keeps its step counts there and reads them each
+step) are not device data and do not count. The counter is checked first on
+planted reads and uploads, and the hand-written loops must pass it. On CUDA, the
+timed runs' steps then run under ``torch.cuda.set_sync_debug_mode("error")``: a
+synchronising operation there raises and fails the row (which is then timed
+without it).
 
 The script exits with status 1 when a row fails, a loss check or a sync check
 fails, and 2 with the reason (the module, the error, and which wheel to carry)
@@ -1068,34 +1068,42 @@ class Runner:
         )
 
     def check(self, row, case, data):
-        """The counted two-epoch fit of a row on a torch device: sets ``row.sync``."""
-        window = StepWindow(self.torch, strict_cuda=row.device.cuda)
+        """The counted two-epoch fit of a row on a torch device: sets ``row.sync``.
+
+        Without CUDA's error mode, which would stop at the first sync: the counter
+        counts them all, and the timed runs use the error mode.
+        """
+        window = StepWindow(self.torch, strict_cuda=False)
         rows = CHECK_BATCHES * row.batch  # slices of device arrays are views: no traffic
         data = Data(data.X[:rows], data.Y[:rows], data.target[:rows], data.weights[:rows])
         try:
             with self.counter_class(window, row.device.torch_device) as counter:
                 self.fit(row, case, data, CHECK_EPOCHS, seed=0, window=window, counter=counter)
         except Exception as exc:  # noqa: BLE001 - a failed check is reported, not raised
-            failure = sync_failure(exc) if row.device.cuda else None
-            row.sync_ok, row.sync = False, failure or f"FAIL: {type(exc).__name__}: {exc}"
+            row.sync_ok, row.sync = False, f"FAIL: {type(exc).__name__}: {exc}"
             if isinstance(exc, HookError):
                 raise
             return
         row.sync_ok, row.sync = counter.verdict()
 
     def timed(self, row, case, data, seed):
-        """One timed run; on CUDA under the sync check, its steps in the error mode."""
-        strict = self.cfg.sync_check and row.device.cuda
-        window = StepWindow(self.torch, strict_cuda=True) if strict else None
-        try:
-            times, loss = self.fit(row, case, data, 1 + self.cfg.epochs, seed, window=window)
-        except Exception as exc:
-            failure = sync_failure(exc) if strict else None
-            if failure is None:
-                raise
-            row.sync_ok, row.sync = False, failure
-            raise RuntimeError(failure) from None
-        return times, loss
+        """One timed run; on CUDA under the sync check, its steps in the error mode.
+
+        A row that failed the check is timed without the error mode (its verdict
+        stands), and so is a run stopped by a sync, run again.
+        """
+        epochs = 1 + self.cfg.epochs
+        if self.cfg.sync_check and row.device.cuda and row.sync_ok is not False:
+            try:
+                window = StepWindow(self.torch, strict_cuda=True)
+                return self.fit(row, case, data, epochs, seed, window=window)
+            except Exception as exc:
+                failure = sync_failure(exc)
+                if failure is None:
+                    raise
+                row.sync_ok, row.sync = False, failure
+                self.log(f"    {row.label}: {failure}")
+        return self.fit(row, case, data, epochs, seed)
 
 
 def measure(cfg, runner, cases, scenarios, devices, dtype, batch, log):
