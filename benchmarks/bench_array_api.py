@@ -592,8 +592,14 @@ def _where(skip=("bench_array_api.py",)):
     frame = (inside or frames or [None])[-1]
     if frame is None:
         return "?"
-    path = Path(frame.filename)
-    short = "/".join(path.parts[-3:]) if "sknet" in path.parts else path.name
+    return _frame_text(frame)
+
+
+def _frame_text(frame):
+    """'sknet/module.py:line in function' (from the package's folder on), or the file name."""
+    parts = Path(frame.filename).parts
+    inside = [i for i, part in enumerate(parts) if part == "sknet"]
+    short = "/".join(parts[inside[-1] :]) if inside else parts[-1]
     return f"{short}:{frame.lineno} in {frame.name}"
 
 
@@ -813,9 +819,7 @@ def sync_failure(exc):
         exc = exc.__context__
     frames = traceback.extract_tb(exc.__traceback__)
     inside = [f for f in frames if f"{os.sep}sknet{os.sep}" in f.filename] or frames
-    f = inside[-1]
-    where = f"{'/'.join(Path(f.filename).parts[-3:])}:{f.lineno} in {f.name}"
-    return f"FAIL: a sync inside a step at {where}: {str(exc).splitlines()[0]}"
+    return f"FAIL: a sync inside a step at {_frame_text(inside[-1])}: {str(exc).splitlines()[0]}"
 
 
 # --------------------------------------------------------------------------------------
