@@ -45,20 +45,20 @@ hold-out and dropout masks): its loss after the last epoch must match numpy's wi
 ``--sync-check`` checks that nothing crosses between host and device inside an
 epoch's steps, for every sknet row and loop on a torch device. A step begins with
 the trainer's ``forward_backward`` and the steps of an epoch end at the epoch's
-loss read (``backend.read``); the script wraps those two methods to know when it is
-inside. On every torch device, one extra fit of two epochs per row, on the rows of
-its first eight batches, runs under a counter (a ``TorchFunctionMode`` and a
-``TorchDispatchMode``): device -> host reads (``item``, ``float``, ``bool``,
-``numpy``, ``tolist``, copies to the host, operations whose result's shape depends
-on the data) and host -> device uploads (an array made from host data or a Python
-scalar for a device); any of them inside a step fails the row, and the reads and
-uploads of the second epoch outside its steps are reported. Tensors made on the
-host for the host (torch's Adam keeps its step counts there and reads them each
-step) are not device data and do not count. The counter is checked first on
-planted reads and uploads, and the hand-written loops must pass it. On CUDA, the
-timed runs' steps then run under ``torch.cuda.set_sync_debug_mode("error")``: a
-synchronising operation there raises and fails the row (which is then timed
-without it).
+mean loss or its read (the backend's ``mean_loss``, ``read_loss`` or ``read``); the
+script wraps those methods to know when it is inside. On every torch device, one
+extra fit of two epochs per row, on the rows of its first eight batches, runs under
+a counter (a ``TorchFunctionMode`` and a ``TorchDispatchMode``): device -> host
+reads (``item``, ``float``, ``bool``, ``numpy``, ``tolist``, copies to the host,
+operations whose result's shape depends on the data) and host -> device uploads (an
+array made from host data or a Python scalar for a device); any of them inside a
+step fails the row, and the reads and uploads of the second epoch outside its steps
+are reported. Tensors made on the host for the host (torch's Adam keeps its step
+counts there and reads them each step) are not device data and do not count. The
+counter is checked first on planted reads and uploads, and the hand-written loops
+must pass it. On CUDA, the timed runs' steps then run under
+``torch.cuda.set_sync_debug_mode("error")``: a synchronising operation there raises
+and fails the row (which is then timed without it).
 
 The script exits with status 1 when a row fails, a loss check or a sync check
 fails, and 2 with the reason (the module, the error, and which wheel to carry)
@@ -548,9 +548,15 @@ class StepWindow:
             self.torch.cuda.set_sync_debug_mode(self._previous)
 
 
+# The backend's methods that end an epoch's steps, the first of them to run closes the
+# window: the epoch's mean loss and its read (``read``, which every backend has, is
+# enough; the others, where sknet has them, keep their work out of the steps).
+EPOCH_END = ("mean_loss", "read_loss", "read")
+
+
 @contextlib.contextmanager
 def sknet_step_hooks(window):
-    """Open ``window`` at each training step of sknet and close it at the epoch's loss read."""
+    """Open ``window`` at each training step of sknet and close it when the epoch ends."""
     from sknet.backends.array_api import ArrayAPIBackend
     from sknet.training import Trainer
 
@@ -561,28 +567,34 @@ def sknet_step_hooks(window):
             f"sknet has no {', '.join(missing)}: the sync check cannot tell the steps "
             "of an epoch; update sknet_step_hooks in benchmarks/bench_array_api.py"
         )
-    step, read = Trainer.forward_backward, ArrayAPIBackend.read
-    read_was_own = "read" in ArrayAPIBackend.__dict__
+    step = Trainer.forward_backward
 
     def forward_backward(self, *args, **kwargs):
         window.open()
         return step(self, *args, **kwargs)
 
-    def read_once_per_epoch(self, *args, **kwargs):
-        window.close()
-        return read(self, *args, **kwargs)
+    def closing(method):
+        def wrapper(self, *args, **kwargs):
+            window.close()
+            return method(self, *args, **kwargs)
 
+        return wrapper
+
+    ends = [name for name in EPOCH_END if callable(getattr(ArrayAPIBackend, name, None))]
+    own = {name: ArrayAPIBackend.__dict__.get(name) for name in ends}
     Trainer.forward_backward = forward_backward
-    ArrayAPIBackend.read = read_once_per_epoch
+    for name in ends:
+        setattr(ArrayAPIBackend, name, closing(getattr(ArrayAPIBackend, name)))
     try:
         yield
     finally:
         window.close()
         Trainer.forward_backward = step
-        if read_was_own:
-            ArrayAPIBackend.read = read
-        else:
-            del ArrayAPIBackend.read
+        for name, method in own.items():
+            if method is None:
+                delattr(ArrayAPIBackend, name)
+            else:
+                setattr(ArrayAPIBackend, name, method)
 
 
 def _where(skip=("bench_array_api.py",)):
