@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .backends import NUMPY, first_rows
+from .backends.random import DropoutDraws
 from .losses import output_delta
 
 __all__ = ["DivergenceError", "Trainer"]
@@ -221,17 +222,21 @@ class Trainer:
         store.begin()
         progress = _Progress(self, epochs, rows=n)
         rng = self.network._rng
+        # Dropout masks are computed from a key drawn once per fit, the epoch and the row.
+        draws = DropoutDraws.for_layers(self.layers, rng, n)
         # Overflow is expected when training diverges; it is detected and
         # reported as one clear error rather than a stream of warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                for _ in range(epochs):
+                for epoch in range(epochs):
                     store.begin_epoch()
                     # The order is drawn on the host and sent once per epoch.
                     order = backend.indices(rng.permutation(n)) if gather else None
                     epoch_loss = total_weight = 0.0
                     for start in range(0, n, batch_size):
                         stop = min(start + batch_size, n)
+                        if draws is not None:
+                            draws.at(epoch, start)
                         if order is None:
                             Xb, Yb = X[start:stop, ...], Y[start:stop, ...]
                             swb = None if sample_weight is None else sample_weight[start:stop]
