@@ -281,9 +281,9 @@ class DropoutDraws:
             and piece[4].shape[1] == units
         ):
             end = max(self.row + rows, min(self.rows, self.row + _DEVICE_VALUES // units))
+            rows_drawn, threshold = end - self.row, round(rate * 2**32)
             keep = _keep(
-                xp, self.key, self.epoch, layer, self.row, end - self.row, units,
-                round(rate * 2**32), device,
+                xp, self.key, self.epoch, layer, self.row, rows_drawn, units, threshold, device
             )
             piece = self._pieces[layer] = (self.epoch, rate, self.row, end, keep)
         keep = piece[4][self.row - piece[2] : self.row - piece[2] + rows, ...]
