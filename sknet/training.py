@@ -222,21 +222,23 @@ class Trainer:
         store.begin()
         progress = _Progress(self, epochs, rows=n)
         rng = self.network._rng
-        # Dropout masks are computed from a key drawn once per fit, the epoch and the row.
-        draws = DropoutDraws.for_layers(self.layers, rng, n)
+        # Dropout masks come from a key per epoch, the layer and the row (on the device).
+        draws = DropoutDraws.for_layers(self.layers, n)
         # Overflow is expected when training diverges; it is detected and
         # reported as one clear error rather than a stream of warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                for epoch in range(epochs):
+                for _ in range(epochs):
                     store.begin_epoch()
                     # The order is drawn on the host and sent once per epoch.
                     order = backend.indices(rng.permutation(n)) if gather else None
+                    if draws is not None:
+                        draws.begin_epoch(rng, progress.first + progress.epoch)
                     epoch_loss = total_weight = 0.0
                     for start in range(0, n, batch_size):
                         stop = min(start + batch_size, n)
                         if draws is not None:
-                            draws.at(epoch, start)
+                            draws.at(start)
                         if order is None:
                             Xb, Yb = X[start:stop, ...], Y[start:stop, ...]
                             swb = None if sample_weight is None else sample_weight[start:stop]

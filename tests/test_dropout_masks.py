@@ -244,14 +244,17 @@ def test_a_device_draws_the_next_steps_masks_at_once(device, monkeypatch):
     monkeypatch.setattr(masks, "_keep", counting_keep)
     backend = get_backend(xps.asarray(np.zeros(1), device=device))
     n, batch, units = 100, 16, 12
-    on_device = DropoutDraws((7, 8), rows=n)
-    on_host = DropoutDraws((7, 8), rows=n)
+    on_device = DropoutDraws(rows=n)
+    on_host = DropoutDraws(rows=n)
+    device_rng, host_rng = np.random.default_rng(5), np.random.default_rng(5)
     for epoch in range(2):
+        on_device.begin_epoch(device_rng, epoch)
+        on_host.begin_epoch(host_rng, epoch)
         for start in range(0, n, batch):
             rows = min(batch, n - start)
             a = np.ones((rows, units))
-            on_device.at(epoch, start)
-            on_host.at(epoch, start)
+            on_device.at(start)
+            on_host.at(start)
             dropped, mask = backend.dropout(xps.asarray(a, device=device), 0.25, on_device, 1)
             buffers = np.empty_like(a), np.empty_like(a)
             _, expected = Backend.dropout(get_backend(a), a, 0.25, on_host, 1, *buffers)
@@ -333,40 +336,40 @@ def test_the_estimator_with_dropout_gives_the_same_model_on_every_device():
             )
 
 
-def test_the_key_comes_from_random_state_once_per_fit():
+def test_each_epoch_draws_its_key_from_random_state():
     X, Y = _data()
-    fit = dict(FIT, validation_fraction=0.0, epochs=1)
-    a, b = _network().fit(X, Y, **fit), _network().fit(X, Y, **fit)
-    for x, y in zip(_weights(a), _weights(b), strict=True):
-        np.testing.assert_array_equal(x, y)
-    # Another generator draws another key: other masks, from the same start.
-    start = _network()
+    fit = dict(FIT, validation_fraction=0.0, epochs=3)
+    keys = []
+    begin_epoch = DropoutDraws.begin_epoch
+
+    def recording(self, rng, epoch):
+        begin_epoch(self, rng, epoch)
+        keys.append((epoch, self.key))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DropoutDraws, "begin_epoch", recording)
+        a = _network().fit(X, Y, **fit)
+        first = list(keys)
+        b = _network().fit(X, Y, **fit)
+        assert keys[3:] == first  # the same random_state, the same keys
+        assert [epoch for epoch, _ in first] == [0, 1, 2]
+        assert len({key for _, key in first}) == 3
+        for x, y in zip(_weights(a), _weights(b), strict=True):
+            np.testing.assert_array_equal(x, y)
+        # A warm start continues the epochs and the Generator: the keys of
+        # one longer fit (tests/test_network.py checks the weights).
+        keys.clear()
+        net = _network().fit(X, Y, **dict(fit, epochs=2))
+        net.fit(X, Y, warm_start=True, **dict(fit, epochs=1))
+        assert keys == first
+        # A fit without dropout draws no key: what it draws is unchanged.
+        keys.clear()
+        Network(6, random_state=0).add_layer(4).add_layer(3, "softmax").fit(X, Y, **fit)
+        assert keys == []
+    # Another generator draws other keys: other masks, from the same start.
     other = _network()
     other._rng = np.random.default_rng(1)
-    one = start.fit(X, Y, **fit)
-    two = other.fit(X, Y, **fit)
-    assert not np.allclose(_weights(one)[0], _weights(two)[0])
-    # A warm start (partial_fit's way) draws a new key: the next fit's masks
-    # are not the first's, though its epoch counter starts at 0 again.
-    seen = []
-    original = DropoutDraws.from_rng.__func__
-
-    def recording(cls, rng, rows=None):
-        draws = original(cls, rng, rows)
-        seen.append(draws.key)
-        return draws
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DropoutDraws, "from_rng", classmethod(recording))
-        net = _network().fit(X, Y, **fit)
-        net.fit(X, Y, warm_start=True, **fit)
-    assert len(seen) == 2 and seen[0] != seen[1]
-    # No dropout, no key: a fit without dropout draws what it always drew.
-    seen.clear()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DropoutDraws, "from_rng", classmethod(recording))
-        Network(6, random_state=0).add_layer(4).add_layer(3, "softmax").fit(X, Y, **fit)
-    assert seen == []
+    assert not np.allclose(_weights(other.fit(X, Y, **fit))[0], _weights(a)[0])
 
 
 def test_the_layer_alone_draws_a_key_from_the_generator_it_is_given():

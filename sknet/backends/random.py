@@ -193,15 +193,19 @@ def dropout_mask(xp, shape, rate, key, epoch, layer, row, dtype, device=None, ou
 
 
 class DropoutDraws:
-    """Where the dropout masks of one fit come from: its key, and where the training is.
+    """Where the dropout masks of a fit come from: the epoch's key, and where the training is.
 
     The trainer makes one per fit (when a layer drops), hands it to the
     layers that drop with their index (``layer._draws = (draws, index)``),
-    and moves it to each batch with :meth:`at`.
+    draws each epoch's key with :meth:`begin_epoch` and moves to each batch
+    with :meth:`at`. A key per epoch, drawn from the network's Generator
+    after the epoch's shuffling order, keeps that Generator's sequence one
+    sequence: a warm start continues it exactly as one longer fit would (and
+    a model file, which keeps the Generator's state, continues it too).
 
     Parameters
     ----------
-    key : tuple of 2 ints
+    key : tuple of 2 ints, default=(0, 0)
         Two 32-bit words.
     rows : int, optional
         The rows of an epoch: an array-API device then draws the masks of
@@ -209,8 +213,9 @@ class DropoutDraws:
 
     Attributes
     ----------
+    key : tuple of 2 ints
     epoch : int
-        The epoch within the fit (from 0).
+        The epoch's number in the network's history (from 0).
     row : int
         The position, in the epoch's row sequence, of the batch's first row.
 
@@ -218,50 +223,58 @@ class DropoutDraws:
     --------
     >>> import numpy as np
     >>> from sknet.backends.random import DropoutDraws
-    >>> draws = DropoutDraws.from_rng(np.random.default_rng(0))
-    >>> draws.at(epoch=0, row=0)
+    >>> draws = DropoutDraws()
+    >>> draws.begin_epoch(np.random.default_rng(0), epoch=0)
+    >>> draws.key
+    (3653403231, 2735729615)
     >>> draws.mask(np, (2, 6), 0.5, layer=1, dtype=np.float64)
     array([[0., 0., 2., 0., 0., 2.],
            [2., 2., 0., 0., 0., 0.]])
 
     A value's decision depends on its row of the epoch, not on the batch:
 
-    >>> draws.at(epoch=0, row=1)
+    >>> draws.at(row=1)
     >>> draws.mask(np, (1, 6), 0.5, layer=1, dtype=np.float64)
     array([[2., 2., 0., 0., 0., 0.]])
     """
 
-    def __init__(self, key, rows=None):
+    def __init__(self, key=(0, 0), rows=None):
         self.key = (int(key[0]) & _LOW, int(key[1]) & _LOW)
         self.rows = rows
         self.epoch = self.row = 0
-        self._pieces = {}  # layer -> (epoch, first row, rows, rate, keep)
+        self._pieces = {}  # layer -> (rate, first row, end row, keep decisions)
 
     @classmethod
     def from_rng(cls, rng, rows=None):
-        """A new key drawn from the numpy Generator ``rng`` (two 32-bit words)."""
-        k0, k1 = (int(word) for word in rng.integers(0, 2**32, size=2, dtype=np.int64))
-        return cls((k0, k1), rows)
+        """Draws whose key is drawn from the numpy Generator ``rng`` (epoch 0)."""
+        draws = cls(rows=rows)
+        draws.begin_epoch(rng, 0)
+        return draws
 
     @classmethod
-    def for_layers(cls, layers, rng, rows=None):
-        """A fit's draws, handed to the layers that drop; None (and no key drawn) if none does.
+    def for_layers(cls, layers, rows=None):
+        """A fit's draws, handed to the layers that drop; None if none does.
 
         Each layer whose ``dropout`` is not 0 gets ``_draws = (draws, index)``,
-        ``index`` its place in ``layers``. The key is drawn from ``rng`` only
-        when a layer drops: a fit without dropout draws what it always drew.
+        ``index`` its place in ``layers``.
         """
         if not any(getattr(layer, "dropout", 0) for layer in layers):
             return None
-        draws = cls.from_rng(rng, rows)
+        draws = cls(rows=rows)
         for index, layer in enumerate(layers):
             if getattr(layer, "dropout", 0):
                 layer._draws = (draws, index)
         return draws
 
-    def at(self, epoch, row):
-        """Move to the batch whose first row is ``row`` of epoch ``epoch``."""
-        self.epoch, self.row = epoch, row
+    def begin_epoch(self, rng, epoch):
+        """Draw the key of epoch ``epoch`` from the numpy Generator ``rng``; go to its row 0."""
+        k0, k1 = (int(word) for word in rng.integers(0, 2**32, size=2, dtype=np.int64))
+        self.key, self.epoch, self.row = (k0, k1), epoch, 0
+        self._pieces.clear()
+
+    def at(self, row):
+        """Move to the batch whose first row is ``row`` of the epoch's row sequence."""
+        self.row = row
 
     def mask(self, xp, shape, rate, layer, dtype, device=None, out=None):
         """The mask of layer ``layer`` for the current batch (see :func:`dropout_mask`)."""
@@ -275,16 +288,16 @@ class DropoutDraws:
         piece = self._pieces.get(layer)
         if not (
             piece is not None
-            and piece[:2] == (self.epoch, rate)
-            and piece[2] <= self.row
-            and self.row + rows <= piece[3]
-            and piece[4].shape[1] == units
+            and piece[0] == rate
+            and piece[1] <= self.row
+            and self.row + rows <= piece[2]
+            and piece[3].shape[1] == units
         ):
             end = max(self.row + rows, min(self.rows, self.row + _DEVICE_VALUES // units))
-            rows_drawn, threshold = end - self.row, round(rate * 2**32)
+            threshold = round(rate * 2**32)
             keep = _keep(
-                xp, self.key, self.epoch, layer, self.row, rows_drawn, units, threshold, device
+                xp, self.key, self.epoch, layer, self.row, end - self.row, units, threshold, device
             )
-            piece = self._pieces[layer] = (self.epoch, rate, self.row, end, keep)
-        keep = piece[4][self.row - piece[2] : self.row - piece[2] + rows, ...]
-        return xp.astype(keep, dtype) * (1.0 / (1.0 - rate))
+            piece = self._pieces[layer] = (rate, self.row, end, keep)
+        first = self.row - piece[1]
+        return xp.astype(piece[3][first : first + rows, ...], dtype) * (1.0 / (1.0 - rate))
