@@ -246,9 +246,14 @@ class Layer:
     def forward_train(self, x, rng, backend=NUMPY):
         """Forward a training batch and keep what :meth:`backward` needs; return the output.
 
-        ``rng`` is the network's numpy Generator, for layers that draw (such as
-        dropout). By default, a training batch is forwarded as :meth:`predict`
-        forwards it and :meth:`backward` receives that batch's input.
+        ``rng`` is the network's numpy Generator, for layers that draw on the
+        host. A layer whose ``dropout`` is not 0 also finds, during a fit, the
+        fit's dropout draws in ``_draws``: a
+        :class:`~sknet.backends.random.DropoutDraws` and the layer's index,
+        for masks computed on the batch's device (see
+        :meth:`sknet.backends.Backend.dropout`). By default, a training batch
+        is forwarded as :meth:`predict` forwards it and :meth:`backward`
+        receives that batch's input.
         """
         return self.predict(x, backend)
 

@@ -106,7 +106,8 @@ def philox4x32(counter, key, rounds=ROUNDS):
 
     >>> from sknet.backends.random import philox4x32
     >>> counter = (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344)
-    >>> [f"{word:08x}" for word in philox4x32(counter, (0xA4093822, 0x299F31D0))]
+    >>> key = (0xA4093822, 0x299F31D0)
+    >>> [f"{word:08x}" for word in philox4x32(counter, key)]
     ['d16cfe09', '94fdcceb', '5001e420', '24126ea1']
     """
     c0, c1, c2, c3 = counter
@@ -173,7 +174,8 @@ def dropout_mask(xp, shape, rate, key, epoch, layer, row, dtype, device=None, ou
     --------
     >>> import numpy as np
     >>> from sknet.backends.random import dropout_mask
-    >>> dropout_mask(np, (2, 6), 0.5, (1, 2), epoch=0, layer=0, row=0, dtype=np.float64)
+    >>> key, epoch, layer, row = (1, 2), 0, 0, 0
+    >>> dropout_mask(np, (2, 6), 0.5, key, epoch, layer, row, np.float64)
     array([[0., 2., 0., 2., 0., 2.],
            [0., 0., 0., 2., 0., 0.]])
     """
