@@ -47,8 +47,9 @@ _U64_32, _U64_LOW = np.uint64(32), np.uint64(_LOW)
 #: in the processor's cache between the rounds.
 _NUMPY_BLOCKS = 8192
 #: Values an array-API device draws at a time: the masks of the next steps
-#: of the epoch are drawn with the current step's, so that the generator's
-#: some 200 elementwise operations run once per piece, not once per step.
+#: of the epoch are made with the current step's, so that the generator's
+#: some 200 elementwise operations run once per piece, not once per step
+#: (a piece of float64 masks takes 32 MiB per layer that drops).
 _DEVICE_VALUES = 2**22
 
 
@@ -244,7 +245,7 @@ class DropoutDraws:
         self.key = (int(key[0]) & _LOW, int(key[1]) & _LOW)
         self.rows = rows
         self.epoch = self.row = 0
-        self._pieces = {}  # layer -> (rate, first row, end row, keep decisions)
+        self._pieces = {}  # layer -> (rate, dtype, first row, end row, mask)
 
     @classmethod
     def from_rng(cls, rng, rows=None):
@@ -284,22 +285,30 @@ class DropoutDraws:
             return dropout_mask(
                 xp, shape, rate, self.key, self.epoch, layer, self.row, dtype, device, out
             )
-        # A device: the keep decisions of the next batches are drawn with this
-        # one's, up to about _DEVICE_VALUES values, and sliced out step by step.
+        # A device: the masks of the next batches are made with this one's,
+        # up to about _DEVICE_VALUES values, and sliced out step by step (a
+        # view: a step's mask costs no operation).
         rows, units = shape
         piece = self._pieces.get(layer)
         if not (
             piece is not None
-            and piece[0] == rate
-            and piece[1] <= self.row
-            and self.row + rows <= piece[2]
-            and piece[3].shape[1] == units
+            and piece[:2] == (rate, dtype)
+            and piece[2] <= self.row
+            and self.row + rows <= piece[3]
+            and piece[4].shape[1] == units
         ):
             end = max(self.row + rows, min(self.rows, self.row + _DEVICE_VALUES // units))
-            threshold = round(rate * 2**32)
-            keep = _keep(
-                xp, self.key, self.epoch, layer, self.row, end - self.row, units, threshold, device
+            mask = dropout_mask(
+                xp,
+                (end - self.row, units),
+                rate,
+                self.key,
+                self.epoch,
+                layer,
+                self.row,
+                dtype,
+                device,
             )
-            piece = self._pieces[layer] = (rate, self.row, end, keep)
-        first = self.row - piece[1]
-        return xp.astype(piece[3][first : first + rows, ...], dtype) * (1.0 / (1.0 - rate))
+            piece = self._pieces[layer] = (rate, dtype, self.row, end, mask)
+        first = self.row - piece[2]
+        return piece[4][first : first + rows, ...]
