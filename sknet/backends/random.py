@@ -7,12 +7,13 @@ Philox-4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as
 easy as 1, 2, 3", SC 2011), the generator behind CUDA's own dropout, written
 once in integer operations of the Python array API:
 
-* the **key** (two 32-bit words) is drawn once per fit from the network's
-  numpy Generator, so that it derives from ``random_state`` alone;
+* the **key** (two 32-bit words) is drawn once per epoch from the network's
+  numpy Generator (after the epoch's row order), so that it derives from
+  ``random_state`` alone and a warm start continues one sequence;
 * the **counter** (four 32-bit words) names the decision: the position of
   the value in the epoch's sequence of training rows (the low and high words
-  of a block number, four values per block), the epoch within the fit, and
-  the layer's index in the network.
+  of a block number, four values per block), the epoch's number in the
+  network's history, and the layer's index in the network.
 
 A value in row ``r`` of the epoch (rows counted in the order the batches take
 them) and unit ``j`` of a layer of ``units`` units lies in block
@@ -126,16 +127,14 @@ def _keep(xp, key, epoch, layer, row, rows, units, threshold, device=None):
     """The keep decisions (booleans) of rows ``row .. row + rows - 1`` of an epoch."""
     per_row = -(-units // 4)  # blocks of four values
     first, stop = row * per_row, (row + rows) * per_row
-    numpy = xp is np
-    dtype = np.uint64 if numpy else xp.int64
+    # numpy's unsigned words take one multiplication per product (_mulhilo).
+    where = {"dtype": np.uint64} if xp is np else {"dtype": xp.int64, "device": device}
     high = first >> 32
     if (stop - 1) >> 32 == high:  # the high word of the block number is one int
-        blocks = high << 32
-        kwargs = {} if numpy else {"device": device}
-        c0 = xp.arange(first - blocks, stop - blocks, dtype=dtype, **kwargs)
+        c0 = xp.arange(first - (high << 32), stop - (high << 32), **where)
         c1 = high
     else:
-        blocks = xp.arange(first, stop, dtype=dtype, **({} if numpy else {"device": device}))
+        blocks = xp.arange(first, stop, **where)
         c0, c1 = blocks & _LOW, blocks >> 32
     words = philox4x32((c0, c1, epoch & _LOW, layer & _LOW), key)
     keep = xp.stack([word >= threshold for word in words], axis=1)
@@ -155,9 +154,9 @@ def dropout_mask(xp, shape, rate, key, epoch, layer, row, dtype, device=None, ou
     rate : float
         The share of values dropped, in ``[0, 1)``.
     key : tuple of 2 ints
-        The fit's key: two 32-bit words.
+        The epoch's key: two 32-bit words.
     epoch, layer : int
-        The epoch within the fit and the layer's index in the network.
+        The epoch's number and the layer's index in the network.
     row : int
         The position in the epoch's row sequence of the batch's first row.
     dtype : dtype
