@@ -42,7 +42,7 @@ def _torch():
 
 
 def _namespaces():
-    """(name, xp, device, to_device) for every namespace at hand (torch if installed)."""
+    """``(name, xp, device)`` for array_api_strict's two devices and torch's CPU (if installed)."""
     import array_api_compat  # noqa: PLC0415
 
     spaces = [
@@ -99,6 +99,16 @@ def test_philox_gives_random123s_known_answers(counter, key, expected):
     # The first words as Python ints and the others as arrays (as in a mask).
     mixed = philox4x32((np.array([counter[0]], dtype=np.int64), *counter[1:]), key)
     assert tuple(int(np.asarray(w).ravel()[0]) for w in mixed) == expected
+
+
+def test_the_32_bit_products_are_exact_on_every_path():
+    rng = np.random.default_rng(0)
+    a = np.concatenate([[0, 1, 2**16 - 1, 2**16, 2**31, LOW], rng.integers(0, 2**32, 1000)])
+    for m in masks.PHILOX_M:
+        expected = [(int(x) * m >> 32, int(x) * m & LOW) for x in a]
+        for words in (a.astype(np.uint64), a.astype(np.int64), xps.asarray(a, dtype=xps.int64)):
+            hi, lo = masks._mulhilo(words, m)
+            assert list(zip(to_numpy(hi).tolist(), to_numpy(lo).tolist(), strict=True)) == expected
 
 
 def test_masks_follow_the_documented_counter():
