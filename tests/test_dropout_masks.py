@@ -9,6 +9,7 @@ masks bit for bit, and so train the same model; and no mask is uploaded.
 
 import warnings
 
+import array_api_compat
 import array_api_strict as xps
 import numpy as np
 import pytest
@@ -43,8 +44,6 @@ def _torch():
 
 def _namespaces():
     """``(name, xp, device)`` for array_api_strict's two devices and torch's CPU (if installed)."""
-    import array_api_compat  # noqa: PLC0415
-
     spaces = [
         ("strict", array_api_compat.array_namespace(xps.asarray(0)), None),
         ("strict-device1", array_api_compat.array_namespace(xps.asarray(0)), DEVICES[1]),
