@@ -16,6 +16,7 @@ import numpy as np
 from ._registry import registered_name
 from .activations import activation_name, get_activation
 from .backends import NUMPY, first_rows, to_numpy
+from .backends.random import DropoutDraws
 
 __all__ = ["INITIALIZERS", "LAYERS", "Dense", "Layer", "layer_type_name"]
 
@@ -88,7 +89,7 @@ INITIALIZERS = {
 }
 
 # What a fit adds to a layer, and pickling and release() remove.
-_TRAINING_STATE = ("_z", "_a", "_delta", "_mask", "_out", "_batch")
+_TRAINING_STATE = ("_z", "_a", "_delta", "_mask", "_out", "_batch", "_draws")
 
 
 # Activations that zero or damp half their input keep the variance of the
@@ -245,9 +246,14 @@ class Layer:
     def forward_train(self, x, rng, backend=NUMPY):
         """Forward a training batch and keep what :meth:`backward` needs; return the output.
 
-        ``rng`` is the network's numpy Generator, for layers that draw (such as
-        dropout). By default, a training batch is forwarded as :meth:`predict`
-        forwards it and :meth:`backward` receives that batch's input.
+        ``rng`` is the network's numpy Generator, for layers that draw on the
+        host. A layer whose ``dropout`` is not 0 also finds, during a fit, the
+        fit's dropout draws in ``_draws``: a
+        :class:`~sknet.backends.random.DropoutDraws` and the layer's index,
+        for masks computed on the batch's device (see
+        :meth:`sknet.backends.Backend.dropout`). By default, a training batch
+        is forwarded as :meth:`predict` forwards it and :meth:`backward`
+        receives that batch's input.
         """
         return self.predict(x, backend)
 
@@ -510,8 +516,11 @@ class Dense(Layer):
     def forward_train(self, x, rng, backend=NUMPY):
         """Forward a batch ``x`` and keep what :meth:`backward` needs; return the output.
 
-        With dropout, a share ``dropout`` of the outputs is zeroed, the mask
-        drawn from ``rng``.
+        With dropout, a share ``dropout`` of the outputs is zeroed. In a fit
+        the trainer gives the layer its draws (``_draws``: a
+        :class:`~sknet.backends.random.DropoutDraws` and the layer's index),
+        and the mask is computed where the batch lives, the same on every
+        device; called on its own, the layer draws a new key from ``rng``.
         """
         n = x.shape[0]
         z, a = backend.dense_forward(
@@ -525,8 +534,9 @@ class Dense(Layer):
         self._batch = (z, a, None)
         if not self.dropout:
             return a
+        draws, index = self.__dict__.get("_draws") or (DropoutDraws.from_rng(rng), 0)
         out, mask = backend.dropout(
-            a, self.dropout, rng, first_rows(self._mask, n), first_rows(self._out, n)
+            a, self.dropout, draws, index, first_rows(self._mask, n), first_rows(self._out, n)
         )
         self._batch = (z, a, mask)
         return out

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .backends import NUMPY, first_rows
+from .backends.random import DropoutDraws
 from .losses import output_delta
 
 __all__ = ["DivergenceError", "Trainer"]
@@ -221,6 +222,8 @@ class Trainer:
         store.begin()
         progress = _Progress(self, epochs, rows=n)
         rng = self.network._rng
+        # Dropout masks come from a key per epoch, the layer and the row (on the device).
+        draws = DropoutDraws.for_layers(self.layers, n)
         # Overflow is expected when training diverges; it is detected and
         # reported as one clear error rather than a stream of warnings.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -229,9 +232,13 @@ class Trainer:
                     store.begin_epoch()
                     # The order is drawn on the host and sent once per epoch.
                     order = backend.indices(rng.permutation(n)) if gather else None
+                    if draws is not None:
+                        draws.begin_epoch(rng, progress.first + progress.epoch)
                     epoch_loss = total_weight = 0.0
                     for start in range(0, n, batch_size):
                         stop = min(start + batch_size, n)
+                        if draws is not None:
+                            draws.at(start)
                         if order is None:
                             Xb, Yb = X[start:stop, ...], Y[start:stop, ...]
                             swb = None if sample_weight is None else sample_weight[start:stop]

@@ -20,10 +20,12 @@ parameters in one flat vector. The modules import the interface
 (``sknet.backends._core``) and never this package, and numba's is imported
 only when used: no import cycle.
 
-Randomness never comes from a backend: shuffling orders, dropout masks and
+Randomness never comes from a backend's own generator: shuffling orders and
 initial weights are drawn on the host from the network's one numpy Generator
-and moved to the device, so that a ``random_state`` gives the same model on
-every library and device.
+and moved to the device; dropout masks are computed on the device by a
+counter-based generator (:mod:`sknet.backends.random`) keyed once per fit from
+that Generator. A ``random_state`` gives the same model on every library and
+device.
 """
 
 import array_api_compat

@@ -126,11 +126,6 @@ class Backend:
         """Whether a batch's objective is finite, where checking it costs nothing (else True)."""
         raise NotImplementedError
 
-    def dropout(self, a, rate, rng, mask_out, out):
-        """Zero a share ``rate`` of ``a`` with a mask drawn from the host ``rng``; return
-        ``(dropped a, mask)``. Inverted dropout: kept values are scaled by ``1 / (1 - rate)``."""
-        raise NotImplementedError
-
     def parameter_store(self, layers, dtype):
         """Where the layers' parameters live while they train.
 
@@ -156,6 +151,21 @@ class Backend:
     def copy(self, array):
         """A copy of ``array`` in this backend."""
         return self.xp.asarray(array, copy=True)
+
+    def dropout(self, a, rate, draws, layer, mask_out=None, out=None):
+        """Zero a share ``rate`` of ``a`` at random (inverted dropout); return ``(a, mask)``.
+
+        The mask is layer ``layer``'s for the current batch of ``draws`` (a
+        :class:`~sknet.backends.random.DropoutDraws`), made where ``a`` lives:
+        every backend and device draws the same one. Kept values are scaled
+        by ``1 / (1 - rate)``, so that predictions need no rescaling. numpy
+        writes the mask into ``mask_out`` and the result into ``out``.
+        """
+        shape = tuple(a.shape)
+        mask = draws.mask(self.xp, shape, rate, layer, a.dtype, self.device, mask_out)
+        if out is None:
+            return a * mask, mask
+        return np.multiply(a, mask, out=out), mask
 
     def ones(self, n, dtype):
         """A vector of ``n`` ones."""

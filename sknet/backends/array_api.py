@@ -69,10 +69,6 @@ class ArrayAPIBackend(Backend):
     def buffer(self, shape, dtype):
         return None  # nothing to write into: operations return new arrays
 
-    def numpy_dtype(self, dtype):
-        """The numpy dtype of a floating dtype of this namespace."""
-        return np.dtype(np.float32) if dtype == self.xp.float32 else np.dtype(np.float64)
-
     def owns(self, array):
         try:
             xp = array_api_compat.array_namespace(array)
@@ -89,15 +85,6 @@ class ArrayAPIBackend(Backend):
 
     def batch_is_finite(self, objective):
         return True  # reading the loss would stop the device every batch
-
-    def dropout(self, a, rate, rng, mask_out, out):
-        # The mask is drawn on the host, exactly as numpy draws it, and sent
-        # to the device: the same random_state gives the same masks everywhere.
-        mask = rng.random(size=tuple(a.shape), dtype=self.numpy_dtype(a.dtype))
-        np.greater_equal(mask, rate, out=mask)
-        mask *= 1.0 / (1.0 - rate)
-        mask = self.xp.asarray(mask, device=self.device)
-        return a * mask, mask
 
     def parameter_store(self, layers, dtype):
         return DeviceParameters(layers, dtype, self)

@@ -59,16 +59,6 @@ class NumpyBackend(Backend):
         """Checked after every batch on the host; the array API checks per epoch."""
         return math.isfinite(objective)
 
-    def dropout(self, a, rate, rng, mask_out, out):
-        """Zero a share ``rate`` of ``a`` at random (inverted dropout); return ``(a, mask)``."""
-        mask = mask_out
-        rng.random(out=mask, dtype=mask.dtype)
-        # Keep with probability 1 - p, scaled by 1 / (1 - p) so that
-        # predictions need no rescaling.
-        np.greater_equal(mask, rate, out=mask)
-        mask *= 1.0 / (1.0 - rate)
-        return np.multiply(a, mask, out=out), mask
-
     def parameter_store(self, layers, dtype):
         """The flat, double-buffered parameter store of a fit."""
         return FlatParameters(layers, dtype, self)
