@@ -817,14 +817,16 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
                 )
             batch_size = min(self.batch_size, n_samples)
 
-        def score_epoch(network, val_loss):
+        def score_epoch(network, val_loss, prediction=None):
             """Score the epoch just recorded; return whether it improved.
 
             Everything is computed (the score, the copy of the best weights)
             before anything is recorded, so that a Ctrl-C leaves either the
-            whole epoch's bookkeeping or none of it.
+            whole epoch's bookkeeping or none of it. ``prediction`` is the
+            engine's output on the validation data for this epoch, when it
+            gives it (the forward pass of the validation loss).
             """
-            score = self._validation_score(validation_data, y_val)
+            score = self._validation_score(validation_data, y_val, prediction)
             # The validation loss breaks ties in the score: a score that
             # has saturated (say, accuracy 1.0 on a small hold-out) would
             # otherwise stop training while the model still improves.
@@ -845,7 +847,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
 
         def end_of_epoch(network, logs):
             if self.early_stopping:
-                improved = score_epoch(network, logs["val_loss"])
+                improved = score_epoch(network, logs["val_loss"], logs.get("val_prediction"))
                 logs["val_score"] = self.validation_scores_[-1]  # on the epoch's line
             else:
                 improved = logs["loss"] <= self.best_loss_ - self.tol
@@ -994,9 +996,10 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         """Samples per class, for a stratified hold-out; None for regression."""
         return None
 
-    def _validation_score(self, validation_data, y_val):
+    def _validation_score(self, validation_data, y_val, prediction=None):
         X_val, _, sw_val = validation_data
-        prediction = self.network_.predict(X_val)
+        if prediction is None:
+            prediction = self.network_.predict(X_val)
         xp = where(prediction)[0]
         if not bool(xp.all(xp.isfinite(prediction))):
             return np.nan

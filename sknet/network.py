@@ -22,7 +22,7 @@ from ._data import (
 from ._model_file import load_network, save_network
 from .backends import NUMPY, get_backend
 from .layers import Dense
-from .losses import get_loss
+from .losses import get_loss, mean_loss
 from .optimizers import get_optimizer
 from .training import Trainer
 
@@ -707,9 +707,17 @@ class Network:
             )
             dtype = np.dtype(np.float32 if both_float32 else np.float64)
         X = check_X(X, self.n_inputs, dtype, backend=backend)
+        return self._output(X, backend, backend.dtype(dtype))
+
+    def _output(self, X, backend, dtype):
+        """The output layer's activations for ``X``, already checked and in ``dtype``.
+
+        What :meth:`predict` returns once it has checked ``X``; a fit calls it
+        for its validation data, checked once per fit.
+        """
         # Parameters that live elsewhere (another library or device) are
         # copied for this call; the network keeps its own.
-        layers = self._layers_on(backend, backend.dtype(dtype))
+        layers = self._layers_on(backend, dtype)
         if not backend.in_place:
             blocks = []
             n = X.shape[0]
@@ -722,7 +730,7 @@ class Network:
                     h = layer.predict(h, backend)
                 blocks.append(h)
             return blocks[0] if len(blocks) == 1 else backend.xp.concat(blocks, axis=0)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=dtype)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=np.dtype(dtype))
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
             h = X[start : start + _PREDICT_CHUNK]
             for layer in layers:
@@ -759,14 +767,7 @@ class Network:
         dtype = np.dtype(np.float32 if is_float32(prediction.dtype) else np.float64)
         Y = check_Y(Y, self.n_outputs, prediction.shape[0], dtype, backend)
         sample_weight = check_sample_weight(sample_weight, prediction.shape[0], dtype, backend)
-        if backend.in_place:
-            per_sample = loss.value(Y, prediction)
-            return float(np.average(per_sample, weights=sample_weight))
-        xp = backend.xp
-        per_sample = loss.value(Y, prediction)
-        if sample_weight is None:
-            return float(xp.mean(per_sample))
-        return float(xp.sum(per_sample * sample_weight) / xp.sum(sample_weight))
+        return mean_loss(loss, Y, prediction, sample_weight)
 
     # -- persistence ----------------------------------------------------------
 

@@ -201,6 +201,22 @@ class Backend:
             return self.total(per_sample) * scale
         return self.total(per_sample @ scale[:, 0])
 
+    def add_product(self, a, b, c, scalar):
+        """``a + scalar * b * c`` (``scalar`` a Python number or a 0-d array), a new array."""
+        return a + b * (c * scalar)
+
+    def mean_loss(self, losses, weights):
+        """The weighted mean of an epoch's batch losses (0.0 for none).
+
+        On the host, a running mean over Python floats: a sum of huge but
+        finite batch losses could overflow.
+        """
+        mean = total = 0.0
+        for loss, weight in zip(losses, weights, strict=True):
+            total = total + weight
+            mean = mean + (loss - mean) * (weight / total)
+        return mean
+
     def row_scale(self, sample_weight, total, out=None):
         """``sample_weight / total`` as a column (into the numpy buffer ``out`` when given)."""
         if out is None:

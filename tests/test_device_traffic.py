@@ -1,0 +1,286 @@
+"""What a fit on a device costs: host traffic per batch and per epoch, kernels per step.
+
+A GPU is emulated on torch's CPU by instrumenting torch itself: a
+``TorchDispatchMode`` sees every aten operation. A *read* (device to host) is
+``_local_scalar_dense`` (``float``, ``bool``, ``item`` of a tensor) or a whole
+tensor turned into a numpy array or a list; an *upload* (host to device) is
+``lift_fresh``, which every tensor made from host data goes through (a numpy
+array, a list, a Python number given where a tensor is expected). Every other
+operation that is not a view (``t``, ``view``, ``slice``, ... launch no kernel
+on a GPU) counts as one kernel.
+
+The counter is checked first on a hand-written torch training loop, which
+crosses nothing per batch; sknet must then cross nothing per batch either,
+read at most a few scalars per epoch, and launch at most 1.25 times the
+kernels of a hand-written loop with ``torch.optim.Adam(foreach=True)``.
+"""
+
+import collections
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+from sknet import LayeredClassifier, LayeredRegressor, Network  # noqa: E402
+
+torch.set_num_threads(1)
+
+#: Operations that make a view or read metadata: no kernel on a GPU.
+VIEWS = frozenset(
+    "t detach view slice permute unsqueeze squeeze squeeze_ unsqueeze_ expand select "
+    "alias transpose _reshape_alias as_strided _unsafe_view reshape split unbind".split()
+)
+
+
+class Traffic(TorchDispatchMode):
+    """Counts reads, uploads and kernels of the torch code run inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = self.uploads = 0
+        self.kernels = collections.Counter()
+        self._depth = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        if name.startswith("aten."):
+            op = name.split(".")[1]
+            if op == "_local_scalar_dense":
+                self.reads += 1
+            elif op in ("lift_fresh", "lift_fresh_copy"):
+                self.uploads += 1
+            elif op not in VIEWS:
+                self.kernels[op] += 1
+        return func(*args, **(kwargs or {}))
+
+    @property
+    def n_kernels(self):
+        return sum(self.kernels.values())
+
+    def __enter__(self):
+        # A whole tensor read to the host goes through no aten operation on
+        # the CPU (it would be a copy from a GPU): count the Python calls.
+        self._saved = {name: getattr(torch.Tensor, name) for name in ("numpy", "tolist", "__array__")}
+
+        def counted(method):
+            def read(tensor, *args, **kwargs):
+                if self._depth == 0:
+                    self.reads += 1
+                self._depth += 1  # __array__ calls numpy: one read
+                try:
+                    return method(tensor, *args, **kwargs)
+                finally:
+                    self._depth -= 1
+
+            return read
+
+        for name, method in self._saved.items():
+            setattr(torch.Tensor, name, counted(method))
+        return super().__enter__()
+
+    def __exit__(self, *exc_info):
+        for name, method in self._saved.items():
+            setattr(torch.Tensor, name, method)
+        return super().__exit__(*exc_info)
+
+
+def _count(function):
+    with Traffic() as traffic:
+        function()
+    return traffic
+
+
+def _per_unit(make_run, small, large):
+    """(reads, uploads, kernels) per unit added: ``make_run(k)`` runs ``k`` units."""
+    a, b = _count(make_run(small)), _count(make_run(large))
+    units = large - small
+    return (
+        (b.reads - a.reads) / units,
+        (b.uploads - a.uploads) / units,
+        (b.n_kernels - a.n_kernels) / units,
+    )
+
+
+def _data(n, n_features=20, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features))
+    labels = rng.integers(0, n_classes, n)
+    return torch.asarray(X), torch.asarray(np.eye(n_classes)[labels]), torch.asarray(labels)
+
+
+# -- the counter, checked ---------------------------------------------------------
+
+
+def test_the_counter_sees_reads_and_uploads():
+    t = torch.ones(3, dtype=torch.float64)
+    assert _count(lambda: float(t.sum())).reads == 1
+    assert _count(lambda: bool(t.sum() > 0)).reads == 1
+    assert _count(lambda: np.asarray(t)).reads == 1
+    assert _count(lambda: t.tolist()).reads == 1
+    assert _count(lambda: torch.asarray(np.ones(3))).uploads == 1
+    assert _count(lambda: torch.maximum(t, torch.asarray(0.0, dtype=t.dtype))).uploads == 1
+    # Python numbers in operators are kernel arguments: nothing moves.
+    quiet = _count(lambda: torch.clamp(t * 2.0 + 1.0, 0.0, 1.0))
+    assert (quiet.reads, quiet.uploads, quiet.n_kernels) == (0, 0, 3)
+
+
+def _hand_written(X, labels, batch_size, epochs, **adam):
+    """The torch loop a user writes: 100 -> 256 -> 256 -> 5 style, cross-entropy, Adam."""
+
+    def run():
+        torch.manual_seed(0)
+        n_in, n_out = X.shape[1], int(labels.max()) + 1
+        model = torch.nn.Sequential(
+            torch.nn.Linear(n_in, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, n_out),
+        ).double()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **adam)
+        n = X.shape[0]
+        for _ in range(epochs):
+            order = torch.randperm(n)
+            total = torch.zeros((), dtype=torch.float64)
+            for start in range(0, n, batch_size):
+                rows = order[start : start + batch_size]
+                loss = torch.nn.functional.cross_entropy(model(X[rows]), labels[rows])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total = total + loss.detach()
+            float(total)  # the epoch's loss: one read
+
+    return run
+
+
+def test_the_counter_shows_nothing_per_batch_for_a_hand_written_loop():
+    # Fused Adam keeps its step count on the parameters' device: nothing
+    # crosses per batch, one read (the epoch's loss) per epoch.
+    X, _, labels = _data(512, n_features=100, n_classes=5)
+    reads, uploads, kernels = _per_unit(
+        lambda k: _hand_written(X[: 64 * k], labels[: 64 * k], 64, 1, fused=True), 2, 6
+    )
+    assert (reads, uploads) == (0, 0)
+    assert kernels > 10
+    reads, uploads, _ = _per_unit(lambda e: _hand_written(X, labels, 64, e, fused=True), 1, 3)
+    assert (reads, uploads) == (1, 0)
+
+
+# -- sknet: nothing per batch, a few scalars per epoch --------------------------------
+
+
+OUTPUTS = {"log_loss": "softmax", "binary_log_loss": "sigmoid", "squared_error": "identity"}
+
+
+def _fit(n, epochs, batch_size=64, loss="log_loss", **kwargs):
+    X, Y, _ = _data(n)
+    if loss == "squared_error":
+        Y = X[:, :2] * 0.5
+    if kwargs.get("sample_weight") == "random":
+        kwargs["sample_weight"] = torch.asarray(np.random.default_rng(1).uniform(0.5, 2.0, n))
+
+    def run():
+        net = Network(20, random_state=0).add_layer(32, "relu").add_layer(16, "tanh")
+        net.add_layer(Y.shape[1], OUTPUTS[loss])
+        net.fit(X, Y, loss=loss, epochs=epochs, batch_size=batch_size, **kwargs)
+
+    return run
+
+
+CONFIGURATIONS = {
+    "adam": {},
+    "adam-alpha": {"alpha": 1e-3},
+    "sample-weight": {"sample_weight": "random", "alpha": 1e-3},
+    "sgd": {"optimizer": "sgd"},
+    "adamw": {"optimizer": "adamw"},
+    "binary": {"loss": "binary_log_loss"},
+    "regression": {"loss": "squared_error"},
+    "no-shuffle": {"shuffle": False},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_nothing_crosses_per_batch(name):
+    settings = CONFIGURATIONS[name]
+    reads, uploads, _ = _per_unit(lambda k: _fit(64 * k, 1, **settings), 2, 6)
+    assert (reads, uploads) == (0, 0)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_traffic_per_epoch(name):
+    settings = CONFIGURATIONS[name]
+    reads, uploads, _ = _per_unit(lambda e: _fit(640, e, **settings), 1, 3)
+    assert reads <= 2
+    assert uploads <= 2
+
+
+def test_traffic_per_epoch_with_validation():
+    reads, uploads, _ = _per_unit(lambda e: _fit(640, e, validation_fraction=0.2), 1, 3)
+    assert reads <= 4
+    assert uploads <= 2
+
+
+@pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
+def test_traffic_per_epoch_of_the_estimators_with_early_stopping(Estimator):
+    sklearn = pytest.importorskip("sklearn")
+    X, _, labels = _data(640)
+    y = labels if Estimator is LayeredClassifier else X[:, 0] * 2.0 + 1.0
+
+    def run(epochs):
+        def fit():
+            model = Estimator(
+                hidden_layer_sizes=(32,),
+                max_iter=epochs,
+                early_stopping=True,
+                n_iter_no_change=1000,
+                random_state=0,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # not converged in a few epochs
+                model.fit(X, y)
+            assert model.n_iter_ == epochs
+
+        return fit
+
+    # (the project's conftest.py turns scipy's array API on, as scikit-learn needs)
+    with sklearn.config_context(array_api_dispatch=True):
+        reads, uploads, _ = _per_unit(run, 2, 4)
+    assert reads <= 8
+    assert uploads <= 2
+
+
+# -- kernels per step --------------------------------------------------------------
+
+#: The benchmark's step: batch 256, 100 -> 256 -> 256 -> 5, Adam.
+BATCH = 256
+
+
+def _sknet_step(alpha):
+    def make(k):
+        X, Y, _ = _data(BATCH * k, n_features=100, n_classes=5)
+
+        def run():
+            net = Network(100, random_state=0)
+            net.add_layer(256, "relu").add_layer(256, "relu").add_layer(5, "softmax")
+            net.fit(X, Y, loss="log_loss", epochs=1, batch_size=BATCH, alpha=alpha)
+
+        return run
+
+    return make
+
+
+def _hand_step(k):
+    X, _, labels = _data(BATCH * k, n_features=100, n_classes=5)
+    return _hand_written(X, labels, BATCH, 1, foreach=True)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-4])
+def test_kernels_per_step_are_those_of_a_hand_written_loop(alpha):
+    _, _, hand = _per_unit(_hand_step, 2, 6)
+    reads, uploads, ours = _per_unit(_sknet_step(alpha), 2, 6)
+    assert (reads, uploads) == (0, 0)
+    assert ours <= 1.25 * hand, (ours, hand)
