@@ -805,6 +805,11 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             X, Y, sample_weight, validation_data, y_val = self._split_validation(
                 X, Y, y, sample_weight
             )
+            X_val, Y_val, sw_val = validation_data
+            if not (sparse.issparse(X_val) or where(X_val)[2]):
+                # On a device, the encoded targets and weights go there once
+                # per fit: the validation score is computed there every epoch.
+                validation_data = (X_val, same_place(Y_val, X_val), same_place(sw_val, X_val))
         n_samples = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -997,13 +1002,13 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         return None
 
     def _validation_score(self, validation_data, y_val, prediction=None):
-        X_val, _, sw_val = validation_data
+        X_val, Y_val, sw_val = validation_data
         if prediction is None:
             prediction = self.network_.predict(X_val)
         xp = where(prediction)[0]
         if not bool(xp.all(xp.isfinite(prediction))):
             return np.nan
-        return self._score_outputs(prediction, y_val, sw_val)
+        return self._score_outputs(prediction, y_val, sw_val, Y_val)
 
     # -- predicting --------------------------------------------------------------
 

@@ -459,12 +459,23 @@ def mean_loss(loss, y_true, y_pred, sample_weight=None):
 
     On a device the mean is taken there: one read.
 
+    Parameters
+    ----------
+    loss : Loss
+    y_true, y_pred : arrays of shape (n_samples, n_outputs)
+        Checked targets and predictions, of one library on one device.
+    sample_weight : array of shape (n_samples,), optional
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> import numpy as np
     >>> from sknet.losses import LOSSES, mean_loss
     >>> mean_loss(LOSSES["squared_error"], np.zeros((2, 1)), np.array([[1.0], [3.0]]), [3, 1])
-    1.875
+    1.5
     """
     per_sample = loss.value(y_true, y_pred)
     if isinstance(per_sample, np.ndarray):

@@ -348,7 +348,7 @@ class Trainer:
         store.set_from_host(x)
 
     def _divergence_error(self, epoch):
-        where = "step" if self.backend.in_place else "epoch"
+        where = self.store.fallback  # "step" or "epoch": what fall_back returns to
         return DivergenceError(
             f"Training diverged at epoch {epoch}: the loss is no longer finite. "
             f"The weights are those of the last finite {where}. Try scaling the "

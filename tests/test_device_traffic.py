@@ -284,3 +284,48 @@ def test_kernels_per_step_are_those_of_a_hand_written_loop(alpha):
     reads, uploads, ours = _per_unit(_sknet_step(alpha), 2, 6)
     assert (reads, uploads) == (0, 0)
     assert ours <= 1.25 * hand, (ours, hand)
+
+
+# -- the lean forms compute the reference's model ---------------------------------------
+
+SAME_MODEL = {
+    "relu-softmax-adam": dict(hidden=("relu", "tanh"), loss="log_loss", optimizer="adam"),
+    "sigmoid-alpha-weights": dict(
+        hidden=("sigmoid", "relu"), loss="log_loss", optimizer="adam", alpha=1e-2, weights=True
+    ),
+    "binary-sgd": dict(hidden=("relu", "sigmoid"), loss="binary_log_loss", optimizer="sgd"),
+    "regression-adamw": dict(
+        hidden=("tanh", "relu"), loss="squared_error", optimizer="adamw", alpha=1e-3
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(SAME_MODEL))
+def test_torch_trains_the_numpy_model(name, dtype):
+    settings = dict(SAME_MODEL[name])
+    hidden, loss = settings.pop("hidden"), settings["loss"]
+    X, Y, _ = (np.asarray(a) for a in _data(300))
+    X = X.astype(dtype)
+    if loss == "squared_error":
+        Y = X[:, :2] * 0.5
+    if settings.pop("weights", False):
+        settings["sample_weight"] = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+    fit = dict(epochs=15, batch_size=32, validation_fraction=0.2, **settings)
+
+    def trained(to):
+        net = Network(20, random_state=0).add_layer(16, hidden[0]).add_layer(8, hidden[1])
+        net.add_layer(Y.shape[1], OUTPUTS[loss])
+        data = {key: to(value) if key == "sample_weight" else value for key, value in fit.items()}
+        return net.fit(to(X), to(Y), **data)
+
+    reference = trained(lambda a: a)
+    on_torch = trained(torch.asarray)
+    tolerance = 1e-9 if dtype == "float64" else 2e-3
+    for ours, theirs in zip(on_torch.get_weights(), reference.get_weights(), strict=True):
+        assert isinstance(ours, torch.Tensor)  # the model stays where it trained
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=tolerance, atol=tolerance)
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(
+            on_torch.history_[key], reference.history_[key], rtol=tolerance, atol=tolerance
+        )

@@ -100,6 +100,10 @@ class ParameterStore:
     True
     """
 
+    #: What :meth:`fall_back` returns to: the parameters before the last
+    #: "step", or those at the start of the "epoch".
+    fallback = "step"
+
     @property
     def penalized(self):
         """Where the penalised parameters are in :attr:`params`: ``slice(0, n_penalized)``."""
@@ -308,6 +312,8 @@ class DeviceParameters(ParameterStore):
     >>> store.params.shape, type(net.layers[0].weights).__module__.split(".")[0]
     ((3,), 'array_api_strict')
     """
+
+    fallback = "epoch"
 
     def __init__(self, layers, dtype, backend):
         self.layers = layers
