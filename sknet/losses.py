@@ -474,7 +474,8 @@ def mean_loss(loss, y_true, y_pred, sample_weight=None):
     --------
     >>> import numpy as np
     >>> from sknet.losses import LOSSES, mean_loss
-    >>> mean_loss(LOSSES["squared_error"], np.zeros((2, 1)), np.array([[1.0], [3.0]]), [3, 1])
+    >>> Y, P = np.zeros((2, 1)), np.array([[1.0], [3.0]])
+    >>> mean_loss(LOSSES["squared_error"], Y, P, sample_weight=[3, 1])
     1.5
     """
     per_sample = loss.value(y_true, y_pred)

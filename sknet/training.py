@@ -277,8 +277,9 @@ class Trainer:
                     # The weighted mean of the batches' losses, summed where
                     # they live and read once per epoch.
                     epoch_loss = backend.mean_loss(losses, weights)
-                    epoch_loss = backend.read(epoch_loss)  # once per epoch
-                    if not (math.isfinite(epoch_loss) and backend.all_finite(store.params)):
+                    # The loss, NaN when a weight is not finite: one read.
+                    epoch_loss = backend.read_loss(epoch_loss, store.params)
+                    if not math.isfinite(epoch_loss):
                         raise Diverged
                     self.network.samples_seen_ += n
                     optimizer.end_epoch(self.network.samples_seen_)

@@ -63,7 +63,9 @@ class Traffic(TorchDispatchMode):
     def __enter__(self):
         # A whole tensor read to the host goes through no aten operation on
         # the CPU (it would be a copy from a GPU): count the Python calls.
-        self._saved = {name: getattr(torch.Tensor, name) for name in ("numpy", "tolist", "__array__")}
+        self._saved = {
+            name: getattr(torch.Tensor, name) for name in ("numpy", "tolist", "__array__")
+        }
 
         def counted(method):
             def read(tensor, *args, **kwargs):
@@ -214,14 +216,16 @@ def test_nothing_crosses_per_batch(name):
 def test_traffic_per_epoch(name):
     settings = CONFIGURATIONS[name]
     reads, uploads, _ = _per_unit(lambda e: _fit(640, e, **settings), 1, 3)
-    assert reads <= 2
-    assert uploads <= 2
+    # At most 2 and 2 (issue 16); measured (the user guide states it): the
+    # epoch's loss, NaN if a weight is not finite, and the epoch's row order.
+    assert reads == 1
+    assert uploads == (0 if name == "no-shuffle" else 1)
 
 
 def test_traffic_per_epoch_with_validation():
     reads, uploads, _ = _per_unit(lambda e: _fit(640, e, validation_fraction=0.2), 1, 3)
-    assert reads <= 4
-    assert uploads <= 2
+    # At most 4 and 2; measured: the validation loss is the one read added.
+    assert (reads, uploads) == (2, 1)
 
 
 @pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
@@ -249,6 +253,9 @@ def test_traffic_per_epoch_of_the_estimators_with_early_stopping(Estimator):
     # (the project's conftest.py turns scipy's array API on, as scikit-learn needs)
     with sklearn.config_context(array_api_dispatch=True):
         reads, uploads, _ = _per_unit(run, 2, 4)
+    # Measured with scikit-learn 1.9: 4 reads and 1 upload for the classifier
+    # (its accuracy is computed on the device), 6 and 2 for the regressor
+    # (scikit-learn's r2_score).
     assert reads <= 8
     assert uploads <= 2
 

@@ -5,6 +5,8 @@ Each backend module (:mod:`~sknet.backends.numpy`,
 one; it imports none of them, so the package has no import cycle.
 """
 
+import math
+
 import numpy as np
 from array_api_compat import is_cupy_array, is_torch_array
 from scipy import sparse
@@ -147,6 +149,10 @@ class Backend:
     def read(self, scalar):
         """A scalar of this backend as a Python float (a device read)."""
         return float(scalar)
+
+    def read_loss(self, loss, params):
+        """``loss`` as a Python float, NaN when an entry of ``params`` is not finite."""
+        return self.read(loss) if self.all_finite(params) else math.nan
 
     def all_finite(self, array):
         """Whether no entry of ``array`` is NaN or infinite, as a Python bool."""
