@@ -718,7 +718,10 @@ class Network:
         # Parameters that live elsewhere (another library or device) are
         # copied for this call; the network keeps its own.
         layers = self._layers_on(backend, dtype)
-        if not backend.in_place:
+        # numpy writes the blocks into one array; a backend that writes
+        # nothing in place (no buffer) concatenates them.
+        out = backend.buffer((X.shape[0], self.n_outputs), dtype)
+        if out is None:
             blocks = []
             n = X.shape[0]
             # At least one block: 0 rows give an empty (0, n_outputs) array,
@@ -730,7 +733,6 @@ class Network:
                     h = layer.predict(h, backend)
                 blocks.append(h)
             return blocks[0] if len(blocks) == 1 else backend.xp.concat(blocks, axis=0)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=np.dtype(dtype))
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
             h = X[start : start + _PREDICT_CHUNK]
             for layer in layers:

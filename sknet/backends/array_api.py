@@ -105,13 +105,6 @@ class ArrayAPIBackend(Backend):
 
             self._torch = _TorchOps(torch)
 
-    def __getstate__(self):
-        # torch's operations are found again where the backend is unpickled.
-        return {"xp": self.xp, "device": self.device}
-
-    def __setstate__(self, state):
-        self.__init__(state["xp"], state["device"])
-
     def __repr__(self):
         return f"ArrayAPIBackend({self.name}, device={self.device!r})"
 
