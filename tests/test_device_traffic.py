@@ -41,6 +41,7 @@ class Traffic(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.reads = self.uploads = 0
+        self.read_values = 0  # how many numbers the reads brought to the host
         self.kernels = collections.Counter()
         self._depth = 0
 
@@ -50,6 +51,7 @@ class Traffic(TorchDispatchMode):
             op = name.split(".")[1]
             if op == "_local_scalar_dense":
                 self.reads += 1
+                self.read_values += 1
             elif op in ("lift_fresh", "lift_fresh_copy"):
                 self.uploads += 1
             elif op not in VIEWS:
@@ -71,6 +73,7 @@ class Traffic(TorchDispatchMode):
             def read(tensor, *args, **kwargs):
                 if self._depth == 0:
                     self.reads += 1
+                    self.read_values += tensor.numel()
                 self._depth += 1  # __array__ calls numpy: one read
                 try:
                     return method(tensor, *args, **kwargs)
@@ -95,15 +98,19 @@ def _count(function):
     return traffic
 
 
-def _per_unit(make_run, small, large):
-    """(reads, uploads, kernels) per unit added: ``make_run(k)`` runs ``k`` units."""
+def _per_unit(make_run, small, large, values=False):
+    """(reads, uploads, kernels) per unit added: ``make_run(k)`` runs ``k`` units.
+
+    With ``values``, the numbers read come fourth.
+    """
     a, b = _count(make_run(small)), _count(make_run(large))
     units = large - small
-    return (
+    counts = (
         (b.reads - a.reads) / units,
         (b.uploads - a.uploads) / units,
         (b.n_kernels - a.n_kernels) / units,
     )
+    return (*counts, (b.read_values - a.read_values) / units) if values else counts
 
 
 def _data(n, n_features=20, n_classes=3, seed=0):
@@ -122,6 +129,7 @@ def test_the_counter_sees_reads_and_uploads():
     assert _count(lambda: bool(t.sum() > 0)).reads == 1
     assert _count(lambda: np.asarray(t)).reads == 1
     assert _count(lambda: t.tolist()).reads == 1
+    assert _count(lambda: t.numpy()).read_values == 3
     assert _count(lambda: torch.asarray(np.ones(3))).uploads == 1
     assert _count(lambda: torch.maximum(t, torch.asarray(0.0, dtype=t.dtype))).uploads == 1
     # Python numbers in operators are kernel arguments: nothing moves.
@@ -223,9 +231,10 @@ def test_traffic_per_epoch(name):
 
 
 def test_traffic_per_epoch_with_validation():
-    reads, uploads, _ = _per_unit(lambda e: _fit(640, e, validation_fraction=0.2), 1, 3)
+    run = lambda e: _fit(640, e, validation_fraction=0.2)  # noqa: E731
+    reads, uploads, _, values = _per_unit(run, 1, 3, values=True)
     # At most 4 and 2; measured: the validation loss is the one read added.
-    assert (reads, uploads) == (2, 1)
+    assert (reads, uploads, values) == (2, 1, 2)
 
 
 @pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
@@ -252,7 +261,8 @@ def test_traffic_per_epoch_of_the_estimators_with_early_stopping(Estimator):
 
     # (the project's conftest.py turns scipy's array API on, as scikit-learn needs)
     with sklearn.config_context(array_api_dispatch=True):
-        reads, uploads, _ = _per_unit(run, 2, 4)
+        reads, uploads, _, values = _per_unit(run, 2, 4, values=True)
+    assert values == reads  # nothing but scalars comes to the host
     # Measured with scikit-learn 1.9: 4 reads and 1 upload for the classifier
     # (its accuracy is computed on the device), 6 and 2 for the regressor
     # (scikit-learn's r2_score).
@@ -336,3 +346,35 @@ def test_torch_trains_the_numpy_model(name, dtype):
         np.testing.assert_allclose(
             on_torch.history_[key], reference.history_[key], rtol=tolerance, atol=tolerance
         )
+
+
+@pytest.mark.parametrize("target", ["multiclass", "binary", "multilabel", "class-weight"])
+def test_the_validation_score_on_a_device_is_numpy_s(target):
+    # The classifier's early-stopping accuracy is computed on the device from
+    # the epoch's one validation forward pass: the same scores as numpy's.
+    sklearn = pytest.importorskip("sklearn")
+    X = np.asarray(_data(300)[0])
+    y = np.argmax(X[:, :3], axis=1)  # learnable: the scores move
+    if target == "binary":
+        y = (X[:, 0] > 0).astype(int)
+    elif target == "multilabel":
+        y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] + X[:, 3] > 0], axis=1).astype(int)
+    params = dict(
+        learning_rate_init=0.01,
+        hidden_layer_sizes=(16,),
+        early_stopping=True,
+        n_iter_no_change=1000,
+        max_iter=12,
+        random_state=0,
+        class_weight="balanced" if target == "class-weight" else None,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = LayeredClassifier(**params).fit(X, y)
+        with sklearn.config_context(array_api_dispatch=True):
+            model = LayeredClassifier(**params).fit(torch.asarray(X), torch.asarray(y))
+    assert len(set(reference.validation_scores_)) > 1
+    np.testing.assert_allclose(model.validation_scores_, reference.validation_scores_, atol=1e-12)
+    np.testing.assert_allclose(
+        model.validation_loss_curve_, reference.validation_loss_curve_, rtol=1e-9
+    )
