@@ -378,3 +378,25 @@ def test_the_validation_score_on_a_device_is_numpy_s(target):
     np.testing.assert_allclose(
         model.validation_loss_curve_, reference.validation_loss_curve_, rtol=1e-9
     )
+
+
+@pytest.mark.parametrize("name", ["log_loss", "binary_log_loss"])
+@pytest.mark.parametrize("library", ["torch", "array_api_strict"])
+def test_a_log_loss_summed_as_one_product_is_its_weighted_mean(name, library):
+    # The device form of the batch loss (one dot product, clipped as the
+    # per-sample values are) against the per-sample values it replaces.
+    from sknet.losses import LOSSES
+
+    xp = torch if library == "torch" else pytest.importorskip("array_api_strict")
+    loss = LOSSES[name]
+    rng = np.random.default_rng(0)
+    P = rng.uniform(0, 1, size=(7, 3))
+    P[0, 0], P[1, 1] = 0.0, 1.0  # saturated: the clipping counts
+    Y = (rng.uniform(size=(7, 3)) > 0.5) * 1.0
+    weights = rng.uniform(0.5, 2.0, size=(7, 1))
+    weights /= weights.sum()
+    per_sample = loss.value(Y, P)
+    unweighted = loss.weighted_sum(xp.asarray(Y), xp.asarray(P), 1 / 7)
+    weighted = loss.weighted_sum(xp.asarray(Y), xp.asarray(P), xp.asarray(weights))
+    assert float(unweighted) == pytest.approx(per_sample.mean(), rel=1e-14)
+    assert float(weighted) == pytest.approx(per_sample @ weights[:, 0], rel=1e-14)
