@@ -512,7 +512,10 @@ class Network:
             Stop once an epoch's training loss is at or below this value.
         callbacks : sequence of callable, default=()
             Each is called after every epoch as ``callback(network, logs)``
-            with ``logs = {"epoch", "loss", "val_loss"}``; a true return value
+            with ``logs = {"epoch", "loss", "val_loss", "val_prediction"}``
+            (``val_prediction``: the network's output on the validation data,
+            in their library and on their device, from the forward pass that
+            gave ``val_loss``; None without validation); a true return value
             stops training. A number a callback adds to ``logs`` is shown on
             the epoch's ``verbose`` line.
         warm_start : bool, default=False
