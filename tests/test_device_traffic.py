@@ -400,3 +400,28 @@ def test_a_log_loss_summed_as_one_product_is_its_weighted_mean(name, library):
     weighted = loss.weighted_sum(xp.asarray(Y), xp.asarray(P), xp.asarray(weights))
     assert float(unweighted) == pytest.approx(per_sample.mean(), rel=1e-14)
     assert float(weighted) == pytest.approx(per_sample @ weights[:, 0], rel=1e-14)
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_callbacks_see_the_validation_predictions_of_the_epoch(library):
+    to = np.asarray if library == "numpy" else torch.asarray
+    X, Y, _ = (np.asarray(a) for a in _data(200))
+    X_val, Y_val = X[:50], Y[:50]
+    seen = []
+    net = Network(20, random_state=0).add_layer(8, "relu").add_layer(3, "softmax")
+    net.fit(
+        to(X[50:]),
+        to(Y[50:]),
+        loss="log_loss",
+        epochs=3,
+        validation_data=(to(X_val), to(Y_val)),
+        callbacks=[lambda network, logs: seen.append(logs["val_prediction"])],
+    )
+    assert len(seen) == 3
+    last = seen[-1]
+    assert type(last) is type(to(X_val))  # where the validation data live
+    expected = np.asarray(net.predict(to(X_val)))
+    np.testing.assert_array_equal(np.asarray(last), expected)
+    # ... and the validation loss came from them.
+    loss = -np.mean(np.sum(Y_val * np.log(np.clip(expected, 1e-16, 1)), axis=1))
+    assert net.history_["val_loss"][-1] == pytest.approx(loss, rel=1e-12)
