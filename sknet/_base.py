@@ -805,6 +805,11 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
             X, Y, sample_weight, validation_data, y_val = self._split_validation(
                 X, Y, y, sample_weight
             )
+            X_val, Y_val, sw_val = validation_data
+            if not (sparse.issparse(X_val) or where(X_val)[2]):
+                # On a device, the encoded targets and weights go there once
+                # per fit: the validation score is computed there every epoch.
+                validation_data = (X_val, same_place(Y_val, X_val), same_place(sw_val, X_val))
         n_samples = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -817,14 +822,16 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
                 )
             batch_size = min(self.batch_size, n_samples)
 
-        def score_epoch(network, val_loss):
+        def score_epoch(network, val_loss, prediction=None):
             """Score the epoch just recorded; return whether it improved.
 
             Everything is computed (the score, the copy of the best weights)
             before anything is recorded, so that a Ctrl-C leaves either the
-            whole epoch's bookkeeping or none of it.
+            whole epoch's bookkeeping or none of it. ``prediction`` is the
+            engine's output on the validation data for this epoch, when it
+            gives it (the forward pass of the validation loss).
             """
-            score = self._validation_score(validation_data, y_val)
+            score = self._validation_score(validation_data, y_val, prediction)
             # The validation loss breaks ties in the score: a score that
             # has saturated (say, accuracy 1.0 on a small hold-out) would
             # otherwise stop training while the model still improves.
@@ -845,7 +852,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
 
         def end_of_epoch(network, logs):
             if self.early_stopping:
-                improved = score_epoch(network, logs["val_loss"])
+                improved = score_epoch(network, logs["val_loss"], logs.get("val_prediction"))
                 logs["val_score"] = self.validation_scores_[-1]  # on the epoch's line
             else:
                 improved = logs["loss"] <= self.best_loss_ - self.tol
@@ -994,13 +1001,14 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         """Samples per class, for a stratified hold-out; None for regression."""
         return None
 
-    def _validation_score(self, validation_data, y_val):
-        X_val, _, sw_val = validation_data
-        prediction = self.network_.predict(X_val)
+    def _validation_score(self, validation_data, y_val, prediction=None):
+        X_val, Y_val, sw_val = validation_data
+        if prediction is None:
+            prediction = self.network_.predict(X_val)
         xp = where(prediction)[0]
         if not bool(xp.all(xp.isfinite(prediction))):
             return np.nan
-        return self._score_outputs(prediction, y_val, sw_val)
+        return self._score_outputs(prediction, y_val, sw_val, Y_val)
 
     # -- predicting --------------------------------------------------------------
 

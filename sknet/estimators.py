@@ -62,6 +62,26 @@ def _labels_to_host(labels):
     return labels
 
 
+def _device_accuracy(prediction, Y, sample_weight, multiclass):
+    """The (weighted) accuracy of ``prediction`` against encoded targets ``Y``, as a float.
+
+    The labels ``LabelBinarizer.inverse_transform`` would give: the largest
+    probability for multiclass outputs, each probability above 0.5 otherwise
+    (every label of a row right, for multilabel targets). Computed in the
+    predictions' namespace and device; one number is read.
+    """
+    xp = where(prediction)[0]
+    if multiclass:
+        right = xp.argmax(prediction, axis=1) == xp.argmax(Y, axis=1)
+    else:
+        right = xp.all((prediction > 0.5) == (Y > 0.5), axis=1)
+    right = xp.astype(right, prediction.dtype)
+    if sample_weight is None:
+        return float(xp.mean(right))
+    sample_weight = xp.astype(sample_weight, prediction.dtype)
+    return float(xp.sum(right * sample_weight) / xp.sum(sample_weight))
+
+
 def _check_labels(y, name="y"):
     """Refuse missing class labels, and labels mixing strings and numbers.
 
@@ -329,7 +349,13 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
             proba = proba.ravel()
         return self._label_binarizer.inverse_transform(proba)
 
-    def _score_outputs(self, prediction, y, sample_weight):
+    def _score_outputs(self, prediction, y, sample_weight, Y=None):
+        if Y is not None and not isinstance(prediction, np.ndarray) and len(self.classes_) > 1:
+            # On a device, with the encoded targets there too: the accuracy is
+            # computed where the predictions are, and one number is read.
+            return _device_accuracy(
+                prediction, Y, sample_weight, self._label_binarizer.y_type_ == "multiclass"
+            )
         labels = self._labels(on_host(prediction))  # labels live on the host
         return accuracy_score(y, labels, sample_weight=on_host(sample_weight))
 
@@ -619,7 +645,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
     def _loss_name(self):
         return LOSSES[self.loss] if isinstance(self.loss, str) else self.loss
 
-    def _score_outputs(self, prediction, y, sample_weight):
+    def _score_outputs(self, prediction, y, sample_weight, Y=None):
         prediction = self._to_target_units(prediction)
         if y.ndim == 1:
             prediction = where(prediction)[0].reshape(prediction, (-1,))

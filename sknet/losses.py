@@ -14,7 +14,7 @@ the chain rule, which is both faster and exact where probabilities saturate.
 """
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_torch_namespace
 
 from ._registry import lookup, registered_name
 from .activations import (
@@ -41,6 +41,7 @@ __all__ = [
     "PoissonLoss",
     "SquaredError",
     "get_loss",
+    "mean_loss",
 ]
 
 
@@ -54,10 +55,13 @@ def _any(condition):
 def _clip(x, low, high, xp):
     """``x`` clipped to ``[low, high]`` (either may be None), with Python-number bounds.
 
-    ``where`` with Python numbers: no bound is uploaded to a device, and no
-    boolean-mask indexing (array_api_compat's generic ``clip``) makes a
-    device wait. NaN stays NaN.
+    numpy's and torch's own ``clip`` take Python bounds as they are (one
+    kernel on torch); elsewhere ``where`` with Python numbers: no bound is
+    uploaded to a device, and no boolean-mask indexing (array_api_compat's
+    generic ``clip``, CuPy's) makes a device wait. NaN stays NaN.
     """
+    if xp is np or is_torch_namespace(xp):
+        return xp.clip(x, low, high)
     if low is not None:
         x = xp.where(x < low, low, x)
     if high is not None:
@@ -299,8 +303,29 @@ class LogLoss(Loss):
         xp = _namespace(y_pred)
         return _into(out, -(y_true / _clip_probabilities(y_pred, xp)))
 
+    def weighted_sum(self, y_true, y_pred, scale):
+        """``sum_i scale_i * value_i``, with no vector of per-sample losses.
+
+        ``scale`` is a Python float (``1 / n``) or a column of row weights.
+        One product over every entry (``-vec(y_true) . vec(log p)``), for the
+        devices: a few kernels where the per-sample form takes several more.
+        """
+        xp = _namespace(y_pred)
+        log_p = xp.log(_clip_probabilities(y_pred, xp))
+        if isinstance(scale, float):  # the sign in the scale: no kernel for it
+            return _dot(y_true, log_p, -scale, xp)
+        return -_dot(y_true, log_p, scale, xp)
+
     def check_target(self, y):
         _check_probabilities(self.name, y)
+
+
+def _dot(a, b, scale, xp):
+    """``sum_ij scale_i a_ij b_ij``: one dot product of the flattened arrays."""
+    if not isinstance(scale, float):  # a column of row weights
+        a = a * scale
+    total = xp.reshape(a, (-1,)) @ xp.reshape(b, (-1,))
+    return total * scale if isinstance(scale, float) else total
 
 
 class BinaryLogLoss(Loss):
@@ -328,6 +353,20 @@ class BinaryLogLoss(Loss):
     def gradient(self, y_true, y_pred, out=None):
         p = _clip_probabilities(y_pred, _namespace(y_pred))
         return _into(out, (p - y_true) / (p * (1 - p)))
+
+    def weighted_sum(self, y_true, y_pred, scale):
+        """``sum_i scale_i * value_i``, with no vector of per-sample losses.
+
+        ``y log p + (1 - y) log(1 - p) = log(1 - p) + y (log p - log(1 - p))``:
+        one sum and one dot product (see :meth:`LogLoss.weighted_sum`).
+        """
+        xp = _namespace(y_pred)
+        p = _clip_probabilities(y_pred, xp)
+        log_q = xp.log1p(-p)
+        total = _dot(y_true, xp.log(p) - log_q, scale, xp)
+        if isinstance(scale, float):
+            return -(total + xp.sum(log_q) * scale)
+        return -(total + xp.sum(log_q * scale))
 
     def check_target(self, y):
         _check_probabilities(self.name, y)
@@ -413,6 +452,39 @@ def output_delta(loss, y_true, y_pred, scale, fused=False, out=None):
         delta *= scale
         return delta
     return delta * scale
+
+
+def mean_loss(loss, y_true, y_pred, sample_weight=None):
+    """The sample-weighted mean of ``loss``, as a Python float.
+
+    On a device the mean is taken there: one read.
+
+    Parameters
+    ----------
+    loss : Loss
+    y_true, y_pred : arrays of shape (n_samples, n_outputs)
+        Checked targets and predictions, of one library on one device.
+    sample_weight : array of shape (n_samples,), optional
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet.losses import LOSSES, mean_loss
+    >>> Y, P = np.zeros((2, 1)), np.array([[1.0], [3.0]])
+    >>> mean_loss(LOSSES["squared_error"], Y, P, sample_weight=[3, 1])
+    1.5
+    """
+    per_sample = loss.value(y_true, y_pred)
+    if isinstance(per_sample, np.ndarray):
+        return float(np.average(per_sample, weights=sample_weight))
+    xp = _namespace(per_sample)
+    if sample_weight is None:
+        return float(xp.mean(per_sample))
+    return float(xp.sum(per_sample * sample_weight) / xp.sum(sample_weight))
 
 
 LOSSES = {

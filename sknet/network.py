@@ -22,7 +22,7 @@ from ._data import (
 from ._model_file import load_network, save_network
 from .backends import NUMPY, get_backend
 from .layers import Dense
-from .losses import get_loss
+from .losses import get_loss, mean_loss
 from .optimizers import get_optimizer
 from .training import Trainer
 
@@ -512,7 +512,10 @@ class Network:
             Stop once an epoch's training loss is at or below this value.
         callbacks : sequence of callable, default=()
             Each is called after every epoch as ``callback(network, logs)``
-            with ``logs = {"epoch", "loss", "val_loss"}``; a true return value
+            with ``logs = {"epoch", "loss", "val_loss", "val_prediction"}``
+            (``val_prediction``: the network's output on the validation data,
+            in their library and on their device, from the forward pass that
+            gave ``val_loss``; None without validation); a true return value
             stops training. A number a callback adds to ``logs`` is shown on
             the epoch's ``verbose`` line.
         warm_start : bool, default=False
@@ -707,10 +710,21 @@ class Network:
             )
             dtype = np.dtype(np.float32 if both_float32 else np.float64)
         X = check_X(X, self.n_inputs, dtype, backend=backend)
+        return self._output(X, backend, backend.dtype(dtype))
+
+    def _output(self, X, backend, dtype):
+        """The output layer's activations for ``X``, already checked and in ``dtype``.
+
+        What :meth:`predict` returns once it has checked ``X``; a fit calls it
+        for its validation data, checked once per fit.
+        """
         # Parameters that live elsewhere (another library or device) are
         # copied for this call; the network keeps its own.
-        layers = self._layers_on(backend, backend.dtype(dtype))
-        if not backend.in_place:
+        layers = self._layers_on(backend, dtype)
+        # numpy writes the blocks into one array; a backend that writes
+        # nothing in place (no buffer) concatenates them.
+        out = backend.buffer((X.shape[0], self.n_outputs), dtype)
+        if out is None:
             blocks = []
             n = X.shape[0]
             # At least one block: 0 rows give an empty (0, n_outputs) array,
@@ -722,7 +736,6 @@ class Network:
                     h = layer.predict(h, backend)
                 blocks.append(h)
             return blocks[0] if len(blocks) == 1 else backend.xp.concat(blocks, axis=0)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=dtype)
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
             h = X[start : start + _PREDICT_CHUNK]
             for layer in layers:
@@ -759,14 +772,7 @@ class Network:
         dtype = np.dtype(np.float32 if is_float32(prediction.dtype) else np.float64)
         Y = check_Y(Y, self.n_outputs, prediction.shape[0], dtype, backend)
         sample_weight = check_sample_weight(sample_weight, prediction.shape[0], dtype, backend)
-        if backend.in_place:
-            per_sample = loss.value(Y, prediction)
-            return float(np.average(per_sample, weights=sample_weight))
-        xp = backend.xp
-        per_sample = loss.value(Y, prediction)
-        if sample_weight is None:
-            return float(xp.mean(per_sample))
-        return float(xp.sum(per_sample * sample_weight) / xp.sum(sample_weight))
+        return mean_loss(loss, Y, prediction, sample_weight)
 
     # -- persistence ----------------------------------------------------------
 

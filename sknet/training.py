@@ -17,7 +17,7 @@ from scipy import sparse
 
 from .backends import NUMPY, first_rows
 from .backends.random import DropoutDraws
-from .losses import output_delta
+from .losses import mean_loss, output_delta
 
 __all__ = ["DivergenceError", "Trainer"]
 
@@ -198,6 +198,17 @@ class Trainer:
         self.store.collect_gradients(gradients, self.alpha / weight if self.alpha else 0.0)
         return objective, weight
 
+    def validate(self):
+        """The validation loss (a float) and the validation predictions (where they live).
+
+        One forward pass serves both (and the estimators' validation score);
+        the validation data were checked once, when the fit began.
+        """
+        X_val, Y_val, sw_val = self.validation
+        network = self.network
+        prediction = network._output(X_val, self.backend, self.dtype)
+        return mean_loss(self.loss, Y_val, prediction, sw_val), prediction
+
     # -- the loops ------------------------------------------------------------
 
     def fit_stochastic(self, X, Y, sample_weight, optimizer, epochs, batch_size, shuffle):
@@ -214,11 +225,15 @@ class Trainer:
         self._allocate(batch_size)
         # With a single batch a shuffle only reorders a sum: skip it.
         gather = shuffle and n > batch_size
+        X_buffer = Y_buffer = sw_buffer = None
         if gather:
             dense = not sparse.issparse(X)
             X_buffer = backend.buffer((batch_size, X.shape[1]), self.dtype) if dense else None
             Y_buffer = backend.buffer((batch_size, Y.shape[1]), Y.dtype)
             sw_buffer = backend.buffer((batch_size,), self.dtype)
+        # A backend that makes no buffers (the array API) gathers the epoch's
+        # rows at once, and its batches are slices: no kernel per batch.
+        whole_epoch = gather and Y_buffer is None
         store.begin()
         progress = _Progress(self, epochs, rows=n)
         rng = self.network._rng
@@ -234,14 +249,20 @@ class Trainer:
                     order = backend.indices(rng.permutation(n)) if gather else None
                     if draws is not None:
                         draws.begin_epoch(rng, progress.first + progress.epoch)
-                    epoch_loss = total_weight = 0.0
+                    Xe, Ye, swe = X, Y, sample_weight
+                    if whole_epoch:
+                        Xe, Ye = backend.gather_rows(X, order), backend.gather_rows(Y, order)
+                        if sample_weight is not None:
+                            swe = backend.gather_rows(sample_weight, order)
+                        order = None
+                    losses, weights = [], []
                     for start in range(0, n, batch_size):
                         stop = min(start + batch_size, n)
                         if draws is not None:
                             draws.at(start)
                         if order is None:
-                            Xb, Yb = X[start:stop, ...], Y[start:stop, ...]
-                            swb = None if sample_weight is None else sample_weight[start:stop]
+                            Xb, Yb = Xe[start:stop, ...], Ye[start:stop, ...]
+                            swb = None if swe is None else swe[start:stop]
                         else:
                             idx, m = order[start:stop], stop - start
                             Xb = backend.gather_rows(X, idx, first_rows(X_buffer, m))
@@ -257,14 +278,15 @@ class Trainer:
                         # The new parameters replace the current ones in one
                         # assignment: an interrupted step never shows.
                         store.step(optimizer)
-                        # A running weighted mean: a sum of huge but finite batch
-                        # losses could overflow.
-                        total_weight = total_weight + weight
-                        share = weight / total_weight
-                        epoch_loss = epoch_loss + (batch_loss - epoch_loss) * share
+                        losses.append(batch_loss)
+                        weights.append(weight)
                         progress.step(stop)  # a terminal's line, now and then
-                    epoch_loss = backend.read(epoch_loss)  # once per epoch
-                    if not (math.isfinite(epoch_loss) and backend.all_finite(store.params)):
+                    # The weighted mean of the batches' losses, summed where
+                    # they live and read once per epoch.
+                    epoch_loss = backend.mean_loss(losses, weights)
+                    # The loss, NaN when a weight is not finite: one read.
+                    epoch_loss = backend.read_loss(epoch_loss, store.params)
+                    if not math.isfinite(epoch_loss):
                         raise Diverged
                     self.network.samples_seen_ += n
                     optimizer.end_epoch(self.network.samples_seen_)
@@ -334,7 +356,7 @@ class Trainer:
         store.set_from_host(x)
 
     def _divergence_error(self, epoch):
-        where = "step" if self.backend.in_place else "epoch"
+        where = self.store.fallback  # "step" or "epoch": what fall_back returns to
         return DivergenceError(
             f"Training diverged at epoch {epoch}: the loss is no longer finite. "
             f"The weights are those of the last finite {where}. Try scaling the "
@@ -386,16 +408,20 @@ class _Progress:
         """
         trainer, history = self.trainer, self.network.history_
         train_loss = float(train_loss)
-        val_loss = None
+        val_loss = val_prediction = None
         if trainer.validation is not None:
-            X_val, Y_val, sw_val = trainer.validation
-            val_loss = self.network.loss(X_val, Y_val, trainer.loss, sw_val)
+            val_loss, val_prediction = trainer.validate()
         # Only now, with nothing left to compute, is the epoch recorded.
         self.epoch += 1
         history["loss"].append(train_loss)
         if val_loss is not None:
             history["val_loss"].append(val_loss)
-        logs = {"epoch": self.epoch, "loss": train_loss, "val_loss": val_loss}
+        logs = {
+            "epoch": self.epoch,
+            "loss": train_loss,
+            "val_loss": val_loss,
+            "val_prediction": val_prediction,
+        }
         try:
             # Every callback sees every epoch, even after one asked to stop.
             stop = [bool(callback(self.network, logs)) for callback in trainer.callbacks]

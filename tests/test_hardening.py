@@ -559,8 +559,8 @@ def _interrupt_call(monkeypatch, owner, name, at_call):
     ("where", "at_call", "n_completed"),
     [
         # The engine's validation loss: the epoch is not recorded at all.
-        ((Network, "loss"), 1, 0),
-        ((Network, "loss"), 6, 5),
+        ((Trainer, "validate"), 1, 0),
+        ((Trainer, "validate"), 6, 5),
         # The estimator's validation score: the epoch is recorded, its score
         # is computed after the interrupt.
         (("estimator", "_validation_score"), 1, 1),

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sknet import LBFGS, SGD, Adam, Network
 from sknet.losses import Loss
+from sknet.training import Trainer
 
 EXACT = dict(tol=1e-12, ftol=1e-15)
 
@@ -879,16 +880,17 @@ def test_interrupt_during_the_validation_loss_records_no_half_epoch(
     validation = _regression(n=20, seed=1)
     fit = dict(optimizer=optimizer, epochs=10, batch_size=10, validation_data=validation)
     reference = _small_net().fit(X, Y, **fit)
-    loss = Network.loss
+    # The validation loss of an epoch is computed by the trainer.
+    validate = Trainer.validate
     calls = {"n": 0}
 
     def interrupting_loss(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == at_call:
             raise KeyboardInterrupt
-        return loss(self, *args, **kwargs)
+        return validate(self, *args, **kwargs)
 
-    monkeypatch.setattr(Network, "loss", interrupting_loss)
+    monkeypatch.setattr(Trainer, "validate", interrupting_loss)
     seen = []
     net = _small_net()
     with pytest.raises(KeyboardInterrupt):

@@ -5,6 +5,8 @@ Each backend module (:mod:`~sknet.backends.numpy`,
 one; it imports none of them, so the package has no import cycle.
 """
 
+import math
+
 import numpy as np
 from array_api_compat import is_cupy_array, is_torch_array
 from scipy import sparse
@@ -143,6 +145,10 @@ class Backend:
         """A scalar of this backend as a Python float (a device read)."""
         return float(scalar)
 
+    def read_loss(self, loss, params):
+        """``loss`` as a Python float, NaN when an entry of ``params`` is not finite."""
+        return self.read(loss) if self.all_finite(params) else math.nan
+
     def all_finite(self, array):
         """Whether no entry of ``array`` is NaN or infinite, as a Python bool."""
         xp = self.xp
@@ -210,6 +216,22 @@ class Backend:
         if isinstance(scale, float):
             return self.total(per_sample) * scale
         return self.total(per_sample @ scale[:, 0])
+
+    def add_product(self, a, b, c, scalar):
+        """``a + scalar * b * c`` (``scalar`` a Python number or a 0-d array), a new array."""
+        return a + b * (c * scalar)
+
+    def mean_loss(self, losses, weights):
+        """The weighted mean of an epoch's batch losses (0.0 for none).
+
+        On the host, a running mean over Python floats: a sum of huge but
+        finite batch losses could overflow.
+        """
+        mean = total = 0.0
+        for loss, weight in zip(losses, weights, strict=True):
+            total = total + weight
+            mean = mean + (loss - mean) * (weight / total)
+        return mean
 
     def row_scale(self, sample_weight, total, out=None):
         """``sample_weight / total`` as a column (into the numpy buffer ``out`` when given)."""

@@ -1,12 +1,74 @@
-"""Any library of the Python array API standard, on any device: nothing written in place."""
+"""Any library of the Python array API standard, on any device: nothing written in place.
+
+The arithmetic is the array API's, written once in the activations, losses
+and optimizers. On PyTorch, the step's seams (the dense layer's product and
+activation, the activation's derivative, the Adam update) use torch's own
+fused operations for the built-in formulas, as numba's backend uses its
+kernels on the host: fewer kernels per step, the same results within
+rounding (``tests/test_device_traffic.py`` counts them).
+"""
+
+import math
 
 import array_api_compat
 import numpy as np
 
+from ..activations import ACTIVATIONS
+from ..optimizers import Adam
 from ._core import Backend, to_numpy
 from .parameters import DeviceParameters
 
 __all__ = ["ArrayAPIBackend"]
+
+
+def _builtin(activation):
+    """The registered name of a built-in activation object, or None for any other."""
+    name = getattr(activation, "name", None)
+    builtin = ACTIVATIONS.get(name)
+    return name if builtin is not None and type(activation) is type(builtin) else None
+
+
+class _TorchOps:
+    """torch's fused operations for the seams of a step (built-in formulas only).
+
+    Each computes what the array-API formula computes, in fewer kernels: a
+    bias added inside the matrix product (``addmm``), one kernel per
+    activation and per derivative, and a six-kernel Adam update instead of
+    ten. Nothing here is written in place but temporaries made in the same
+    call.
+    """
+
+    def __init__(self, torch):
+        self.torch = torch
+        aten = torch.ops.aten
+        self.forward = {
+            "relu": torch.relu,
+            "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh,
+            "softmax": lambda z: torch.softmax(z, dim=1),
+        }
+        # d loss / d z from d loss / d a and the output a.
+        self.backward = {
+            "relu": lambda a, delta: aten.threshold_backward(delta, a, 0),
+            "sigmoid": lambda a, delta: aten.sigmoid_backward(delta, a),
+            "tanh": lambda a, delta: aten.tanh_backward(delta, a),
+        }
+
+    def dense_forward(self, x, weights, bias, activation):
+        z = self.torch.addmm(bias, x, weights)
+        forward = self.forward.get(_builtin(activation))
+        return z, (forward(z) if forward is not None else activation.forward(z))
+
+    def adam(self, optimizer, params, grad):
+        """sknet's Adam (scaled moments, see :meth:`sknet.Adam._update`) in six kernels."""
+        torch = self.torch
+        first, second, _ = optimizer._state
+        step_size, epsilon = optimizer._advance()
+        first = torch.add(grad, first, alpha=optimizer.beta_1)
+        second = torch.mul(second, optimizer.beta_2).addcmul_(grad, grad)
+        optimizer._state = (first, second, None)
+        denominator = torch.sqrt(second).add_(epsilon)
+        return torch.addcdiv(params, first, denominator, value=-step_size)
 
 
 class ArrayAPIBackend(Backend):
@@ -37,6 +99,11 @@ class ArrayAPIBackend(Backend):
         self.xp = xp
         self.device = device
         self.name = xp.__name__.removeprefix("array_api_compat.")
+        self._torch = None
+        if array_api_compat.is_torch_namespace(xp):
+            import torch  # noqa: PLC0415 - torch's namespace: torch is imported
+
+            self._torch = _TorchOps(torch)
 
     def __repr__(self):
         return f"ArrayAPIBackend({self.name}, device={self.device!r})"
@@ -83,8 +150,85 @@ class ArrayAPIBackend(Backend):
     def total(self, array):
         return self.xp.sum(array)
 
+    def read_loss(self, loss, params):
+        # Both questions in one read (a device read is a wait for the device):
+        # the loss, replaced by NaN on the device when a weight is not finite.
+        if isinstance(loss, (int, float)):
+            return super().read_loss(loss, params)
+        xp = self.xp
+        return self.read(xp.where(xp.all(xp.isfinite(params)), loss, math.nan))
+
+    def mean_loss(self, losses, weights):
+        """The weighted mean of an epoch's batch losses, left on the device.
+
+        Summed once per epoch, not once per step: the losses are stacked and
+        each is scaled by its share of the epoch's weight before the sum (a
+        sum of huge but finite losses could overflow). Batches of one size
+        share one scaled sum.
+        """
+        xp = self.xp
+        if not losses:
+            return 0.0
+        if not all(isinstance(weight, float) for weight in weights):
+            # Row weights: each batch's total weight is on the device.
+            shares = xp.stack([xp.asarray(w, device=self.device) for w in weights])
+            return xp.stack(losses) @ (shares / xp.sum(shares))
+        total = sum(weights)
+        groups = {}
+        for loss, weight in zip(losses, weights, strict=True):
+            groups.setdefault(weight, []).append(loss)
+        mean = None
+        for weight, group in groups.items():
+            share = weight / total
+            part = group[0] * share if len(group) == 1 else xp.sum(xp.stack(group) * share)
+            mean = part if mean is None else mean + part
+        return mean
+
+    def loss_sum(self, loss, Y, P, scale):
+        # A loss that sums itself (the log losses: one dot product) takes
+        # fewer kernels than its per-sample values summed.
+        weighted_sum = getattr(loss, "weighted_sum", None)
+        if weighted_sum is not None:
+            return weighted_sum(Y, P, scale)
+        per_sample = loss.value(Y, P)
+        if isinstance(scale, float):
+            return self.xp.sum(per_sample) * scale
+        return per_sample @ scale[:, 0]
+
     def batch_is_finite(self, objective):
         return True  # reading the loss would stop the device every batch
 
     def parameter_store(self, layers, dtype):
         return DeviceParameters(layers, dtype, self)
+
+    # -- the step's seams: torch's fused forms of the built-in formulas ------------
+
+    def dense_forward(self, x, weights, bias, activation, z_out=None, a_out=None):
+        if self._torch is None:
+            return super().dense_forward(x, weights, bias, activation)
+        return self._torch.dense_forward(x, weights, bias, activation)
+
+    def activation_backward(self, activation, z, a, delta):
+        backward = None if self._torch is None else self._torch.backward.get(_builtin(activation))
+        if backward is None:
+            return activation.backward(z, a, delta)
+        return backward(a, delta)
+
+    def add_product(self, a, b, c, scalar):
+        if self._torch is None:
+            return super().add_product(a, b, c, scalar)
+        if isinstance(scalar, (int, float)):
+            return self._torch.torch.addcmul(a, b, c, value=scalar)
+        return self._torch.torch.addcmul(a, b, c * scalar)
+
+    def gather_rows(self, source, idx, out=None):
+        # Row indices in range: no rewriting of negative ones (array_api_compat's
+        # take adds three kernels for them); torch's index_select, else take.
+        if self._torch is not None:
+            return self._torch.torch.index_select(source, 0, idx)
+        return self.xp.take(source, idx, axis=0)
+
+    def optimizer_step(self, optimizer, params, grad, out=None):
+        if self._torch is not None and type(optimizer) is Adam and optimizer.fusable:
+            return self._torch.adam(optimizer, params, grad)
+        return super().optimizer_step(optimizer, params, grad, out)

@@ -100,6 +100,10 @@ class ParameterStore:
     True
     """
 
+    #: What :meth:`fall_back` returns to: the parameters before the last
+    #: "step", or those at the start of the "epoch".
+    fallback = "step"
+
     @property
     def penalized(self):
         """Where the penalised parameters are in :attr:`params`: ``slice(0, n_penalized)``."""
@@ -309,6 +313,8 @@ class DeviceParameters(ParameterStore):
     ((3,), 'array_api_strict')
     """
 
+    fallback = "epoch"
+
     def __init__(self, layers, dtype, backend):
         self.layers = layers
         self.backend = backend
@@ -323,6 +329,7 @@ class DeviceParameters(ParameterStore):
         self._order = order
         self.params = xp.concat(pieces) if pieces else xp.zeros((0,), dtype=dtype)
         self.grad = None
+        self._mask = None  # 1 on the penalised prefix, 0 after: made on the first decay
         self._fallback = self.params
         self.point_layers()
 
@@ -345,22 +352,25 @@ class DeviceParameters(ParameterStore):
 
     def penalty(self, backend):
         weights = self.params[: self.n_penalized]
-        return self.backend.xp.vecdot(weights, weights)
+        return weights @ weights  # one dot product (vecdot takes two kernels on torch)
 
     def collect_gradients(self, gradients, decay):
-        """Concatenate the layers' gradients in the store's order, adding ``decay * weights``."""
+        """Concatenate the layers' gradients in the store's order, adding ``decay * weights``.
+
+        The decay is one operation over the flat vectors, with a mask that
+        is 1 on the penalised prefix and 0 on the rest (made once per store).
+        """
         xp = self.backend.xp
+        grad = xp.concat([xp.reshape(gradients[i][slot], (-1,)) for i, slot in self._order])
         # A weighted fit's decay is a scalar on the device: truth-testing it
-        # would read it back (a sync) for every parameter of every batch.
-        # Only a Python zero (no penalty) skips the decay.
-        decaying = not (isinstance(decay, (int, float)) and decay == 0)
-        pieces = []
-        for i, slot in self._order:
-            gradient = gradients[i][slot]
-            if decaying and self._offsets[i, slot][0] < self.n_penalized:
-                gradient = gradient + decay * self.layers[i].get_parameters()[slot]
-            pieces.append(xp.reshape(gradient, (-1,)))
-        self.grad = xp.concat(pieces)
+        # would read it back (a sync) every batch. Only a Python zero (no
+        # penalty) skips the decay.
+        if not (isinstance(decay, (int, float)) and decay == 0) and self.n_penalized:
+            if self._mask is None:
+                index = xp.arange(self.params.shape[0], device=self.backend.device)
+                self._mask = xp.astype(index < self.n_penalized, self.dtype)
+            grad = self.backend.add_product(grad, self.params, self._mask, decay)
+        self.grad = grad
         return self.grad
 
     def begin(self):
