@@ -398,7 +398,7 @@ def _numpy_forward(name):
     activation = ACTIVATIONS[name]
 
     def forward(z, bias, a, slope):
-        if a is z and not activation.inplace:
+        if not activation.inplace and _same_array(a, z):
             raise ValueError(f"The {name} activation needs an a_out other than z.")
         z += bias
         activation.forward(z, out=a)
@@ -428,6 +428,22 @@ BACKWARD_KERNELS = {
 }
 
 
+def _same_array(a, b):
+    """Whether ``a`` and ``b`` are the same elements: one array, or two equal views of one buffer.
+
+    A layer hands over ``buffer[:n]`` for both ``z`` and ``a`` when its
+    activation works in place: two objects, one array. ``a is b`` misses
+    that, and the general kernel then runs with two names for one array
+    (unvectorised, see ``_INPLACE_FORWARD``).
+    """
+    return a is b or (
+        a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+        and a.ctypes.data == b.ctypes.data
+    )
+
+
 def _kernel(table, activation):
     try:
         return table[activation]
@@ -444,7 +460,8 @@ def bias_activation(z, bias, a_out, activation, slope=0.01):
     numba kernel is faster than numpy (see :data:`FORWARD_KERNELS`), with the
     formulas of :mod:`sknet.activations`. As there, when ``a_out`` is not
     ``z``, ``z`` may serve as scratch (elu, softplus) unless the backward pass
-    needs it (gelu).
+    needs it (gelu). ``a_out`` is ``z`` also when it is another view of the
+    same elements (``buffer[:n]`` twice): the in-place kernel then runs.
 
     Parameters
     ----------
@@ -469,7 +486,11 @@ def bias_activation(z, bias, a_out, activation, slope=0.01):
     array([[0., 4.]])
     """
     kernel = _kernel(FORWARD_KERNELS, activation)
-    if a_out is z and kernel is NUMBA_FORWARD[activation] and activation in _INPLACE_FORWARD:
+    if (
+        activation in _INPLACE_FORWARD
+        and kernel is NUMBA_FORWARD[activation]
+        and _same_array(a_out, z)
+    ):
         _INPLACE_FORWARD[activation](z, bias, z.dtype.type(slope))
     else:
         kernel(z, bias, a_out, z.dtype.type(slope))
