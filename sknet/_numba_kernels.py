@@ -45,6 +45,7 @@ __all__ = [
     "NUMBA_FORWARD",
     "activation_backward",
     "adam_step",
+    "add_scaled",
     "bias_activation",
     "gather_rows",
     "sgd_step",
@@ -172,6 +173,39 @@ def sgd_step(params, grad, velocity, out, learning_rate, momentum, nesterov):
     """
     t = params.dtype.type
     _sgd(params, grad, velocity, out, t(learning_rate), t(momentum), bool(nesterov))
+
+
+@_KERNEL
+def _add_scaled(target, source, factor):
+    for i in prange(target.shape[0]):
+        target[i] += source[i] * factor
+
+
+def add_scaled(target, source, factor):
+    """``target += source * factor`` in one pass: the L2 term added to a gradient.
+
+    numpy takes two passes and a scratch array (``scratch = source * factor``,
+    then ``target += scratch``); the numbers are the same (a product rounded,
+    then a sum rounded; no fused multiply-add).
+
+    Parameters
+    ----------
+    target : ndarray of shape (n,)
+        Updated in place; float32 or float64, contiguous.
+    source : ndarray of shape (n,)
+    factor : float
+        Cast to ``target``'s dtype, as numpy casts a Python float.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import add_scaled
+    >>> grad = np.array([1.0, 2.0])
+    >>> add_scaled(grad, np.array([10.0, -10.0]), 0.5)
+    >>> grad
+    array([ 6., -3.])
+    """
+    _add_scaled(target, source, target.dtype.type(factor))
 
 
 # -- activations -----------------------------------------------------------------
