@@ -99,7 +99,9 @@ def test_a_training_step_runs_the_in_place_kernels(dtype, monkeypatch):
     assert relu == [(16, 16)] * 12
     assert sigmoid == [(16, 8)] * 12
     tolerance = {"float64": 1e-9, "float32": 1e-4}[dtype]
-    np.testing.assert_allclose(fast.predict(X), reference.predict(X), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(
+        fast.predict(X), reference.predict(X), rtol=tolerance, atol=tolerance
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
