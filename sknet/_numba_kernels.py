@@ -432,7 +432,8 @@ def _numpy_forward(name):
     activation = ACTIVATIONS[name]
 
     def forward(z, bias, a, slope):
-        if not activation.inplace and _same_array(a, z):
+        # Any overlap, not only a is z: the formula reads z after writing a.
+        if not activation.inplace and np.may_share_memory(a, z):
             raise ValueError(f"The {name} activation needs an a_out other than z.")
         z += bias
         activation.forward(z, out=a)

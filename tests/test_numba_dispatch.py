@@ -78,6 +78,8 @@ def test_a_view_of_z_is_refused_where_z_is_scratch(name):
     buffer = np.ones((3, 2))
     with pytest.raises(ValueError, match="needs an a_out other than z"):
         K.bias_activation(buffer[:3], np.zeros(2), buffer[:3], name)
+    with pytest.raises(ValueError, match="needs an a_out other than z"):
+        K.bias_activation(buffer[:2], np.zeros(2), buffer[1:3], name)  # overlapping
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
