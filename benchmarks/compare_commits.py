@@ -7,6 +7,13 @@ them; the trees take turns, and the median per tree is compared.
 
     python benchmarks/compare_commits.py 10a917d HEAD --rounds 5
 
+Each epoch is timed twice: wall-clock (``time.perf_counter``) and the
+process's CPU time (``time.process_time``). On an idle machine they agree; on
+a shared one the wall clock also counts the time other jobs held the cores,
+while CPU time counts only this process's own work (it still grows somewhat
+with the cache and memory traffic of other jobs), so its ratio is the steadier
+one there. Both ratios are printed.
+
 A commit is checked out once into a temporary git worktree (removed at the
 end); a path to a source tree is used as it is. ``--backend numpy`` hides
 numba from the children, so the numpy path is timed even where numba is
@@ -39,13 +46,14 @@ from bench_vs_mlp import estimator_params, make_case, partial_fit_epoch
 case = make_case({case!r}, n_samples={n_samples}).astype(np.{dtype})
 Estimator = sknet.LayeredClassifier if case.kind == "clf" else sknet.LayeredRegressor
 model = Estimator(**estimator_params(case, 1, 0))
-times = []
+wall, cpu = [], []
 with threadpoolctl.threadpool_limits({threads}, user_api="blas"):
     for epoch in range({epochs}):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         partial_fit_epoch(model, case, first=epoch == 0)
-        times.append(time.perf_counter() - t0)
-print(json.dumps(times[1:]))
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+print(json.dumps({{"wall": wall[1:], "cpu": cpu[1:]}}))
 """
 
 
@@ -107,20 +115,27 @@ def main(argv=None):
             f"base={args.base} new={args.new} backend={args.backend} "
             f"threads={args.threads} rows={args.n_samples}; load {os.getloadavg()[0]:.2f}"
         )
-        print("| case | dtype | base epoch (s) | new epoch (s) | new / base |")
-        print("|---|---|---|---|---|")
+        print(
+            "| case | dtype | base epoch (s) | new epoch (s) | new / base "
+            "| base CPU (s) | new CPU (s) | CPU new / base |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         for case in args.cases.split(","):
             for dtype in args.dtypes.split(","):
-                samples = {"base": [], "new": []}
+                samples = {(name, clock): [] for name in trees for clock in ("wall", "cpu")}
                 for round_ in range(args.rounds):
                     order = ("base", "new") if round_ % 2 == 0 else ("new", "base")
                     for name in order:
-                        samples[name].append(
-                            statistics.median(epoch_times(trees[name], args, case, dtype))
-                        )
-                base, new = (statistics.median(samples[k]) for k in ("base", "new"))
+                        times = epoch_times(trees[name], args, case, dtype)
+                        for clock in ("wall", "cpu"):
+                            samples[name, clock].append(statistics.median(times[clock]))
+                median = {key: statistics.median(values) for key, values in samples.items()}
+                base, new = median["base", "wall"], median["new", "wall"]
+                base_cpu, new_cpu = median["base", "cpu"], median["new", "cpu"]
                 print(
-                    f"| {case} | {dtype} | {base:.4f} | {new:.4f} | {new / base:.3f} |", flush=True
+                    f"| {case} | {dtype} | {base:.4f} | {new:.4f} | {new / base:.3f} "
+                    f"| {base_cpu:.4f} | {new_cpu:.4f} | {new_cpu / base_cpu:.3f} |",
+                    flush=True,
                 )
         print(f"load at the end {os.getloadavg()[0]:.2f}")
     finally:

@@ -45,6 +45,7 @@ __all__ = [
     "NUMBA_FORWARD",
     "activation_backward",
     "adam_step",
+    "add_scaled",
     "bias_activation",
     "gather_rows",
     "sgd_step",
@@ -172,6 +173,39 @@ def sgd_step(params, grad, velocity, out, learning_rate, momentum, nesterov):
     """
     t = params.dtype.type
     _sgd(params, grad, velocity, out, t(learning_rate), t(momentum), bool(nesterov))
+
+
+@_KERNEL
+def _add_scaled(target, source, factor):
+    for i in prange(target.shape[0]):
+        target[i] += source[i] * factor
+
+
+def add_scaled(target, source, factor):
+    """``target += source * factor`` in one pass: the L2 term added to a gradient.
+
+    numpy takes two passes and a scratch array (``scratch = source * factor``,
+    then ``target += scratch``); the numbers are the same (a product rounded,
+    then a sum rounded; no fused multiply-add).
+
+    Parameters
+    ----------
+    target : ndarray of shape (n,)
+        Updated in place; float32 or float64, contiguous.
+    source : ndarray of shape (n,)
+    factor : float
+        Cast to ``target``'s dtype, as numpy casts a Python float.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknet._numba_kernels import add_scaled
+    >>> grad = np.array([1.0, 2.0])
+    >>> add_scaled(grad, np.array([10.0, -10.0]), 0.5)
+    >>> grad
+    array([ 6., -3.])
+    """
+    _add_scaled(target, source, target.dtype.type(factor))
 
 
 # -- activations -----------------------------------------------------------------
@@ -398,7 +432,8 @@ def _numpy_forward(name):
     activation = ACTIVATIONS[name]
 
     def forward(z, bias, a, slope):
-        if a is z and not activation.inplace:
+        # Any overlap, not only a is z: the formula reads z after writing a.
+        if not activation.inplace and np.may_share_memory(a, z):
             raise ValueError(f"The {name} activation needs an a_out other than z.")
         z += bias
         activation.forward(z, out=a)
@@ -428,6 +463,22 @@ BACKWARD_KERNELS = {
 }
 
 
+def _same_array(a, b):
+    """Whether ``a`` and ``b`` are the same elements: one array, or two equal views of one buffer.
+
+    A layer hands over ``buffer[:n]`` for both ``z`` and ``a`` when its
+    activation works in place: two objects, one array. ``a is b`` misses
+    that, and the general kernel then runs with two names for one array
+    (unvectorised, see ``_INPLACE_FORWARD``).
+    """
+    return a is b or (
+        a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+        and a.ctypes.data == b.ctypes.data
+    )
+
+
 def _kernel(table, activation):
     try:
         return table[activation]
@@ -444,7 +495,8 @@ def bias_activation(z, bias, a_out, activation, slope=0.01):
     numba kernel is faster than numpy (see :data:`FORWARD_KERNELS`), with the
     formulas of :mod:`sknet.activations`. As there, when ``a_out`` is not
     ``z``, ``z`` may serve as scratch (elu, softplus) unless the backward pass
-    needs it (gelu).
+    needs it (gelu). ``a_out`` is ``z`` also when it is another view of the
+    same elements (``buffer[:n]`` twice): the in-place kernel then runs.
 
     Parameters
     ----------
@@ -469,7 +521,11 @@ def bias_activation(z, bias, a_out, activation, slope=0.01):
     array([[0., 4.]])
     """
     kernel = _kernel(FORWARD_KERNELS, activation)
-    if a_out is z and kernel is NUMBA_FORWARD[activation] and activation in _INPLACE_FORWARD:
+    if (
+        activation in _INPLACE_FORWARD
+        and kernel is NUMBA_FORWARD[activation]
+        and _same_array(a_out, z)
+    ):
         _INPLACE_FORWARD[activation](z, bias, z.dtype.type(slope))
     else:
         kernel(z, bias, a_out, z.dtype.type(slope))

@@ -13,6 +13,7 @@ import numpy as np
 from .._numba_kernels import (
     FORWARD_KERNELS,
     adam_step,
+    add_scaled,
     bias_activation,
     gather_rows,
     sgd_step,
@@ -22,6 +23,7 @@ from ..activations import ACTIVATIONS
 from ..optimizers import SGD, Adam
 from ._core import MIN_STEP_WORK
 from .numpy import NumpyBackend
+from .parameters import FlatParameters
 
 __all__ = ["MIN_STEP_WORK", "NumbaBackend"]
 
@@ -35,12 +37,29 @@ def _kernel_name(activation):
     return name if name in FORWARD_KERNELS else None
 
 
+class _FusedPenaltyParameters(FlatParameters):
+    """numpy's flat store, adding the L2 term to the gradient in one pass.
+
+    numpy's :meth:`~FlatParameters.collect_gradients` multiplies the weights
+    into a scratch vector, then adds it: two passes over every weight of the
+    network per step. The kernel reads the weights and the gradient once.
+    """
+
+    def collect_gradients(self, gradients, decay):
+        grad = super().collect_gradients(gradients, 0.0)
+        if decay:
+            n = self.n_penalized
+            add_scaled(grad[:n], self.params[:n], decay)
+        return grad
+
+
 class NumbaBackend(NumpyBackend):
     """numpy's backend, with fused numba kernels for the elementwise work of a step.
 
     The bias add and activation, the activation's derivative, the row
-    gather and the Adam and SGD updates each take one pass over memory
-    instead of numpy's several; matrix products stay numpy's (BLAS).
+    gather, the L2 term of the gradient and the Adam and SGD updates each
+    take one pass over memory instead of numpy's several; matrix products
+    stay numpy's (BLAS).
 
     Examples
     --------
@@ -76,6 +95,10 @@ class NumbaBackend(NumpyBackend):
             return super().gather_rows(source, idx, out)
         gather_rows(source, idx, out)
         return out
+
+    def parameter_store(self, layers, dtype):
+        """numpy's flat store, with the L2 term added in one pass."""
+        return _FusedPenaltyParameters(layers, dtype, self)
 
     def optimizer_step(self, optimizer, params, grad, out=None):
         kind = type(optimizer)
