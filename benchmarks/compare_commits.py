@@ -17,7 +17,9 @@ one there. Both ratios are printed.
 A commit is checked out once into a temporary git worktree (removed at the
 end); a path to a source tree is used as it is. ``--backend numpy`` hides
 numba from the children, so the numpy path is timed even where numba is
-installed; ``--backend numba`` requires it.
+installed; ``--backend numba`` requires it. ``--backend torch`` times the
+array-API path on torch's CPU: a ``Network`` fitted on torch tensors, one
+warm-started epoch per call, with the case's layers, batch and learning rate.
 """
 
 import argparse
@@ -44,13 +46,38 @@ import sknet
 assert sknet.__file__.startswith({tree!r}), sknet.__file__
 from bench_vs_mlp import estimator_params, make_case, partial_fit_epoch
 case = make_case({case!r}, n_samples={n_samples}).astype(np.{dtype})
-Estimator = sknet.LayeredClassifier if case.kind == "clf" else sknet.LayeredRegressor
-model = Estimator(**estimator_params(case, 1, 0))
+if {torch_network}:
+    # The array-API path on torch's CPU: a Network on torch tensors, one
+    # warm-started epoch per call (the estimators' hyperparameters).
+    import torch
+    torch.set_num_threads({threads})
+    X = torch.asarray(case.X_train)
+    if case.kind == "clf":
+        Y = np.zeros((len(case.y_train), len(case.classes)), dtype=case.X_train.dtype)
+        Y[np.arange(len(Y)), np.searchsorted(case.classes, case.y_train)] = 1
+        loss, output = "log_loss", "softmax"
+    else:
+        Y, loss, output = case.y_train.reshape(-1, 1), "squared_error", "identity"
+    Y = torch.asarray(Y)
+    model = sknet.Network(X.shape[1], random_state=0)
+    for units in case.hidden:
+        model.add_layer(units, "relu")
+    model.add_layer(Y.shape[1], output)
+
+    def one_epoch(epoch):
+        model.fit(X, Y, loss=loss, epochs=1, batch_size=case.batch_size,
+                  learning_rate=case.learning_rate, alpha=1e-4, warm_start=epoch > 0)
+else:
+    Estimator = sknet.LayeredClassifier if case.kind == "clf" else sknet.LayeredRegressor
+    model = Estimator(**estimator_params(case, 1, 0))
+
+    def one_epoch(epoch):
+        partial_fit_epoch(model, case, first=epoch == 0)
 wall, cpu = [], []
 with threadpoolctl.threadpool_limits({threads}, user_api="blas"):
     for epoch in range({epochs}):
         t0, c0 = time.perf_counter(), time.process_time()
-        partial_fit_epoch(model, case, first=epoch == 0)
+        one_epoch(epoch)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
 print(json.dumps({{"wall": wall[1:], "cpu": cpu[1:]}}))
@@ -71,7 +98,8 @@ def source_tree(ref, keep):
 
 def epoch_times(tree, args, case, dtype):
     code = CHILD.format(
-        hide_numba=args.backend == "numpy",
+        hide_numba=args.backend in ("numpy", "torch"),
+        torch_network=args.backend == "torch",
         tree=tree,
         bench=str(HERE),
         case=case,
@@ -99,7 +127,7 @@ def main(argv=None):
     parser.add_argument("new", help="the commit or source folder to compare with it")
     parser.add_argument("--cases", default="wide_clf,wide_reg")
     parser.add_argument("--dtypes", default="float32,float64")
-    parser.add_argument("--backend", choices=["numpy", "numba", "auto"], default="numpy")
+    parser.add_argument("--backend", choices=["numpy", "numba", "auto", "torch"], default="numpy")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per tree")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run, first excluded")
     parser.add_argument("--n-samples", type=int, default=40_000)
