@@ -7,6 +7,7 @@ that take arguments are factories: the test calls them, for example
 """
 
 import functools
+import sys
 import warnings
 
 import pytest
@@ -41,6 +42,20 @@ def _blas_threads(request):
         yield
     finally:
         threadpoolctl.threadpool_limits(1, user_api="blas")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # The same holds for torch's intra-op threads on the tests' tiny arrays: two
+    # of them made scikit-learn's array-API checks on torch take 5 to 10 times
+    # the CPU time of one on a busy 2-core machine. Many tests set one thread
+    # themselves; this makes it hold for every test that runs after torch is
+    # imported (scikit-learn's checks import it themselves), in any order and
+    # in any worker process.
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    yield
 
 
 # Bundled scikit-learn data sets by the name their loader carries.
