@@ -30,6 +30,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "blas_threads: run with the BLAS thread limits the process started with"
     )
+    # pytest-xdist's mark, known here too for a run without pytest-xdist.
+    config.addinivalue_line(
+        "markers", "xdist_group(name): run in one worker under --dist loadgroup"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -158,7 +162,9 @@ def demo_rows():
     in the table's order. The demo
     fits both models with ``random_state=0`` on the split that
     ``tests/test_parity.py`` uses for seed 0, so the parity test reads those
-    scores here instead of fitting the same models again.
+    scores here instead of fitting the same models again. The tests that use
+    it carry ``xdist_group("demo_rows")``, so that under ``-n auto --dist
+    loadgroup`` one worker computes it, once.
     """
     from sknet.__main__ import _rows
 
