@@ -7,6 +7,7 @@ that take arguments are factories: the test calls them, for example
 """
 
 import functools
+import sys
 import warnings
 
 import pytest
@@ -29,6 +30,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "blas_threads: run with the BLAS thread limits the process started with"
     )
+    # pytest-xdist's mark, known here too for a run without pytest-xdist.
+    config.addinivalue_line(
+        "markers", "xdist_group(name): run in one worker under --dist loadgroup"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +46,20 @@ def _blas_threads(request):
         yield
     finally:
         threadpoolctl.threadpool_limits(1, user_api="blas")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # The same holds for torch's intra-op threads on the tests' tiny arrays: two
+    # of them made scikit-learn's array-API checks on torch take 5 to 10 times
+    # the CPU time of one on a busy 2-core machine. Many tests set one thread
+    # themselves; this makes it hold for every test that runs after torch is
+    # imported (scikit-learn's checks import it themselves), in any order and
+    # in any worker process.
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    yield
 
 
 # Bundled scikit-learn data sets by the name their loader carries.
@@ -143,7 +162,9 @@ def demo_rows():
     in the table's order. The demo
     fits both models with ``random_state=0`` on the split that
     ``tests/test_parity.py`` uses for seed 0, so the parity test reads those
-    scores here instead of fitting the same models again.
+    scores here instead of fitting the same models again. The tests that use
+    it carry ``xdist_group("demo_rows")``, so that under ``-n auto --dist
+    loadgroup`` one worker computes it, once.
     """
     from sknet.__main__ import _rows
 

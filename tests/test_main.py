@@ -13,6 +13,7 @@ import sknet
 import sknet.__main__ as demo
 
 
+@pytest.mark.xdist_group("demo_rows")  # one worker computes the session's demo rows
 def test_demo_prints_one_row_per_data_set_and_model(demo_rows, monkeypatch, capsys):
     monkeypatch.setattr(demo, "_rows", lambda: iter(demo_rows))
     demo.main()

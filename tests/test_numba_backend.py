@@ -154,7 +154,8 @@ def test_import_and_small_fits_do_not_load_numba():
         "import sknet\n"
         "from sknet import backends\n"
         f"assert sknet.__file__.startswith({str(ROOT)!r}), sknet.__file__\n"
-        "print('after import', 'numba' in sys.modules)\n"
+        # Neither numba nor llvmlite, its compiler, is loaded by importing sknet.
+        "print('after import', 'numba' in sys.modules, 'llvmlite' in sys.modules)\n"
         "X, y = load_iris(return_X_y=True)\n"
         "warnings.simplefilter('ignore')\n"
         "sknet.LayeredClassifier((8,), max_iter=20, random_state=0).fit(X, y)\n"
@@ -168,7 +169,7 @@ def test_import_and_small_fits_do_not_load_numba():
         "print('large step', backend.name, 'numba' in sys.modules)\n"
     )
     assert out.splitlines() == [
-        "after import False",
+        "after import False False",
         "after small fits False",
         "large step numba True",
     ]

@@ -346,10 +346,3 @@ def test_kernels_compile_uncached_when_no_cache_folder_can_be_written():
                             timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["[[0.0,", "2.0]]", "NullCache"]
-
-
-def test_importing_sknet_does_not_import_numba():
-    code = "import sys, sknet; print('numba' in sys.modules, 'llvmlite' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)  # fmt: skip
-    assert result.stdout.split() == ["False", "False"]

@@ -54,6 +54,7 @@ def test_demo_fits_what_the_parity_test_fits_on_seed_0():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.xdist_group("demo_rows")  # one worker computes the session's demo rows
 @pytest.mark.parametrize("name", CASES)
 def test_score_matches_mlp(name, request):
     load, ours, theirs, params, tolerance = CASES[name]
