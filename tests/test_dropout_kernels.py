@@ -251,3 +251,63 @@ def test_dropout_kernel_starts_no_threads():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+# -- numpy's path: the same bits, no allocation per batch -----------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape, row",
+    [
+        ((1, 1), 0),
+        ((9, 13), 3),
+        ((300, 257), 7),  # two piece boundaries (252 rows a piece)
+        ((6, 4), 2**32 - 3),  # the block numbers cross 2**32 inside the piece
+        ((5, 9), (2**32 - 7) // 3),  # ... inside a row
+        ((3, 5), 2**33 + 7),  # past it: the high word is 2
+        ((2, 70_001), 0),  # a row wider than a piece: one row a piece
+    ],
+)
+def test_numpy_buffer_path_equals_the_array_path(shape, row, dtype):
+    # The array path (no ``out``) is the one tests/test_dropout_masks.py
+    # checks value by value against Python integers.
+    for rate, key, epoch, layer in [(0.3, (7, 8), 2, 1), (0.5, (LOW, LOW), LOW, 2**32 + 5)]:
+        want = dropout_mask(np, shape, rate, key, epoch, layer, row, dtype)
+        _same_bits(_reference(shape, rate, key, epoch, layer, row, dtype), want)
+
+
+def test_numpy_buffer_path_at_the_rates_ends():
+    for rate in [1e-12, 1 - 2.0**-40]:  # thresholds 0 and 2**32
+        want = dropout_mask(np, (3, 10), rate, (3, 4), 1, 0, 2, np.float64)
+        _same_bits(_reference((3, 10), rate, (3, 4), 1, 0, 2, np.float64), want)
+        assert len(np.unique(want)) == 1
+
+
+def test_numpy_masks_allocate_nothing_per_batch():
+    # The work arrays are the fit's (held by its draws), made for the largest
+    # layer at its first batch; later batches allocate no array. (numpy's
+    # former path made some 90 temporaries of 64 KiB per piece.)
+    tracemalloc = pytest.importorskip("tracemalloc")
+    draws = DropoutDraws(key=(1, 2))
+    shapes = [(256, 256), (256, 301), (100, 7)]
+    buffers = [np.empty(shape, np.float32) for shape in shapes]
+    for layer, (shape, out) in enumerate(zip(shapes, buffers, strict=True)):
+        draws.mask(np, shape, 0.1, layer, np.float32, out=out)
+    scratch = draws._scratch
+    tracemalloc.start()
+    try:
+        for step in range(1, 3):
+            draws.at(256 * step)
+            for layer, (shape, out) in enumerate(zip(shapes, buffers, strict=True)):
+                draws.mask(np, shape, 0.1, layer, np.float32, out=out)
+                half = out[: shape[0] // 2]  # a short last batch
+                draws.mask(np, half.shape, 0.1, layer, np.float32, out=half)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024, peak  # Python objects only; one piece's array is 64 KiB
+    assert draws._scratch is scratch
+    draws.begin_epoch(np.random.default_rng(0), epoch=1)
+    draws.mask(np, shapes[0], 0.1, 0, np.float32, out=buffers[0])
+    assert draws._scratch is scratch  # one per fit, not per epoch
