@@ -27,9 +27,12 @@ Everything is exact integer arithmetic, with no intermediate value reaching
 CuPy compute the same bits, and a ``random_state`` gives the same model
 everywhere. Nothing crosses between host and device: the block numbers come
 from ``xp.arange`` on the device, and the key and the rest of the counter are
-Python integers in operators. numpy computes the same function on unsigned
-64-bit words (the whole 32 x 32-bit product fits there, one multiplication
-instead of two), in pieces that stay in the processor's cache.
+Python integers in operators. numpy computes the same function with
+unsigned words (the whole 32 x 32-bit product fits in 64 bits: one
+multiplication instead of two); into a fit's mask buffer, on 32-bit words
+whose products' halves are views, in pieces that stay in the processor's
+cache, with work arrays made once per fit. numba's kernel
+(:func:`sknet._numba_kernels.dropout`) computes the same bits in one pass.
 """
 
 import numpy as np
