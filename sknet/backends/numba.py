@@ -15,6 +15,7 @@ from .._numba_kernels import (
     adam_step,
     add_scaled,
     bias_activation,
+    dropout,
     gather_rows,
     sgd_step,
 )
@@ -24,6 +25,7 @@ from ..optimizers import SGD, Adam
 from ._core import MIN_STEP_WORK
 from .numpy import NumpyBackend
 from .parameters import FlatParameters
+from .random import DropoutDraws
 
 __all__ = ["MIN_STEP_WORK", "NumbaBackend"]
 
@@ -35,6 +37,17 @@ def _kernel_name(activation):
     if builtin is None or type(activation) is not type(builtin):
         return None
     return name if name in FORWARD_KERNELS else None
+
+
+def _plain(x, a):
+    """Whether ``x`` is a C-contiguous 2-D numpy array of ``a``'s shape and dtype."""
+    return (
+        isinstance(x, np.ndarray)
+        and x.ndim == 2
+        and x.flags.c_contiguous
+        and x.shape == a.shape
+        and x.dtype == a.dtype
+    )
 
 
 class _FusedPenaltyParameters(FlatParameters):
@@ -57,7 +70,8 @@ class NumbaBackend(NumpyBackend):
     """numpy's backend, with fused numba kernels for the elementwise work of a step.
 
     The bias add and activation, the activation's derivative, the row
-    gather, the L2 term of the gradient and the Adam and SGD updates each
+    gather, the dropout mask and its product, the L2 term of the gradient
+    and the Adam and SGD updates each
     take one pass over memory instead of numpy's several; matrix products
     stay numpy's (BLAS).
 
@@ -89,6 +103,18 @@ class NumbaBackend(NumpyBackend):
             return super().activation_backward(activation, z, a, delta)
         activation_backward_kernel(z, a, delta, name, getattr(activation, "slope", 0.01))
         return delta
+
+    def dropout(self, a, rate, draws, layer, mask_out=None, out=None):
+        """numpy's mask (bit for bit) made by one kernel, with ``out = a * mask`` fused."""
+        if (
+            mask_out is None
+            or out is None
+            or type(draws).mask is not DropoutDraws.mask  # a subclass may draw otherwise
+            or not all(_plain(x, a) for x in (a, mask_out, out))
+        ):
+            return super().dropout(a, rate, draws, layer, mask_out, out)
+        dropout(mask_out, rate, draws.key, draws.epoch, layer, draws.row, a, out)
+        return out, mask_out
 
     def gather_rows(self, source, idx, out=None):
         if out is None or not isinstance(source, np.ndarray) or not source.flags.c_contiguous:

@@ -27,9 +27,12 @@ Everything is exact integer arithmetic, with no intermediate value reaching
 CuPy compute the same bits, and a ``random_state`` gives the same model
 everywhere. Nothing crosses between host and device: the block numbers come
 from ``xp.arange`` on the device, and the key and the rest of the counter are
-Python integers in operators. numpy computes the same function on unsigned
-64-bit words (the whole 32 x 32-bit product fits there, one multiplication
-instead of two), in pieces that stay in the processor's cache.
+Python integers in operators. numpy computes the same function with
+unsigned words (the whole 32 x 32-bit product fits in 64 bits: one
+multiplication instead of two); into a fit's mask buffer, on 32-bit words
+whose products' halves are views, in pieces that stay in the processor's
+cache, with work arrays made once per fit. numba's kernel
+(:func:`sknet._numba_kernels.dropout`) computes the same bits in one pass.
 """
 
 import numpy as np
@@ -46,7 +49,7 @@ _LOW = 0xFFFFFFFF
 _U64_32, _U64_LOW = np.uint64(32), np.uint64(_LOW)
 #: Blocks (four values each) numpy computes at a time: a piece's words stay
 #: in the processor's cache between the rounds.
-_NUMPY_BLOCKS = 8192
+_NUMPY_BLOCKS = 16384
 #: Values an array-API device draws at a time: the masks of the next steps
 #: of the epoch are made with the current step's, so that the generator's
 #: some 200 elementwise operations run once per piece, not once per step
@@ -123,8 +126,14 @@ def philox4x32(counter, key, rounds=ROUNDS):
     return c0, c1, c2, c3
 
 
-def _keep(xp, key, epoch, layer, row, rows, units, threshold, device=None):
-    """The keep decisions (booleans) of rows ``row .. row + rows - 1`` of an epoch."""
+def _keep(xp, key, epoch, layer, row, rows, units, threshold, device=None, scratch=None):
+    """The keep decisions (booleans) of rows ``row .. row + rows - 1`` of an epoch.
+
+    numpy with ``scratch`` (a :class:`_NumpyScratch`): a view of its arrays,
+    computed with no allocation.
+    """
+    if scratch is not None:
+        return _keep_numpy(scratch, key, epoch, layer, row, rows, units, threshold)
     per_row = -(-units // 4)  # blocks of four values
     first, stop = row * per_row, (row + rows) * per_row
     # numpy's unsigned words take one multiplication per product (_mulhilo).
@@ -142,7 +151,100 @@ def _keep(xp, key, epoch, layer, row, rows, units, threshold, device=None):
     return keep if units == 4 * per_row else keep[:, :units]
 
 
-def dropout_mask(xp, shape, rate, key, epoch, layer, row, dtype, device=None, out=None):
+class _NumpyScratch:
+    """The work arrays of numpy's masks, made once per fit (see :meth:`DropoutDraws.mask`).
+
+    numpy's path keeps a piece's words as 32-bit arrays and each round's two
+    products as 64-bit arrays whose halves (views, no operation) are the
+    round's high and low words: six array operations a round instead of the
+    ten of shifts and masks on 64-bit words, and none allocates.
+    """
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+        # Two products a round, two rounds: a round's low words are the next
+        # round's c1 and c3, read while the next products are written.
+        self.products = np.empty((2, 2, blocks), dtype=np.uint64)
+        self.words = np.empty((3, blocks), dtype=np.uint32)  # c0, c1 (first round), c2
+        self.keep = np.empty((blocks, 4), dtype=bool)
+        self.count = np.arange(blocks, dtype=np.uint32)
+
+
+def _numpy_scratch(scratch, rows, units):
+    """``scratch`` if it holds the pieces of a ``(rows, units)`` mask, else new work arrays."""
+    per_row = -(-units // 4)
+    blocks = min(rows, max(1, _NUMPY_BLOCKS // per_row)) * per_row
+    if scratch is None or scratch.blocks < blocks:
+        scratch = _NumpyScratch(blocks)
+    return scratch
+
+
+def _mulhilo_into(word, m, product):
+    """:func:`_mulhilo` of a 32-bit array ``word`` (or an int): views of ``product``'s halves."""
+    if isinstance(word, int):
+        return (word * m) >> 32, (word * m) & _LOW
+    # Widened by a copy, then multiplied in place: a product of mixed dtypes
+    # would cast through a buffer of its own (64 KiB a call), and be slower.
+    np.copyto(product, word)
+    np.multiply(product, np.uint64(m), out=product)
+    halves = product.view(np.uint32).reshape(-1, 2)
+    high = 1 if np.little_endian else 0
+    return halves[:, high], halves[:, 1 - high]
+
+
+def _xor_into(a, b, k, out):
+    """:func:`_xor` with 32-bit arrays: into ``out`` (neither ``a`` nor ``b``)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a ^ b ^ k
+    if isinstance(a, int):
+        a, b = b, a
+    if isinstance(b, int):
+        return np.bitwise_xor(a, np.uint32(b ^ k), out=out)
+    np.bitwise_xor(a, b, out=out)
+    return np.bitwise_xor(out, np.uint32(k), out=out)
+
+
+def _philox_numpy(scratch, n, c0, c1, c2, c3, key):
+    """:func:`philox4x32` on numpy's 32-bit words (or ints), written into ``scratch``."""
+    k0, k1 = key
+    products = scratch.products[:, :, :n]
+    out0, out2 = scratch.words[0, :n], scratch.words[2, :n]
+    for i in range(ROUNDS):
+        if i:
+            k0, k1 = (k0 + PHILOX_W[0]) & _LOW, (k1 + PHILOX_W[1]) & _LOW
+        hi0, lo0 = _mulhilo_into(c0, PHILOX_M[0], products[i & 1, 0])
+        hi1, lo1 = _mulhilo_into(c2, PHILOX_M[1], products[i & 1, 1])
+        c0, c1, c2, c3 = _xor_into(hi1, c1, k0, out0), lo1, _xor_into(hi0, c3, k1, out2), lo0
+    return c0, c1, c2, c3
+
+
+def _keep_numpy(scratch, key, epoch, layer, row, rows, units, threshold):
+    """numpy's :func:`_keep` with no allocation: a view of ``scratch.keep``."""
+    per_row = -(-units // 4)
+    first, n = row * per_row, rows * per_row
+    high = first >> 32
+    if (first + n - 1) >> 32 == high:  # the high word of the block number is one int
+        c0 = np.add(scratch.count[:n], np.uint32(first - (high << 32)), out=scratch.words[0, :n])
+        c1 = high
+    else:  # once in 2**32 blocks
+        blocks = np.arange(first, first + n, dtype=np.uint64)
+        c0 = np.bitwise_and(blocks, _U64_LOW, out=scratch.words[0, :n], casting="unsafe")
+        c1 = np.right_shift(blocks, _U64_32, out=scratch.words[1, :n], casting="unsafe")
+    words = _philox_numpy(scratch, n, c0, c1, epoch & _LOW, layer & _LOW, key)
+    keep = scratch.keep[:n]
+    for w, word in enumerate(words):
+        if isinstance(word, int):  # never after ten rounds; kept for fewer
+            keep[:, w] = word >= threshold
+        elif threshold > _LOW:  # rate within 2**-33 of 1: nothing kept
+            keep[:, w] = False
+        else:
+            np.greater_equal(word, np.uint32(threshold), out=keep[:, w])
+    return keep.reshape(rows, 4 * per_row)[:, :units]
+
+
+def dropout_mask(
+    xp, shape, rate, key, epoch, layer, row, dtype, device=None, out=None, scratch=None
+):
     """The inverted-dropout mask of a batch: 0 where a value is dropped, ``1 / (1 - rate)`` else.
 
     Parameters
@@ -165,6 +267,9 @@ def dropout_mask(xp, shape, rate, key, epoch, layer, row, dtype, device=None, ou
         Where the mask is made (the array API).
     out : ndarray, optional
         numpy: the buffer the mask is written into.
+    scratch : object, optional
+        numpy with ``out``: the work arrays of an earlier call (a fit's
+        :class:`DropoutDraws` keeps them), so that no call allocates.
 
     Returns
     -------
@@ -187,10 +292,18 @@ def dropout_mask(xp, shape, rate, key, epoch, layer, row, dtype, device=None, ou
         return xp.astype(keep, dtype) * scale
     # numpy: piece by piece, into the buffer.
     step = max(1, _NUMPY_BLOCKS // -(-units // 4))
+    scratch = _numpy_scratch(scratch, rows, units)
     for start in range(0, rows, step):
         stop = min(start + step, rows)
-        keep = _keep(np, key, epoch, layer, row + start, stop - start, units, threshold)
-        np.multiply(keep, scale, out=out[start:stop])
+        keep = _keep(
+            np, key, epoch, layer, row + start, stop - start, units, threshold, scratch=scratch
+        )
+        # A cast, then a product in place: the same bits as ``keep * scale``
+        # (1.0 or 0.0 times the scale, rounded once to the dtype), without
+        # the product's cast buffer (64 KiB a call) and faster in float32.
+        piece = out[start:stop]
+        np.copyto(piece, keep)
+        np.multiply(piece, scale, out=piece)
     return out
 
 
@@ -245,6 +358,7 @@ class DropoutDraws:
         self.rows = rows
         self.epoch = self.row = 0
         self._pieces = {}  # layer -> (rate, dtype, first row, end row, mask)
+        self._scratch = None  # numpy's work arrays
 
     @classmethod
     def from_rng(cls, rng, rows=None):
@@ -280,9 +394,15 @@ class DropoutDraws:
 
     def mask(self, xp, shape, rate, layer, dtype, device=None, out=None):
         """The mask of layer ``layer`` for the current batch (see :func:`dropout_mask`)."""
-        if out is not None or xp is np or self.rows is None:
+        if out is not None:  # numpy: work arrays made once per fit (the largest layer's)
+            self._scratch = _numpy_scratch(self._scratch, *shape)
             return dropout_mask(
-                xp, shape, rate, self.key, self.epoch, layer, self.row, dtype, device, out
+                xp, shape, rate, self.key, self.epoch, layer, self.row, dtype, out=out,
+                scratch=self._scratch,
+            )  # fmt: skip
+        if xp is np or self.rows is None:
+            return dropout_mask(
+                xp, shape, rate, self.key, self.epoch, layer, self.row, dtype, device
             )
         # A device: the masks of the next batches are made with this one's,
         # up to about _DEVICE_VALUES values, and sliced out step by step (a
