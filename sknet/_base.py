@@ -16,16 +16,14 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 from scipy import sparse
 from sklearn.base import BaseEstimator, clone
-from sklearn.callback import CallbackSupportMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._array_api import check_same_namespace, get_namespace_and_device, move_to
+from sklearn.utils._array_api import get_namespace_and_device
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import (
-    _check_categorical_features,
     _check_feature_names,
     _check_n_features,
     _check_sample_weight,
@@ -35,6 +33,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._compat import (
+    CallbackSupportMixin,
+    _check_categorical_features,
+    check_same_namespace,
+    move_to,
+)
 from ._safeguards import (
     STOCHASTIC_SOLVERS,
     LayerArrays,
