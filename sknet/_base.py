@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
 )
 
 from ._compat import (
+    ARRAY_API_TAG,
     CallbackSupportMixin,
     _check_categorical_features,
     check_same_namespace,
@@ -1108,7 +1109,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.array_api_support = True
+        tags.array_api_support = ARRAY_API_TAG  # scikit-learn >= 1.9's contract (see _compat)
         return tags
 
     # -- how the estimator shows itself --------------------------------------------

@@ -26,18 +26,35 @@ Examples
 True
 """
 
+import re
+
 import numpy as np
 import sklearn
 from array_api_compat import array_namespace, is_array_api_obj
 from array_api_compat import device as device_of
 from scipy import sparse
-from sklearn.utils._array_api import get_namespace_and_device
 
 #: The oldest scikit-learn sknet supports: ``pyproject.toml`` declares it.
 SKLEARN_MIN_VERSION = "1.6"
 
 #: The scikit-learn release that brought the callback API (``sklearn.callback``).
 CALLBACKS_VERSION = "1.9"
+
+
+SKLEARN_VERSION = tuple(
+    int(part) for part in re.match(r"(\d+)\.(\d+)", sklearn.__version__).groups()
+)
+"""The installed scikit-learn's (major, minor) version."""
+
+#: Whether the estimators declare array-API support (the ``array_api_support``
+#: tag) to this scikit-learn. They follow the contract of scikit-learn 1.9:
+#: class labels stay on the host (``classes_`` is a numpy array, as after a fit
+#: on numpy), and formulas pass Python numbers to ``xp.where`` (array API
+#: standard 2024.12), so that nothing is uploaded per step. scikit-learn 1.6 to
+#: 1.8 check another contract (``classes_`` in the input's namespace; 1.6 also
+#: holds array_api_strict to the 2023.12 standard), so the tag is claimed from
+#: 1.9 on only. Array-API dispatch itself works the same on every version.
+ARRAY_API_TAG = SKLEARN_VERSION >= (1, 9)
 
 
 def _is_numpy(xp):
@@ -202,8 +219,8 @@ def _check_same_namespace(X, estimator, *, attribute, method):
     """
     if not sklearn.get_config()["array_api_dispatch"]:
         return
-    fitted_xp, _, fitted_device = get_namespace_and_device(getattr(estimator, attribute))
-    X_xp, _, X_device = get_namespace_and_device(X)
+    fitted_xp, fitted_device = _namespace_and_device(getattr(estimator, attribute))
+    X_xp, X_device = _namespace_and_device(X)
     if _is_numpy(fitted_xp) and _is_numpy(X_xp):
         return
     if X_xp is fitted_xp and X_device == fitted_device:
@@ -216,6 +233,13 @@ def _check_same_namespace(X, estimator, *, attribute, method):
         f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
         f"namespace and the same device as those passed to fit(). {differ}"
     )
+
+
+def _namespace_and_device(array):
+    """The namespace and device of ``array``; numpy's (and no device) for array-likes."""
+    if sparse.issparse(array) or not is_array_api_obj(array):
+        return np, None  # a list, a DataFrame, a sparse matrix: numpy's side
+    return array_namespace(array), device_of(array)
 
 
 def _check_categorical_features_fallback(X, categorical_features):
@@ -316,9 +340,11 @@ except ImportError:  # scikit-learn < 1.9
     _check_categorical_features = _check_categorical_features_fallback
 
 __all__ = [
+    "ARRAY_API_TAG",
     "CALLBACKS_VERSION",
     "HAS_CALLBACKS",
     "SKLEARN_MIN_VERSION",
+    "SKLEARN_VERSION",
     "CallbackSupportMixin",
     "_check_categorical_features",
     "check_same_namespace",

@@ -49,11 +49,25 @@ def test_callbacks_are_there_exactly_from_their_version():
     assert _compat.CALLBACKS_VERSION == "1.9"
 
 
+@pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
+def test_array_api_tag_from_the_contract_sknet_follows(Estimator):
+    # scikit-learn 1.9's array-API contract (labels on the host); older
+    # versions check another, so the tag is claimed from 1.9 on only.
+    expected = Version(sklearn.__version__).release[:2] >= (1, 9)
+    assert _compat.ARRAY_API_TAG is expected
+    assert Estimator().__sklearn_tags__().array_api_support is expected
+
+
 # -- the callback fallback -------------------------------------------------------
 
 
-class _OldClassifier(_compat._NoCallbackSupportMixin, LayeredClassifier):
-    """LayeredClassifier as it is on a scikit-learn without the callback API."""
+if _compat.HAS_CALLBACKS:
+
+    class _OldClassifier(_compat._NoCallbackSupportMixin, LayeredClassifier):
+        """LayeredClassifier as it is on a scikit-learn without the callback API."""
+
+else:
+    _OldClassifier = LayeredClassifier  # which is that already
 
 
 def test_fallback_refuses_callbacks_naming_the_version(iris):
