@@ -1182,7 +1182,8 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         # scikit-learn's table cuts sequences short ("(64, ...)"): the
         # per-layer lists are what sets these estimators apart, so their
         # values are shown in full (and copied in full by the table's button).
-        params = super()._get_params_html(deep, doc_link)
+        # scikit-learn 1.7's takes no doc_link (1.8 added it, with "" as its default).
+        params = super()._get_params_html(*((deep, doc_link) if doc_link else (deep,)))
         table_of = type(params)._html_repr
 
         def full_table():

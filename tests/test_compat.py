@@ -58,6 +58,24 @@ def test_array_api_tag_from_the_contract_sknet_follows(Estimator):
     assert Estimator().__sklearn_tags__().array_api_support is expected
 
 
+def test_parameter_table_with_scikit_learn_1_7s_signature(monkeypatch):
+    # scikit-learn 1.7's BaseEstimator._get_params_html takes no doc_link (1.8
+    # added it) and its HTML repr calls it as _get_params_html(deep=False).
+    from sklearn.base import BaseEstimator
+
+    newer = BaseEstimator._get_params_html
+
+    def as_in_1_7(self, deep=True):
+        return newer(self, deep)
+
+    monkeypatch.setattr(BaseEstimator, "_get_params_html", as_in_1_7)
+    clf = LayeredClassifier((8, 4), dropout=[0.1, 0.0])
+    params = clf._get_params_html(deep=False)
+    assert params["hidden_layer_sizes"] == (8, 4)
+    assert params["dropout"] == [0.1, 0.0]
+    assert "[0.1, 0.0]" in params._repr_html_inner()
+
+
 # -- the callback fallback -------------------------------------------------------
 
 
