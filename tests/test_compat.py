@@ -20,6 +20,7 @@ import sklearn
 from packaging.version import Version
 from scipy import sparse
 
+from conftest import requires_sklearn
 from sknet import LayeredClassifier, LayeredRegressor, _compat
 from sknet.backends import to_numpy
 
@@ -58,6 +59,7 @@ def test_array_api_tag_from_the_contract_sknet_follows(Estimator):
     assert Estimator().__sklearn_tags__().array_api_support is expected
 
 
+@requires_sklearn("1.7", "The HTML repr's parameter table")
 def test_parameter_table_with_scikit_learn_1_7s_signature(monkeypatch):
     # scikit-learn 1.7's BaseEstimator._get_params_html takes no doc_link (1.8
     # added it) and its HTML repr calls it as _get_params_html(deep=False).
