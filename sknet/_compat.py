@@ -144,11 +144,18 @@ class _NoCallbackSupportMixin:
             )
         return self
 
+    # Without the callback API, the root task is a context whose hooks do
+    # nothing; it holds no state, so one shared instance, a class attribute,
+    # serves every fit and nothing of it stays on a fitted estimator (which
+    # pickles, and persists with skops, as on scikit-learn 1.9).
+    _callback_fit_ctx = _NO_CALLBACK_CONTEXT
+
     def _init_callback_context(self, task_name="fit", task_id=0, max_subtasks=0, **kwargs):
-        # Without the callback API, the root task is a context whose hooks do
-        # nothing; it holds no state, so one shared instance serves every fit.
-        self._callback_fit_ctx = _NO_CALLBACK_CONTEXT
-        self._skl_callbacks_to_teardown = []  # what a scikit-learn fit context reads
+        if SKLEARN_VERSION >= (1, 9):
+            # scikit-learn 1.9's fit context (where this stand-in is used only
+            # on purpose, in tests) tears these down after the fit.
+            self._callback_fit_ctx = _NO_CALLBACK_CONTEXT
+            self._skl_callbacks_to_teardown = []
         return self._callback_fit_ctx
 
 

@@ -107,6 +107,8 @@ def test_fallback_refuses_callbacks_naming_the_version(iris):
     fitted.partial_fit(X, y)
     reference.partial_fit(X, y)
     np.testing.assert_array_equal(fitted.predict_proba(X), reference.predict_proba(X))
+    # Nothing of the callback machinery stays on the fitted estimator.
+    assert not {"_callback_fit_ctx", "_skl_callbacks_to_teardown"} & set(vars(fitted))
 
 
 @pytest.mark.skipif(_compat.HAS_CALLBACKS, reason="scikit-learn has the callback API")
