@@ -12,6 +12,8 @@ scikit-learn and added late:
 - ``move_to`` (1.8) and ``check_same_namespace`` (1.9), of
   ``sklearn.utils._array_api``, and ``_check_categorical_features`` (1.9) of
   ``sklearn.utils.validation``.
+- The ``array_api_support`` tag, claimed where scikit-learn checks the
+  array-API contract the estimators follow (1.9 on): see :data:`ARRAY_API_TAG`.
 
 Each name is scikit-learn's own where the installed version has it, and
 otherwise sknet's fallback below, written from the documented behaviour. This
@@ -40,11 +42,10 @@ SKLEARN_MIN_VERSION = "1.6"
 #: The scikit-learn release that brought the callback API (``sklearn.callback``).
 CALLBACKS_VERSION = "1.9"
 
-
+#: The installed scikit-learn's (major, minor) version.
 SKLEARN_VERSION = tuple(
     int(part) for part in re.match(r"(\d+)\.(\d+)", sklearn.__version__).groups()
 )
-"""The installed scikit-learn's (major, minor) version."""
 
 #: Whether the estimators declare array-API support (the ``array_api_support``
 #: tag) to this scikit-learn. They follow the contract of scikit-learn 1.9:
