@@ -3,6 +3,8 @@
 import importlib.util
 import os
 
+import pytest
+
 # scikit-learn runs its array-API check (does enabling array-API dispatch
 # leave numpy results unchanged?) only when scipy is in array-API mode; set it
 # before scipy is first imported so that the check runs instead of skipping.
@@ -21,3 +23,18 @@ collect_ignore = [
     if importlib.util.find_spec(module) is None
     for path in paths
 ]
+
+
+def pytest_collection_modifyitems(config, items):
+    # scikit-learn's callback API (sklearn.callback) is new in 1.9; sknet
+    # supports older versions without it, where an example that uses it skips.
+    if importlib.util.find_spec("sklearn.callback") is not None:
+        return
+    from _pytest.doctest import DoctestItem
+
+    skip = pytest.mark.skip(reason="the example uses the callback API: scikit-learn >= 1.9")
+    for item in items:
+        if isinstance(item, DoctestItem) and any(
+            "sklearn.callback" in example.source for example in item.dtest.examples
+        ):
+            item.add_marker(skip)

@@ -16,16 +16,14 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 from scipy import sparse
 from sklearn.base import BaseEstimator, clone
-from sklearn.callback import CallbackSupportMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._array_api import check_same_namespace, get_namespace_and_device, move_to
+from sklearn.utils._array_api import get_namespace_and_device
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import (
-    _check_categorical_features,
     _check_feature_names,
     _check_n_features,
     _check_sample_weight,
@@ -35,6 +33,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._compat import (
+    ARRAY_API_TAG,
+    CallbackSupportMixin,
+    _check_categorical_features,
+    check_same_namespace,
+    move_to,
+)
 from ._safeguards import (
     STOCHASTIC_SOLVERS,
     LayerArrays,
@@ -1112,7 +1117,7 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.array_api_support = True
+        tags.array_api_support = ARRAY_API_TAG  # scikit-learn >= 1.9's contract (see _compat)
         return tags
 
     # -- how the estimator shows itself --------------------------------------------
@@ -1185,7 +1190,8 @@ class _BaseLayered(CallbackSupportMixin, BaseEstimator):
         # scikit-learn's table cuts sequences short ("(64, ...)"): the
         # per-layer lists are what sets these estimators apart, so their
         # values are shown in full (and copied in full by the table's button).
-        params = super()._get_params_html(deep, doc_link)
+        # scikit-learn 1.7's takes no doc_link (1.8 added it, with "" as its default).
+        params = super()._get_params_html(*((deep, doc_link) if doc_link else (deep,)))
         table_of = type(params)._html_repr
 
         def full_table():

@@ -11,7 +11,9 @@ import sys
 import warnings
 
 import pytest
+import sklearn
 import threadpoolctl
+from packaging.version import Version
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
@@ -60,6 +62,25 @@ def _one_torch_thread():
     if torch is not None and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
     yield
+
+
+# sknet supports every scikit-learn from the floor pyproject.toml declares
+# (sknet._compat.SKLEARN_MIN_VERSION); a test that needs a newer one (its
+# callbacks, or a reference estimator's newer option) skips on older ones, and
+# says which version it needs.
+SKLEARN_VERSION = Version(sklearn.__version__)
+
+
+def _needs(version, what):
+    return f"{what} needs scikit-learn >= {version}; this is scikit-learn {sklearn.__version__}"
+
+
+def requires_sklearn(version, what):
+    """A mark that skips a test on scikit-learn older than ``version``.
+
+    ``what`` names what the test needs from that version, for the skip's reason.
+    """
+    return pytest.mark.skipif(SKLEARN_VERSION < Version(version), reason=_needs(version, what))
 
 
 # Bundled scikit-learn data sets by the name their loader carries.

@@ -11,6 +11,11 @@ import warnings
 
 import numpy as np
 import pytest
+
+# scikit-learn's callback API is new in 1.9: on older versions (which sknet
+# supports, without callbacks) these tests skip.
+pytest.importorskip("sklearn.callback", reason="the callback API needs scikit-learn >= 1.9")
+
 from sklearn.base import clone
 from sklearn.callback import ScoringMonitor
 from sklearn.datasets import load_iris, make_regression

@@ -20,6 +20,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 
+from conftest import requires_sklearn
 from sknet import LayeredClassifier
 
 EXACT = dict(hidden_layer_sizes=(), solver="lbfgs", tol=1e-10, max_iter=10000, random_state=0)
@@ -173,6 +174,7 @@ def test_integer_weights_equal_repeated_rows_hidden_layer():
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-9)
 
 
+@requires_sklearn("1.7", "MLPClassifier(...).fit(sample_weight=...), the reference,")
 @pytest.mark.parametrize("scale", [0.2, 5.0])
 @pytest.mark.parametrize("equal", [True, False])
 def test_rescaled_weights_give_mlp_model(scale, equal):
@@ -224,6 +226,7 @@ def test_zero_weight_equals_dropping_the_row(settings):
     assert np.array_equal(with_zeros.predict_proba(X), dropped.predict_proba(X))
 
 
+@requires_sklearn("1.7", "compute_class_weight(sample_weight=...), the reference,")
 @pytest.mark.parametrize("with_sample_weight", [False, True])
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_balanced_class_weight_equals_sample_weights(solver, with_sample_weight):

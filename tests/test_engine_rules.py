@@ -19,6 +19,7 @@ SCIKIT_LEARN_SIDE = {
     "__init__",
     "__main__",
     "_base",
+    "_compat",
     "_docstrings",
     "estimators",
     "onnx",

@@ -24,6 +24,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
+from conftest import requires_sklearn
 from sknet import LayeredRegressor
 from sknet.training import DivergenceError
 
@@ -161,6 +162,7 @@ def _rescaled_weights(scale, equal, n_samples):
     return sw, nudged
 
 
+@requires_sklearn("1.7", "MLPRegressor(...).fit(sample_weight=...), the reference,")
 @pytest.mark.parametrize("scale", [0.2, 5.0])
 @pytest.mark.parametrize("equal", [True, False])
 def test_rescaled_weights_give_mlp_model(scale, equal, regression):
@@ -179,6 +181,7 @@ def test_rescaled_weights_give_mlp_model(scale, equal, regression):
     np.testing.assert_allclose(close.predict(X), ours.predict(X), rtol=0, atol=1e-9)
 
 
+@requires_sklearn("1.7", "MLPRegressor(...).fit(sample_weight=...), the reference,")
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_equal_weights_are_alpha_over_the_weight_as_in_mlp(solver, regression):
     X, y = regression(n_samples=100)

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import requires_sklearn
 from sknet import LayeredClassifier, LayeredRegressor, Network
 from sknet._summary import human_bytes, layer_rows
 
@@ -173,6 +174,7 @@ def _value_cells(html):
     )
 
 
+@requires_sklearn("1.9", "The layout of the HTML repr's parameter table")
 def test_html_repr_shows_per_layer_lists_in_full():
     sizes = (64, 32, 16, 8)
     activations = ["relu", "tanh", "gelu", "elu"]
@@ -194,6 +196,7 @@ def test_html_repr_shows_per_layer_lists_in_full():
     assert pipeline_cells["dropout"] == "[0.1, 0.2, 0.3, 0.0]"
 
 
+@requires_sklearn("1.9", "The fitted-attribute table of the HTML repr")
 def test_html_repr_of_a_fitted_estimator_holds_its_summary():
     X, y = load_iris(return_X_y=True)
     reg = _fit_quietly(
@@ -206,6 +209,7 @@ def test_html_repr_of_a_fitted_estimator_holds_its_summary():
     assert 'class="sknet-summary"' not in LayeredRegressor()._repr_html_()
 
 
+@requires_sklearn("1.8", "Links from the HTML repr's parameters to their docs")
 @pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor])
 def test_html_repr_links_to_the_api_page(Estimator):
     link = Estimator()._get_doc_link()
