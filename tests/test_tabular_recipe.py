@@ -1,4 +1,4 @@
-"""The tabular recipe's defaults: standardised columns beside the bins, dropout."""
+"""The tabular recipe's numeric_encoding="both": standardised columns beside the bins."""
 
 import numpy as np
 import pytest
@@ -18,14 +18,15 @@ def _small_linear_table(seed, n=400, noise=1.0):
     return X, y
 
 
-def test_default_encoding_puts_the_standardised_column_beside_its_bins():
+def test_both_puts_the_standardised_column_beside_its_bins():
     rng = np.random.default_rng(0)
     n = 120
     x = rng.normal(loc=5.0, scale=3.0, size=n)
     x[::7] = np.nan
     X = pd.DataFrame({"x": x, "colour": pd.Categorical(rng.choice(["a", "b"], size=n))})
     y = (np.nan_to_num(x, nan=5.0) > 5.0).astype(int)
-    clf = make_tabular_classifier(n_bins=4, random_state=0, **FAST).fit(X, y)
+    clf = make_tabular_classifier(numeric_encoding="both", n_bins=4, random_state=0, **FAST)
+    clf = clf.fit(X, y)
     preprocess = clf.named_steps["preprocess"]
     names = preprocess.get_feature_names_out().tolist()
     assert names[:5] == [
@@ -69,12 +70,10 @@ def test_both_beats_the_bins_alone_on_a_small_smooth_table():
     assert np.mean(gains) > 0.01, gains
 
 
-def test_recipe_defaults_dropout_and_refuses_a_second_binning():
+def test_both_refuses_a_second_binning():
     clf = make_tabular_classifier(random_state=0)
-    assert clf.named_steps["net"].dropout == 0.1
     assert clf.get_params()["preprocess__columns__numeric__encode__n_bins"] == "auto"
-    assert make_tabular_classifier(dropout=0.0).named_steps["net"].dropout == 0.0
     with pytest.raises(ValueError, match="numeric_encoding='both'"):
-        make_tabular_regressor(numeric_embedding="piecewise_linear")
+        make_tabular_regressor(numeric_encoding="both", numeric_embedding="piecewise_linear")
     reg = make_tabular_regressor(numeric_encoding="standard", numeric_embedding="piecewise_linear")
     assert reg.regressor.named_steps["net"].numeric_embedding == "piecewise_linear"
