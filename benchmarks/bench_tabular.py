@@ -357,7 +357,7 @@ def markdown(all_results, infos, models, args, elapsed, skipped):
 
 
 def write_section(path, section):
-    """Replace this script's section of ``path`` (or append it), keeping the others."""
+    """Replace this script's section of ``path`` in place (or append it), keeping the others."""
     path = Path(path)
     text = path.read_text() if path.exists() else ""
     title = section.splitlines()[0]
@@ -369,9 +369,13 @@ def write_section(path, section):
         current.append(line)
     if current:
         parts.append("".join(current))
-    kept = [p for p in parts if p.splitlines()[0] != title]
-    body = "".join(p if p.endswith("\n\n") else p.rstrip("\n") + "\n\n" for p in kept)
-    path.write_text(body + section.rstrip("\n") + "\n")
+    # In place when the file has the section already (the other sections keep
+    # their order), at the end otherwise.
+    if not any(p.splitlines()[0] == title for p in parts):
+        parts.append(section)
+    parts = [section if p.splitlines()[0] == title else p for p in parts]
+    body = "".join(p if p.endswith("\n\n") else p.rstrip("\n") + "\n\n" for p in parts)
+    path.write_text(body.rstrip("\n") + "\n")
 
 
 def write_json(path, all_results, infos, models, args):
