@@ -56,7 +56,9 @@ numpydoc_xref_param_type = False
 # a copy in docs/_intersphinx/<name>.inv when there is one (drop a project's
 # objects.inv there to get its links offline), and last to an empty inventory,
 # so that a failed fetch is not a warning: the references stay plain text.
-_INTERSPHINX_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_intersphinx")
+_INTERSPHINX_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "_intersphinx"
+)
 _EMPTY_INVENTORY = os.path.join(
     tempfile.gettempdir(), f"{distribution}-docs-empty-objects.inv"
 )
@@ -72,11 +74,16 @@ _INTERSPHINX_SITES = {
 
 def _inventory_locations(name):
     local = os.path.join(_INTERSPHINX_DIR, f"{name}.inv")
-    return (None, *([local] if os.path.isfile(local) else []), _EMPTY_INVENTORY)
+    return (
+        None,
+        *([local] if os.path.isfile(local) else []),
+        _EMPTY_INVENTORY,
+    )
 
 
 intersphinx_mapping = {
-    name: (url, _inventory_locations(name)) for name, url in _INTERSPHINX_SITES.items()
+    name: (url, _inventory_locations(name))
+    for name, url in _INTERSPHINX_SITES.items()
 }
 intersphinx_timeout = 10
 
@@ -110,7 +117,11 @@ html_css_files = ["sknet.css"]
 html_theme_options = {
     "navbar_align": "left",
     "icon_links": [
-        {"name": "Source code", "url": repository_url, "icon": "fa-brands fa-github"},
+        {
+            "name": "Source code",
+            "url": repository_url,
+            "icon": "fa-brands fa-github",
+        },
     ],
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
@@ -166,11 +177,15 @@ def _check_api_reference(app):
     for module_name in _PUBLIC_MODULES:
         module = importlib.import_module(module_name)
         for name in getattr(module, "__all__", []):
-            if name.startswith("__") or name.isupper():  # __version__, registries
+            if (
+                name.startswith("__") or name.isupper()
+            ):  # __version__, registries
                 continue
             full = f"{module_name}.{name}"
             also_top = getattr(top, name, None) is getattr(module, name)
-            if full not in documented and not (also_top and f"sknet.{name}" in documented):
+            if full not in documented and not (
+                also_top and f"sknet.{name}" in documented
+            ):
                 logger.warning(f"public name {full} is missing from api.rst")
     for full in sorted(documented):
         module_name, name = full.rsplit(".", 1)
@@ -202,14 +217,19 @@ def _unlink_sklearn_references(app, what, name, obj, options, lines):
     for line in lines:
         if note_indent is not None:
             # A note runs on over its more-indented (or blank) lines.
-            if not line.strip() or len(line) - len(line.lstrip()) > note_indent:
+            if (
+                not line.strip()
+                or len(line) - len(line.lstrip()) > note_indent
+            ):
                 continue
             note_indent = None
         match = _VERSION_NOTE.match(line)
         if match:
             note_indent = len(match.group(1))
             continue
-        kept.append(_SKLEARN_ROLE.sub(lambda m: m.group(1) or m.group(2), line))
+        kept.append(
+            _SKLEARN_ROLE.sub(lambda m: m.group(1) or m.group(2), line)
+        )
     lines[:] = kept
 
 
@@ -261,7 +281,10 @@ def _check_built_pages(app, exception):
     logger = logging.getLogger("sknet.pages")
     for root, _, files in os.walk(app.outdir):
         for file in files:
-            if not file.endswith(".html") or file in ("genindex.html", "search.html"):
+            if not file.endswith(".html") or file in (
+                "genindex.html",
+                "search.html",
+            ):
                 continue
             path = os.path.join(root, file)
             page = os.path.relpath(path, app.outdir)
