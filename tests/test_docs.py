@@ -111,9 +111,11 @@ def _import(module_name):
 def _docstrings():
     """``(where, docstring)`` of every module, class, function and method that
     the API page can show: those of the public modules and of the estimators'
-    shared base. Read at run time, since some are assembled when imported."""
+    shared base and its mixins. Read at run time, since some are assembled
+    when imported."""
     paths = [p for p in PACKAGE.glob("*.py") if not p.name.startswith("_")]
-    for path in sorted([*paths, PACKAGE / "_base.py", PACKAGE / "_summary.py"]):
+    shared = [PACKAGE / "_base.py", *PACKAGE.glob("_estimator_*.py"), PACKAGE / "_summary.py"]
+    for path in sorted([*paths, *shared]):
         module = _import(f"sknet.{path.stem}")
         if module is None:
             continue
