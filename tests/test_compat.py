@@ -225,6 +225,8 @@ def test_fallbacks_in_place_of_scikit_learns(monkeypatch):
     pd = pytest.importorskip("pandas")
     xps = pytest.importorskip("array_api_strict")
     import sknet._base as base
+    import sknet._estimator_inputs as inputs
+    import sknet._estimator_placement as placement
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(
@@ -237,11 +239,12 @@ def test_fallbacks_in_place_of_scikit_learns(monkeypatch):
         reference = LayeredRegressor(categorical_features="from_dtype", **settings).fit(X, y)
         plain = LayeredRegressor(**settings).fit(X_numeric, y)
 
+    # Each name is replaced in the module that calls it.
     monkeypatch.setattr(
-        base, "_check_categorical_features", _compat._check_categorical_features_fallback
+        inputs, "_check_categorical_features", _compat._check_categorical_features_fallback
     )
     monkeypatch.setattr(base, "check_same_namespace", _compat._check_same_namespace)
-    monkeypatch.setattr(base, "move_to", _compat._move_to)
+    monkeypatch.setattr(placement, "move_to", _compat._move_to)
     with pytest.warns(sklearn.exceptions.ConvergenceWarning):
         model = LayeredRegressor(categorical_features="from_dtype", **settings).fit(X, y)
     np.testing.assert_array_equal(model.is_categorical_, [False, True])

@@ -110,10 +110,13 @@ def _import(module_name):
 
 def _docstrings():
     """``(where, docstring)`` of every module, class, function and method that
-    the API page can show: those of the public modules and of the estimators'
-    shared base. Read at run time, since some are assembled when imported."""
+    the API page can show: those of the public modules, of the estimators'
+    shared base and of the mixins of both. Read at run time, since some are
+    assembled when imported."""
     paths = [p for p in PACKAGE.glob("*.py") if not p.name.startswith("_")]
-    for path in sorted([*paths, PACKAGE / "_base.py", PACKAGE / "_summary.py"]):
+    shared = [PACKAGE / "_base.py", *PACKAGE.glob("_estimator_*.py"), PACKAGE / "_summary.py"]
+    mixins = PACKAGE.glob("_network_*.py")  # Network's fit, predict, get_weights, ...
+    for path in sorted([*paths, *shared, *mixins]):
         module = _import(f"sknet.{path.stem}")
         if module is None:
             continue
