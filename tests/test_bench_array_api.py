@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("torch")
+# Under ``-n auto --dist loadgroup`` one worker runs the script once for the
+# whole module, instead of each worker running it for its share of the tests.
+pytestmark = pytest.mark.xdist_group("bench_array_api")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_array_api.py"
