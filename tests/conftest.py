@@ -65,7 +65,7 @@ def _one_torch_thread():
 
 
 # sknet supports every scikit-learn from the floor pyproject.toml declares
-# (sknet._compat.SKLEARN_MIN_VERSION); a test that needs a newer one (its
+# (sknet._base.compat.SKLEARN_MIN_VERSION); a test that needs a newer one (its
 # callbacks, or a reference estimator's newer option) skips on older ones, and
 # says which version it needs.
 SKLEARN_VERSION = Version(sklearn.__version__)

@@ -12,7 +12,7 @@ import pytest
 
 # These tests hold the estimators to scikit-learn 1.9's array-API contract
 # (labels on the host, its check_array_api_input and move_estimator_to); on
-# older versions sknet declares no array-API support (sknet._compat).
+# older versions sknet declares no array-API support (sknet._base.compat).
 pytest.importorskip("sklearn", minversion="1.9")
 
 import array_api_strict as xps

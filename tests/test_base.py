@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 
 import sknet
-from sknet import (
-    LayeredClassifier,
-    _base,
-    _estimator_inputs,
-    _estimator_network,
-    _estimator_placement,
-)
+from sknet import LayeredClassifier, _base
+from sknet._base import inputs as _estimator_inputs
+from sknet._base import network as _estimator_network
+from sknet._base import placement as _estimator_placement
 
 ROOT = Path(sknet.__file__).parent
 
@@ -46,7 +43,7 @@ def test_pickle_naming_the_numeric_block_in_base_loads():
     # before the split name it sknet._base._numeric_block.
     model, X = _categorical_model()
     data = pickle.dumps(model, protocol=2)  # names written as "module\nname\n"
-    new = b"csknet._estimator_inputs\n_numeric_block\n"
+    new = b"csknet._base.inputs\n_numeric_block\n"
     assert data.count(new) == 1
     old = data.replace(new, b"csknet._base\n_numeric_block\n")
     loaded = pickle.loads(old)
@@ -58,7 +55,7 @@ def test_skops_file_naming_the_numeric_block_in_base_loads():
     model, X = _categorical_model()
     files = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
     schema = files.read("schema.json").decode()
-    new = '"__module__": "sknet._estimator_inputs"'
+    new = '"__module__": "sknet._base.inputs"'
     assert new in schema  # the encoder's transformer, and its fitted clone
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as rewritten:
@@ -70,7 +67,7 @@ def test_skops_file_naming_the_numeric_block_in_base_loads():
     data = out.getvalue()
     untrusted = sio.get_untrusted_types(data=data)
     assert "sknet._base._numeric_block" in untrusted
-    assert not any(name.startswith("sknet._estimator_inputs") for name in untrusted)
+    assert not any(name.startswith("sknet._base.inputs") for name in untrusted)
     loaded = sio.loads(data, trusted=untrusted)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
@@ -78,13 +75,14 @@ def test_skops_file_naming_the_numeric_block_in_base_loads():
 @pytest.mark.parametrize(
     "name",
     [
-        "_base",
-        "_epoch_tasks",
-        "_estimator_inputs",
-        "_estimator_network",
-        "_estimator_placement",
-        "_estimator_repr",
-        "_estimator_training",
+        "_base/__init__",
+        "_base/compat",
+        "_base/display",
+        "_base/epoch_tasks",
+        "_base/fitting",
+        "_base/inputs",
+        "_base/network",
+        "_base/placement",
         "network",
         "_network_fit",
         "_network_predict",

@@ -1,7 +1,7 @@
-"""sknet on every scikit-learn it declares: the floor, and the fallbacks of sknet._compat.
+"""sknet on every scikit-learn it declares: the floor, and the fallbacks of sknet._base.compat.
 
 The names that are newer than the floor (the callback API of 1.9, a few
-private array-API and validation helpers) have fallbacks in sknet._compat. The
+private array-API and validation helpers) have fallbacks in sknet._base.compat. The
 fallbacks are tested here on whatever scikit-learn is installed, against
 scikit-learn's own functions where it has them; and a subprocess that hides
 the newer names shows that sknet imports, fits, predicts and refuses
@@ -21,7 +21,8 @@ from packaging.version import Version
 from scipy import sparse
 
 from conftest import requires_sklearn
-from sknet import LayeredClassifier, LayeredRegressor, _compat
+from sknet import LayeredClassifier, LayeredRegressor
+from sknet._base import compat as _compat
 from sknet.backends import to_numpy
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -225,8 +226,8 @@ def test_fallbacks_in_place_of_scikit_learns(monkeypatch):
     pd = pytest.importorskip("pandas")
     xps = pytest.importorskip("array_api_strict")
     import sknet._base as base
-    import sknet._estimator_inputs as inputs
-    import sknet._estimator_placement as placement
+    import sknet._base.inputs as inputs
+    import sknet._base.placement as placement
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(
@@ -288,7 +289,8 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
-from sknet import LayeredClassifier, _compat
+from sknet import LayeredClassifier
+from sknet._base import compat as _compat
 
 assert not _compat.HAS_CALLBACKS
 assert _compat.move_to is _compat._move_to

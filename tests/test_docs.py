@@ -114,10 +114,12 @@ def _docstrings():
     shared base and of the mixins of both. Read at run time, since some are
     assembled when imported."""
     paths = [p for p in PACKAGE.glob("*.py") if not p.name.startswith("_")]
-    shared = [PACKAGE / "_base.py", *PACKAGE.glob("_estimator_*.py"), PACKAGE / "_summary.py"]
+    shared = [*(PACKAGE / "_base").glob("*.py"), PACKAGE / "_summary.py"]
     mixins = PACKAGE.glob("_network_*.py")  # Network's fit, predict, get_weights, ...
     for path in sorted([*paths, *shared, *mixins]):
-        module = _import(f"sknet.{path.stem}")
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        module = _import(f"sknet.{name}")
         if module is None:
             continue
         yield module.__name__, module.__doc__ or ""
@@ -232,7 +234,7 @@ def test_pyproject_uses_the_distribution_name_everywhere():
 
 def _hint_sources():
     yield ROOT / "README.md"
-    yield from sorted(PACKAGE.glob("*.py"))
+    yield from sorted(PACKAGE.rglob("*.py"))
     yield from _rst_sources()
     yield from sorted((DOCS / "examples").glob("*.py"))
     yield DOCS / "conf.py"

@@ -19,14 +19,7 @@ SCIKIT_LEARN_SIDE = {
     "__init__",
     "__main__",
     "_base",
-    "_compat",
     "_docstrings",
-    "_epoch_tasks",
-    "_estimator_inputs",
-    "_estimator_network",
-    "_estimator_placement",
-    "_estimator_repr",
-    "_estimator_training",
     "estimators",
     "onnx",
     "plotting",
@@ -54,7 +47,10 @@ def _module_path(name):
 # modules built on numba (an optional extra) are imported, and their examples
 # run, only where it is installed.
 ENGINE = sorted(
-    name for name in map(_module_name, ROOT.rglob("*.py")) if name not in SCIKIT_LEARN_SIDE
+    name
+    for name in map(_module_name, ROOT.rglob("*.py"))
+    # A package on the scikit-learn side (_base) is so with all its modules.
+    if name.split(".")[0] not in SCIKIT_LEARN_SIDE
 )
 IMPORTABLE = [name for name in ENGINE if HAS_NUMBA or "numba" not in name]
 ENGINE_MODULES = [importlib.import_module(f"sknet.{name}") for name in IMPORTABLE]

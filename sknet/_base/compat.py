@@ -21,7 +21,7 @@ module is on the scikit-learn side: the engine modules never import it.
 
 Examples
 --------
->>> from sknet import _compat
+>>> from sknet._base import compat as _compat
 >>> _compat.SKLEARN_MIN_VERSION
 '1.6'
 >>> isinstance(_compat.HAS_CALLBACKS, bool)
@@ -75,7 +75,7 @@ class _NoCallbackContext:
 
     Examples
     --------
-    >>> from sknet._compat import _NoCallbackContext
+    >>> from sknet._base.compat import _NoCallbackContext
     >>> context = _NoCallbackContext()
     >>> context.subcontext(task_name="epoch") is context
     True
@@ -106,7 +106,7 @@ class _NoCallbackSupportMixin:
 
     Examples
     --------
-    >>> from sknet._compat import _NoCallbackSupportMixin
+    >>> from sknet._base.compat import _NoCallbackSupportMixin
     >>> class Estimator(_NoCallbackSupportMixin):
     ...     pass
     >>> estimator = Estimator()
@@ -182,7 +182,7 @@ def _move_to(array, *, xp, device):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknet._compat import _move_to
+    >>> from sknet._base.compat import _move_to
     >>> _move_to([1.0, 2.0], xp=np, device="cpu")
     array([1., 2.])
     """
@@ -195,7 +195,7 @@ def _move_to(array, *, xp, device):
             "Sparse arrays are only accepted (and passed through) when the target "
             "namespace is numpy."
         )
-    from .backends import to_numpy
+    from ..backends import to_numpy
 
     if isinstance(array, (list, tuple)) or not is_array_api_obj(array):
         array = np.asarray(array)
@@ -221,9 +221,11 @@ def _check_same_namespace(X, estimator, *, attribute, method):
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from sknet._compat import _check_same_namespace
+    >>> from sknet._base.compat import _check_same_namespace
     >>> fitted = SimpleNamespace(coef_=np.ones(2))
-    >>> _check_same_namespace([[1.0, 2.0]], fitted, attribute="coef_", method="predict")
+    >>> _check_same_namespace(
+    ...     [[1.0, 2.0]], fitted, attribute="coef_", method="predict"
+    ... )
     """
     if not sklearn.get_config()["array_api_dispatch"]:
         return
@@ -263,10 +265,11 @@ def _check_categorical_features_fallback(X, categorical_features):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknet._compat import _check_categorical_features_fallback
+    >>> from sknet._base.compat import _check_categorical_features_fallback
     >>> _check_categorical_features_fallback(np.zeros((2, 3)), [2])
     array([False, False,  True])
-    >>> _check_categorical_features_fallback(np.zeros((2, 3)), "from_dtype") is None
+    >>> mask = _check_categorical_features_fallback(np.zeros((2, 3)), "from_dtype")
+    >>> mask is None
     True
     """
     if categorical_features is None:

@@ -11,15 +11,15 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ._estimator_placement import on_host, same_place, where
-from ._safeguards import memory_limit, training_bytes
-from .activations import ACTIVATIONS, get_activation
-from .embeddings import PeriodicEmbedding
-from .layers import Dense
-from .network import Network
-from .normalization import BatchNorm
-from .optimizers import LBFGS, SGD, Adam, AdamW
-from .schedules import Cosine, Plateau, Step, WarmupCosine
+from .._safeguards import memory_limit, training_bytes
+from ..activations import ACTIVATIONS, get_activation
+from ..embeddings import PeriodicEmbedding
+from ..layers import Dense
+from ..network import Network
+from ..normalization import BatchNorm
+from ..optimizers import LBFGS, SGD, Adam, AdamW
+from ..schedules import Cosine, Plateau, Step, WarmupCosine
+from .placement import on_host, same_place, where
 
 HIDDEN_ACTIVATIONS = sorted(name for name, act in ACTIVATIONS.items() if not act.output_only)
 

@@ -4,12 +4,12 @@ The hyperparameters are scikit-learn MLP's, plus per-layer activations and
 dropout. :class:`_BaseLayered` translates them into a :class:`sknet.Network`
 and the arguments of its ``fit``: batching and backpropagation are the
 engine's; early stopping, convergence warnings and fitted attributes are kept
-on the estimators' side. Each role is a module of its own: where the data live
-(``_estimator_placement``), the input encoding (``_estimator_inputs``), the
-network configuration (``_estimator_network``), the fit loops
-(``_estimator_training``, with the callbacks' ``_epoch_tasks``) and the summary
-and HTML repr (``_estimator_repr``); this module holds the parameters, the
-fitted attributes read from the engine and prediction.
+on the estimators' side. Each role is a module of this package: where the
+data live (``placement``), the input encoding (``inputs``), the network
+configuration (``network``), the fit loops (``fitting``, with the callbacks'
+``epoch_tasks``), the summary and HTML repr (``display``) and the names that
+differ between scikit-learn versions (``compat``); this module holds the
+parameters, the fitted attributes read from the engine and prediction.
 """
 
 import copy
@@ -20,20 +20,20 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._compat import ARRAY_API_TAG, CallbackSupportMixin, check_same_namespace
+from .._safeguards import LayerArrays, checked_layer_array, layer_parameter, write_layer_array
+from ..layers import Dense
+from ..schedules import SCHEDULES
+from .compat import ARRAY_API_TAG, CallbackSupportMixin, check_same_namespace
+from .display import _ReprMixin
+from .fitting import _FitMixin
 
 # Besides what _BaseLayered uses, the imports below give names that are found
 # here: on_host and same_place by the estimators, _numeric_block by the
 # pickles of fitted estimators (a categorical encoder holds it by reference,
 # and those made before the split name it sknet._base._numeric_block).
-from ._estimator_inputs import _InputsMixin, _numeric_block  # noqa: F401
-from ._estimator_network import HIDDEN_ACTIVATIONS, _NetworkMixin
-from ._estimator_placement import on_host, same_place, take_rows, where  # noqa: F401
-from ._estimator_repr import _ReprMixin
-from ._estimator_training import _FitMixin
-from ._safeguards import LayerArrays, checked_layer_array, layer_parameter, write_layer_array
-from .layers import Dense
-from .schedules import SCHEDULES
+from .inputs import _InputsMixin, _numeric_block  # noqa: F401
+from .network import HIDDEN_ACTIVATIONS, _NetworkMixin
+from .placement import on_host, same_place, take_rows, where  # noqa: F401
 
 REGRESSION_LOSSES = ["absolute_error", "huber", "poisson", "squared_error"]
 
@@ -191,5 +191,5 @@ class _BaseLayered(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.array_api_support = ARRAY_API_TAG  # scikit-learn >= 1.9's contract (see _compat)
+        tags.array_api_support = ARRAY_API_TAG  # scikit-learn >= 1.9's contract (see .compat)
         return tags

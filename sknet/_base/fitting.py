@@ -16,11 +16,11 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.validation import _check_sample_weight, check_X_y, validate_data
 
-from ._epoch_tasks import _EpochTasks
-from ._estimator_inputs import _categorical_encoder, _is_categorical, _numeric_encoder
-from ._estimator_placement import on_host, same_place, take_rows, where
-from ._safeguards import STOCHASTIC_SOLVERS, restores_on_error
-from .training import DivergenceError
+from .._safeguards import STOCHASTIC_SOLVERS, restores_on_error
+from ..training import DivergenceError
+from .epoch_tasks import _EpochTasks
+from .inputs import _categorical_encoder, _is_categorical, _numeric_encoder
+from .placement import on_host, same_place, take_rows, where
 
 
 class _FitMixin:

@@ -18,9 +18,9 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_array
 
-from ._compat import _check_categorical_features
-from ._estimator_placement import on_host, same_place, where
-from .preprocessing import PiecewiseLinearEncoder
+from ..preprocessing import PiecewiseLinearEncoder
+from .compat import _check_categorical_features
+from .placement import on_host, same_place, where
 
 # -- categorical features ------------------------------------------------------
 # A fitted estimator's encoder holds _numeric_block by reference: pickles made

@@ -10,8 +10,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils._array_api import get_namespace_and_device
 
-from ._compat import move_to
-from .backends import to_numpy
+from ..backends import to_numpy
+from .compat import move_to
 
 
 def where(X):
@@ -22,7 +22,7 @@ def where(X):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknet._estimator_placement import where
+    >>> from sknet._base.placement import where
     >>> where(np.zeros(2))[2]
     True
     """
@@ -36,7 +36,7 @@ def on_host(array):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknet._estimator_placement import on_host
+    >>> from sknet._base.placement import on_host
     >>> on_host(np.ones(2))
     array([1., 1.])
     """
@@ -51,7 +51,7 @@ def same_place(array, like):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknet._estimator_placement import same_place
+    >>> from sknet._base.placement import same_place
     >>> same_place([1.0, 2.0], np.zeros(1))
     array([1., 2.])
     """
@@ -69,7 +69,7 @@ def take_rows(array, rows):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknet._estimator_placement import take_rows
+    >>> from sknet._base.placement import take_rows
     >>> take_rows(np.arange(4), np.array([3, 0]))
     array([3, 0])
     """

@@ -61,7 +61,7 @@ class _ReprMixin:
         91
         """
         check_is_fitted(self, "network_")
-        from ._summary import summary_table
+        from .._summary import summary_table
 
         outputs = self.n_outputs_
         title = (
