@@ -78,9 +78,10 @@ clip_grad_norm : float or None, default=None
 averaging : {{"ema"}} or None, default=None
     "ema" keeps an exponential moving average of the weights during
     training (stochastic solvers) and ends the fit with it: a cheap
-    ensemble of the last epochs. With ``early_stopping`` the best epoch's
-    weights are kept instead, as without averaging; a warm start or
-    ``partial_fit`` continues from the averaged weights. (sknet only.)
+    ensemble of the last epochs. With ``early_stopping`` the average is
+    what each epoch's validation score measures, and the best epoch's
+    average is kept; a warm start or ``partial_fit`` continues from the
+    averaged weights. (sknet only.)
 ema_decay : float, default=0.999
     The average's decay per step, in [0, 1); step ``t`` uses
     ``min(ema_decay, (1 + t) / (10 + t))``. (sknet only.)

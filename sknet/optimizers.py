@@ -315,7 +315,9 @@ default="constant"
     averaging : {None, "ema"}, default=None
         ``"ema"`` keeps an exponential moving average of the parameters,
         which become the network's parameters at the end of each fit (a
-        warm start continues from them, with the average kept).
+        warm start continues from them, with the average kept). At each
+        epoch's end the validation loss and the callbacks see the average;
+        training goes on from the raw parameters.
     ema_decay : float, default=0.999
         The average's decay per step, in [0, 1); step ``t`` uses
         ``min(ema_decay, (1 + t) / (10 + t))``.
@@ -465,7 +467,9 @@ class Adam(_Stochastic):
     averaging : {None, "ema"}, default=None
         ``"ema"`` keeps an exponential moving average of the parameters,
         which become the network's parameters at the end of each fit (a
-        warm start continues from them, with the average kept).
+        warm start continues from them, with the average kept). At each
+        epoch's end the validation loss and the callbacks see the average;
+        training goes on from the raw parameters.
     ema_decay : float, default=0.999
         The average's decay per step, in [0, 1); step ``t`` uses
         ``min(ema_decay, (1 + t) / (10 + t))``.
