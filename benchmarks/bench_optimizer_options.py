@@ -10,7 +10,9 @@ option: mean score ± std and the mean fit time.
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_diabetes, load_digits
@@ -18,7 +20,10 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sknet import LayeredClassifier, LayeredRegressor
+# The checkout this script is in, not whichever sknet is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sknet import LayeredClassifier, LayeredRegressor  # noqa: E402
 
 OPTIONS = {
     "default (MLP)": {},

@@ -78,9 +78,10 @@ clip_grad_norm : float or None, default=None
 averaging : {{"ema"}} or None, default=None
     "ema" keeps an exponential moving average of the weights during
     training (stochastic solvers) and ends the fit with it: a cheap
-    ensemble of the last epochs. With ``early_stopping`` the best epoch's
-    weights are kept instead, as without averaging; a warm start or
-    ``partial_fit`` continues from the averaged weights. (sknet only.)
+    ensemble of the last epochs. With ``early_stopping`` the average is
+    what each epoch's validation score measures, and the best epoch's
+    average is kept; a warm start or ``partial_fit`` continues from the
+    averaged weights. (sknet only.)
 ema_decay : float, default=0.999
     The average's decay per step, in [0, 1); step ``t`` uses
     ``min(ema_decay, (1 + t) / (10 + t))``. (sknet only.)
@@ -181,3 +182,143 @@ is_categorical_ : ndarray of shape (`n_features_in_`,), dtype=bool, or None
 network_ : Network
     The fitted engine.
 """
+
+
+_CLASSIFIER_SUMMARY = """A neural-network classifier: per-layer sizes, activations and dropout.
+
+A drop-in superset of scikit-learn's ``MLPClassifier``: every parameter of it
+has the same name, default and meaning. Binary targets get one sigmoid output,
+multiclass targets a softmax, multilabel indicator matrices independent
+sigmoids; all are trained on the log loss.
+
+Parameters
+----------
+"""
+
+_CLASSIFIER_EXTRAS = """\
+class_weight : dict, "balanced" or None, default=None
+    Weights of the classes, multiplied into the sample weights. "balanced"
+    gives every class the same total weight, counting sample weights (for
+    multilabel targets, each label is balanced and the factors multiplied).
+
+Attributes
+----------
+classes_ : ndarray of shape (n_classes,)
+    The class labels.
+"""
+
+_CLASSIFIER_EXAMPLES = """
+Examples
+--------
+>>> from sklearn.datasets import load_iris
+>>> from sknet import LayeredClassifier
+>>> X, y = load_iris(return_X_y=True)
+>>> clf = LayeredClassifier((16, 8), activation=["tanh", "relu"],
+...                         solver="lbfgs", max_iter=500,
+...                         random_state=0).fit(X, y)
+>>> clf.predict_proba(X[:1]).shape
+(1, 3)
+>>> bool(clf.score(X, y) > 0.95)
+True
+
+scikit-learn's callbacks see every epoch (here, the accuracy after each):
+
+>>> from sklearn.callback import ScoringMonitor
+>>> monitor = ScoringMonitor(scoring="accuracy")
+>>> clf = LayeredClassifier((8,), max_iter=20, random_state=0)
+>>> clf = clf.set_callbacks(monitor).fit(X, y)
+>>> rows = monitor.get_logs().data
+>>> len([row for row in rows if row["task_name"] == "epoch"])
+20
+"""
+
+_REGRESSOR_SUMMARY = """A neural-network regressor: per-layer sizes, activations and dropout.
+
+A drop-in superset of scikit-learn's ``MLPRegressor``: every parameter of it
+has the same name, default and meaning. The output layer is linear (the
+exponential for the Poisson loss); 2-D ``y`` gives multi-output regression.
+
+Parameters
+----------
+loss : {"squared_error", "absolute_error", "huber", "poisson"} or Loss, \
+default="squared_error"
+    The training loss: half squared error, absolute error (robust, fits the
+    median), Huber (squared near zero, absolute beyond 1), or half Poisson
+    deviance with an exponential output (``y`` must be non-negative).
+"""
+
+_REGRESSOR_EXTRAS = """\
+target_scaling : {"standard"} or None, default=None
+    ``"standard"``: the network learns the standardised target
+    ``(y - mean) / std`` (sample-weighted mean and population standard
+    deviation of each output, computed by the first fit; a constant
+    output keeps a scale of 1), and predictions are mapped back. This is
+    ``TransformedTargetRegressor(regressor, transformer=StandardScaler())``
+    in one parameter, and matters for targets far from unit scale (prices,
+    counts in the thousands), which the output layer would otherwise spend
+    its training reaching. ``loss_curve_``, ``loss_``, ``best_loss_`` and
+    ``validation_loss_curve_`` are in the standardised units;
+    ``validation_scores_`` (R²) and ``predict`` are in the units of ``y``.
+    Refused with ``loss="poisson"``, whose targets must stay non-negative.
+    None: MLP's behaviour. (sknet only.)
+
+Attributes
+----------
+"""
+
+_REGRESSOR_EXAMPLES = """
+Examples
+--------
+>>> from sklearn.datasets import make_regression
+>>> from sknet import LayeredRegressor
+>>> X, y = make_regression(n_samples=200, n_features=4, noise=0.1,
+...                        random_state=0)
+>>> reg = LayeredRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
+>>> bool(reg.score(X, y) > 0.99)
+True
+
+A target in the tens of thousands, learnt on its standardised scale:
+
+>>> reg = LayeredRegressor(hidden_layer_sizes=(16,), max_iter=300,
+...                        target_scaling="standard", random_state=0)
+>>> bool(reg.fit(X, 30_000 + 100 * y).score(X, 30_000 + 100 * y) > 0.95)
+True
+
+A pandas ``category`` column, one-hot encoded inside:
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"size": X[:, 0],
+...                       "city": pd.Categorical(["A", "B"] * 100)})
+>>> reg = LayeredRegressor(categorical_features="from_dtype",
+...                        hidden_layer_sizes=(), solver="lbfgs")
+>>> reg.fit(frame, y).is_categorical_
+array([False,  True])
+"""
+
+
+def estimator_docstrings(hidden_activations):
+    """The docstrings of LayeredClassifier and LayeredRegressor, in that order."""
+    names = ", ".join(hidden_activations)
+    classifier = (
+        _CLASSIFIER_SUMMARY
+        + PARAMETERS.format(
+            no_hidden="logistic regression",
+            activations=names,
+            stratified=" (stratified by class when every class has two samples)",
+        )
+        + _CLASSIFIER_EXTRAS
+        + ATTRIBUTES
+        + _CLASSIFIER_EXAMPLES
+    )
+    regressor = (
+        _REGRESSOR_SUMMARY
+        + PARAMETERS.format(
+            no_hidden="linear regression; Ridge for the squared error with lbfgs",
+            activations=names,
+            stratified="",
+        )
+        + _REGRESSOR_EXTRAS
+        + ATTRIBUTES
+        + _REGRESSOR_EXAMPLES
+    )
+    return classifier, regressor

@@ -10,8 +10,6 @@ import math
 from numbers import Real
 
 import numpy as np
-from array_api_compat import is_array_api_obj
-from scipy import sparse
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
@@ -26,100 +24,19 @@ from ._base import (
     same_place,
     where,
 )
-from ._docstrings import ATTRIBUTES, PARAMETERS
+from ._base.labels import (
+    _balanced,
+    _check_labels,
+    _device_accuracy,
+    _labels_to_host,
+)
+from ._docstrings import estimator_docstrings
 from ._safeguards import if_partial_fit_possible
 from .losses import LOSSES
 
 __all__ = ["LayeredClassifier", "LayeredRegressor"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _balanced(codes, sample_weight):
-    """Weights giving every class present the same total sample weight."""
-    totals = np.bincount(codes, weights=sample_weight)
-    present = totals > 0
-    per_class = np.zeros_like(totals)
-    per_class[present] = totals.sum() / (present.sum() * totals[present])
-    return per_class[codes].astype(sample_weight.dtype)
-
-
-def _is_missing(label):
-    if label is None or type(label).__name__ in ("NAType", "NaTType"):  # pandas' NA, NaT
-        return True
-    return isinstance(label, (float, np.floating)) and label != label  # NaN
-
-
-def _labels_to_host(labels):
-    """Class labels (``y`` or ``classes``) of another array library as numpy, on the host.
-
-    Labels are encoded on the host and ``classes_`` is a numpy array, whatever
-    library and device ``X`` and ``y`` come from. Lists and pandas objects
-    pass through unchanged (their checks need them as they are).
-    """
-    if is_array_api_obj(labels) and not isinstance(labels, np.ndarray):
-        return on_host(labels)
-    return labels
-
-
-def _device_accuracy(prediction, Y, sample_weight, multiclass):
-    """The (weighted) accuracy of ``prediction`` against encoded targets ``Y``, as a float.
-
-    The labels ``LabelBinarizer.inverse_transform`` would give: the largest
-    probability for multiclass outputs, each probability above 0.5 otherwise
-    (every label of a row right, for multilabel targets). Computed in the
-    predictions' namespace and device; one number is read.
-    """
-    xp = where(prediction)[0]
-    if multiclass:
-        right = xp.argmax(prediction, axis=1) == xp.argmax(Y, axis=1)
-    else:
-        right = xp.all((prediction > 0.5) == (Y > 0.5), axis=1)
-    right = xp.astype(right, prediction.dtype)
-    if sample_weight is None:
-        return float(xp.mean(right))
-    sample_weight = xp.astype(sample_weight, prediction.dtype)
-    return float(xp.sum(right * sample_weight) / xp.sum(sample_weight))
-
-
-def _check_labels(y, name="y"):
-    """Refuse missing class labels, and labels mixing strings and numbers.
-
-    Without this check, numpy turns a list mixing them into strings (1
-    becomes "1") and sorting an object array of them fails with a TypeError.
-    """
-    if y is None or sparse.issparse(y):
-        return  # validate_data explains
-    if is_array_api_obj(y) and not isinstance(y, np.ndarray):
-        return  # arrays of other libraries hold numbers, never objects
-    values = y
-    if not isinstance(y, np.ndarray):
-        try:  # a list or pandas object, as it is: no conversion to strings
-            values = np.asarray(y, dtype=object)
-        except (TypeError, ValueError):
-            return  # ragged or stranger: validate_data explains
-    if values.dtype != object:
-        return
-    flat = values.ravel()
-    types = set(map(type, flat))
-    maybe_missing = (type(None), float, np.floating)
-    if any(issubclass(t, maybe_missing) or t.__name__ in ("NAType", "NaTType") for t in types):
-        rows = [i for i, label in enumerate(flat) if _is_missing(label)]
-        if rows:
-            raise ValueError(
-                f"{name} has missing class labels (None, NaN or pd.NA) in {len(rows)} "
-                f"row(s), the first at index {rows[0]}. Every sample needs a class label: "
-                "drop those rows or give them one."
-            )
-    is_text = [issubclass(t, (str, bytes)) for t in types]
-    if any(is_text) and not all(is_text):
-        text = next(label for label in flat if isinstance(label, (str, bytes)))
-        other = next(label for label in flat if not isinstance(label, (str, bytes)))
-        raise ValueError(
-            f"{name} mixes string and non-string class labels (e.g. {text!r} and {other!r}); "
-            "labels must be all strings or all numbers. Convert them to one type first, "
-            "e.g. with astype(str)."
-        )
 
 
 class LayeredClassifier(ClassifierMixin, _BaseLayered):
@@ -675,137 +592,4 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         return tags
 
 
-_CLASSIFIER_SUMMARY = """A neural-network classifier: per-layer sizes, activations and dropout.
-
-A drop-in superset of scikit-learn's ``MLPClassifier``: every parameter of it
-has the same name, default and meaning. Binary targets get one sigmoid output,
-multiclass targets a softmax, multilabel indicator matrices independent
-sigmoids; all are trained on the log loss.
-
-Parameters
-----------
-"""
-
-_CLASSIFIER_EXTRAS = """\
-class_weight : dict, "balanced" or None, default=None
-    Weights of the classes, multiplied into the sample weights. "balanced"
-    gives every class the same total weight, counting sample weights (for
-    multilabel targets, each label is balanced and the factors multiplied).
-
-Attributes
-----------
-classes_ : ndarray of shape (n_classes,)
-    The class labels.
-"""
-
-_CLASSIFIER_EXAMPLES = """
-Examples
---------
->>> from sklearn.datasets import load_iris
->>> from sknet import LayeredClassifier
->>> X, y = load_iris(return_X_y=True)
->>> clf = LayeredClassifier((16, 8), activation=["tanh", "relu"],
-...                         solver="lbfgs", max_iter=500,
-...                         random_state=0).fit(X, y)
->>> clf.predict_proba(X[:1]).shape
-(1, 3)
->>> bool(clf.score(X, y) > 0.95)
-True
-
-scikit-learn's callbacks see every epoch (here, the accuracy after each):
-
->>> from sklearn.callback import ScoringMonitor
->>> monitor = ScoringMonitor(scoring="accuracy")
->>> clf = LayeredClassifier((8,), max_iter=20, random_state=0)
->>> clf = clf.set_callbacks(monitor).fit(X, y)
->>> rows = monitor.get_logs().data
->>> len([row for row in rows if row["task_name"] == "epoch"])
-20
-"""
-
-_REGRESSOR_SUMMARY = """A neural-network regressor: per-layer sizes, activations and dropout.
-
-A drop-in superset of scikit-learn's ``MLPRegressor``: every parameter of it
-has the same name, default and meaning. The output layer is linear (the
-exponential for the Poisson loss); 2-D ``y`` gives multi-output regression.
-
-Parameters
-----------
-loss : {"squared_error", "absolute_error", "huber", "poisson"} or Loss, \
-default="squared_error"
-    The training loss: half squared error, absolute error (robust, fits the
-    median), Huber (squared near zero, absolute beyond 1), or half Poisson
-    deviance with an exponential output (``y`` must be non-negative).
-"""
-
-_REGRESSOR_EXTRAS = """\
-target_scaling : {"standard"} or None, default=None
-    ``"standard"``: the network learns the standardised target
-    ``(y - mean) / std`` (sample-weighted mean and population standard
-    deviation of each output, computed by the first fit; a constant
-    output keeps a scale of 1), and predictions are mapped back. This is
-    ``TransformedTargetRegressor(regressor, transformer=StandardScaler())``
-    in one parameter, and matters for targets far from unit scale (prices,
-    counts in the thousands), which the output layer would otherwise spend
-    its training reaching. ``loss_curve_``, ``loss_``, ``best_loss_`` and
-    ``validation_loss_curve_`` are in the standardised units;
-    ``validation_scores_`` (R²) and ``predict`` are in the units of ``y``.
-    Refused with ``loss="poisson"``, whose targets must stay non-negative.
-    None: MLP's behaviour. (sknet only.)
-
-Attributes
-----------
-"""
-
-_REGRESSOR_EXAMPLES = """
-Examples
---------
->>> from sklearn.datasets import make_regression
->>> from sknet import LayeredRegressor
->>> X, y = make_regression(n_samples=200, n_features=4, noise=0.1,
-...                        random_state=0)
->>> reg = LayeredRegressor(hidden_layer_sizes=(), solver="lbfgs").fit(X, y)
->>> bool(reg.score(X, y) > 0.99)
-True
-
-A target in the tens of thousands, learnt on its standardised scale:
-
->>> reg = LayeredRegressor(hidden_layer_sizes=(16,), max_iter=300,
-...                        target_scaling="standard", random_state=0)
->>> bool(reg.fit(X, 30_000 + 100 * y).score(X, 30_000 + 100 * y) > 0.95)
-True
-
-A pandas ``category`` column, one-hot encoded inside:
-
->>> import pandas as pd
->>> frame = pd.DataFrame({"size": X[:, 0],
-...                       "city": pd.Categorical(["A", "B"] * 100)})
->>> reg = LayeredRegressor(categorical_features="from_dtype",
-...                        hidden_layer_sizes=(), solver="lbfgs")
->>> reg.fit(frame, y).is_categorical_
-array([False,  True])
-"""
-
-_HIDDEN_NAMES = ", ".join(HIDDEN_ACTIVATIONS)
-LayeredClassifier.__doc__ = (
-    _CLASSIFIER_SUMMARY
-    + PARAMETERS.format(
-        no_hidden="logistic regression",
-        activations=_HIDDEN_NAMES,
-        stratified=" (stratified by class when every class has two samples)",
-    )
-    + _CLASSIFIER_EXTRAS
-    + ATTRIBUTES
-    + _CLASSIFIER_EXAMPLES
-)
-LayeredRegressor.__doc__ = (
-    _REGRESSOR_SUMMARY
-    + PARAMETERS.format(
-        no_hidden="linear regression; Ridge for the squared error with lbfgs",
-        activations=_HIDDEN_NAMES,
-        stratified="",
-    )
-    + _REGRESSOR_EXTRAS
-    + ATTRIBUTES
-    + _REGRESSOR_EXAMPLES
-)
+LayeredClassifier.__doc__, LayeredRegressor.__doc__ = estimator_docstrings(HIDDEN_ACTIVATIONS)

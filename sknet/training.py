@@ -290,7 +290,7 @@ class Trainer:
                         raise Diverged
                     self.network.samples_seen_ += n
                     optimizer.end_epoch(self.network.samples_seen_)
-                    if progress.end_epoch(epoch_loss):
+                    if self._end_epoch_on_average(progress, epoch_loss, optimizer):
                         break
                 # An optimizer that averages the parameters (averaging="ema")
                 # hands its average over as the fit's result.
@@ -308,6 +308,27 @@ class Trainer:
                 # parameters whole: the layers are pointed back at them.
                 store.point_layers()
                 raise
+
+    def _end_epoch_on_average(self, progress, epoch_loss, optimizer):
+        """End the epoch with the averaged parameters in place, when there are any.
+
+        With ``averaging``, the model a fit hands over is the average: the
+        validation loss, the estimators' early stopping (which keeps the best
+        epoch's weights) and the callbacks therefore see the average, and
+        training goes on from the raw parameters.
+        """
+        averaged = getattr(optimizer, "averaged_parameters", None)
+        average = averaged() if callable(averaged) else None
+        if average is None or (self.validation is None and not self.callbacks):
+            return progress.end_epoch(epoch_loss)
+        store = self.store
+        # A copy: numpy's store writes the average into its own vector.
+        raw = self.backend.copy(store.params)
+        store.assign(average)
+        try:
+            return progress.end_epoch(epoch_loss)
+        finally:
+            store.assign(raw)
 
     def fit_full_batch(self, X, Y, sample_weight, optimizer, epochs):
         """Full-batch training (L-BFGS) for up to ``epochs`` iterations.
