@@ -13,7 +13,7 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 from scipy import sparse
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
@@ -26,6 +26,7 @@ from ._base import (
     same_place,
     where,
 )
+from ._base.scores import encoded_accuracy, r2
 from ._docstrings import ATTRIBUTES, PARAMETERS
 from ._safeguards import if_partial_fit_possible
 from .losses import LOSSES
@@ -60,26 +61,6 @@ def _labels_to_host(labels):
     if is_array_api_obj(labels) and not isinstance(labels, np.ndarray):
         return on_host(labels)
     return labels
-
-
-def _device_accuracy(prediction, Y, sample_weight, multiclass):
-    """The (weighted) accuracy of ``prediction`` against encoded targets ``Y``, as a float.
-
-    The labels ``LabelBinarizer.inverse_transform`` would give: the largest
-    probability for multiclass outputs, each probability above 0.5 otherwise
-    (every label of a row right, for multilabel targets). Computed in the
-    predictions' namespace and device; one number is read.
-    """
-    xp = where(prediction)[0]
-    if multiclass:
-        right = xp.argmax(prediction, axis=1) == xp.argmax(Y, axis=1)
-    else:
-        right = xp.all((prediction > 0.5) == (Y > 0.5), axis=1)
-    right = xp.astype(right, prediction.dtype)
-    if sample_weight is None:
-        return float(xp.mean(right))
-    sample_weight = xp.astype(sample_weight, prediction.dtype)
-    return float(xp.sum(right * sample_weight) / xp.sum(sample_weight))
 
 
 def _check_labels(y, name="y"):
@@ -350,10 +331,10 @@ class LayeredClassifier(ClassifierMixin, _BaseLayered):
         return self._label_binarizer.inverse_transform(proba)
 
     def _score_outputs(self, prediction, y, sample_weight, Y=None):
-        if Y is not None and not isinstance(prediction, np.ndarray) and len(self.classes_) > 1:
-            # On a device, with the encoded targets there too: the accuracy is
-            # computed where the predictions are, and one number is read.
-            return _device_accuracy(
+        if Y is not None and len(self.classes_) > 1:
+            # From the encoded targets, where the predictions are: one number
+            # is read from a device, and no target checks run every epoch.
+            return encoded_accuracy(
                 prediction, Y, sample_weight, self._label_binarizer.y_type_ == "multiclass"
             )
         labels = self._labels(on_host(prediction))  # labels live on the host
@@ -649,7 +630,7 @@ class LayeredRegressor(RegressorMixin, _BaseLayered):
         prediction = self._to_target_units(prediction)
         if y.ndim == 1:
             prediction = where(prediction)[0].reshape(prediction, (-1,))
-        return r2_score(y, prediction, sample_weight=sample_weight)
+        return r2(y, prediction, sample_weight)
 
     def predict(self, X):
         """Predict targets.
