@@ -7,8 +7,10 @@ stay scikit-learn's; the work behind them is done once.
 
 import inspect
 
+import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
+from sklearn.preprocessing import LabelBinarizer
 
 from sknet import LayeredClassifier, LayeredRegressor
 
@@ -57,3 +59,30 @@ def test_get_params_reads_the_constructor_signature_once(cls, monkeypatch):
     assert reads == []
     assert params["hidden_layer_sizes"] == (7,) and params["alpha"] == 0.5
     assert copy.get_params() == params
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([0, 1]), np.array([-1.0, 3.0]), np.array(["no", "yes"]), np.array([7, 9])]
+)
+def test_binary_targets_are_encoded_as_label_binarizer_does_without_it(labels, monkeypatch):
+    # The encoded column is LabelBinarizer's (1 for classes_[1]); the fit no
+    # longer calls its transform, which checked the targets again (1.4 ms).
+    rng = np.random.default_rng(0)
+    y = labels[rng.integers(0, 2, 40)]
+    expected = LabelBinarizer().fit(y).transform(y).astype(np.float32)
+    calls = []
+    transform = LabelBinarizer.transform
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(LabelBinarizer, "transform", counting)
+    clf = LayeredClassifier()
+    Y, _ = clf._encode_targets(y, None, True, None, np.float64)
+    assert calls == []
+    assert Y.dtype == np.float32 and Y.shape == (40, 1)
+    np.testing.assert_array_equal(Y, expected)
+    # partial_fit's later calls, with one class only in the batch.
+    Y, _ = clf._encode_targets(y[y == labels[1]], None, False, None, np.float64, True)
+    np.testing.assert_array_equal(Y, np.ones((int((y == labels[1]).sum()), 1), np.float32))
