@@ -86,3 +86,30 @@ def test_binary_targets_are_encoded_as_label_binarizer_does_without_it(labels, m
     # partial_fit's later calls, with one class only in the batch.
     Y, _ = clf._encode_targets(y[y == labels[1]], None, False, None, np.float64, True)
     np.testing.assert_array_equal(Y, np.ones((int((y == labels[1]).sum()), 1), np.float32))
+
+
+def test_a_single_batch_epoch_does_not_copy_sparse_x(monkeypatch):
+    # A slice of all the rows of a scipy.sparse matrix is a copy: an epoch
+    # whose one batch holds every row trains on X itself.
+    from scipy import sparse
+
+    from sknet import Network
+
+    rng = np.random.default_rng(0)
+    X = sparse.random(60, 5, density=0.4, format="csr", random_state=0)
+    Y = rng.normal(size=(60, 1))
+    reference = Network(5, random_state=0).add_layer(4, "relu").add_layer(1, "identity")
+    reference.fit(X.toarray(), Y, epochs=5, batch_size=60, shuffle=False)
+    slices = []
+    getitem = type(X).__getitem__
+
+    def counting(self, key):
+        slices.append(key)
+        return getitem(self, key)
+
+    monkeypatch.setattr(type(X), "__getitem__", counting)
+    net = Network(5, random_state=0).add_layer(4, "relu").add_layer(1, "identity")
+    net.fit(X, Y, epochs=5, batch_size=60, shuffle=False)
+    assert slices == []
+    monkeypatch.undo()
+    np.testing.assert_allclose(net.predict(X), reference.predict(X.toarray()), rtol=1e-12)
