@@ -260,7 +260,11 @@ class Trainer:
                         stop = min(start + batch_size, n)
                         if draws is not None:
                             draws.at(start)
-                        if order is None:
+                        if order is None and stop - start == n:
+                            # One batch: the arrays themselves (a scipy.sparse
+                            # slice would copy the whole matrix every epoch).
+                            Xb, Yb, swb = Xe, Ye, swe
+                        elif order is None:
                             Xb, Yb = Xe[start:stop, ...], Ye[start:stop, ...]
                             swb = None if swe is None else swe[start:stop]
                         else:

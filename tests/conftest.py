@@ -7,6 +7,7 @@ that take arguments are factories: the test calls them, for example
 """
 
 import functools
+import gc
 import sys
 import warnings
 
@@ -36,6 +37,43 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "xdist_group(name): run in one worker under --dist loadgroup"
     )
+    # With every test in a group (see pytest_collection_modifyitems), xdist
+    # would send the groups of most tests first and leave the long groups of
+    # few tests (the demo's rows, the benchmark script) to the end, where one
+    # worker runs them while the other waits: keep the collection's order.
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        config.option.loadscopereorder = False
+
+
+#: Under ``--dist loadgroup``, the tests that name no ``xdist_group`` go to the
+#: workers in runs of this many consecutive tests.
+XDIST_RUN = 40
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
+def pytest_collection_modifyitems(config, items):
+    # pytest-xdist's loadgroup scheduler makes every test without a group a
+    # work unit of its own, and its bookkeeping grows with the square of the
+    # units: with some 5000 of them, the controller process spent 10 to 25 s
+    # of CPU (on 2 cores, time taken from the workers) and the workers waited
+    # for their next test. Runs of consecutive tests are units of some 40
+    # tests, a second or two each, which still balance over two workers; the
+    # groups the tests name themselves stay as they are.
+    if not getattr(config.option, "loadgroup", False):
+        return
+    ungrouped = [item for item in items if item.get_closest_marker("xdist_group") is None]
+    for i, item in enumerate(ungrouped):
+        item.add_marker(pytest.mark.xdist_group(f"run{i // XDIST_RUN}"))
+
+
+def pytest_collection_finish(session):
+    # Everything made so far (the modules of numpy, scipy, scikit-learn,
+    # torch..., and the collected tests with their parameters) lives for the
+    # whole session; frozen, the garbage collector's full passes, and pytest's
+    # five at the session's end, stop walking it again and again (about half
+    # the time the collector took in a worker).
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
@@ -192,3 +230,83 @@ def demo_rows():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return list(_rows())
+
+
+# -- fresh interpreters shared by tests that check a whole process's state --------
+
+
+@pytest.fixture(scope="session")
+def fresh_sknet_import():
+    """What one fresh interpreter has loaded after ``import sknet`` and small fits.
+
+    A dict of the lines the interpreter prints, by their first word:
+    ``"import"`` (numba? llvmlite? after ``import sknet`` and
+    ``sknet.plotting``), ``"matplotlib"`` (its modules loaded after building a
+    ``LossCurveDisplay``), ``"small"`` (numba? after small fits),
+    ``"large"`` (the backend and numba? for a step large enough for numba's
+    kernels). The tests that read it (tests/test_plotting.py,
+    tests/test_numba_backend.py) carry ``xdist_group("fresh_sknet_import")``
+    so that one worker starts the interpreter, once.
+    """
+    import _fresh_interpreter as fresh
+
+    out = fresh.run(
+        "import sys, warnings\n"
+        "import sknet\n"
+        "import sknet.plotting\n"
+        "from sknet.plotting import LossCurveDisplay\n"
+        "print('file', sknet.__file__)\n"
+        # Neither numba nor llvmlite, its compiler, is loaded by importing sknet.
+        "print('import', 'numba' in sys.modules, 'llvmlite' in sys.modules)\n"
+        "LossCurveDisplay(loss=[1.0])\n"
+        "print('matplotlib', *sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sknet import backends\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "warnings.simplefilter('ignore')\n"
+        "sknet.LayeredClassifier((8,), max_iter=20, random_state=0).fit(X, y)\n"
+        "reg = sknet.LayeredRegressor(hidden_layer_sizes=(8,), solver='lbfgs', max_iter=20)\n"
+        "reg.fit(X[:, 1:], X[:, 0])\n"
+        "net = sknet.Network(4, random_state=0).add_layer(8, 'relu').add_layer(1, 'identity')\n"
+        "net.fit(X, X[:, :1], epochs=2)\n"
+        "print('small', 'numba' in sys.modules)\n"
+        # A step large enough for the kernels does load them.
+        "backend = backends.get_backend(X, step_work=backends.MIN_STEP_WORK)\n"
+        "print('large', backend.name, 'numba' in sys.modules)\n"
+    )
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+
+
+@pytest.fixture(scope="session")
+def numba_pool_after_kernels():
+    """Whether numba's thread pool was started, in one fresh interpreter, after the kernels ran.
+
+    A dict: ``"engine"`` after the engine's kernels and the benchmarks'
+    fused loss kernel ran, then ``"dropout"`` after the dropout kernel ran
+    too (a started pool stays started, so each answer covers the kernels
+    before it). The engine's modules are imported without scikit-learn. The
+    tests that read it (tests/test_numba_kernels.py,
+    tests/test_dropout_kernels.py) carry ``xdist_group("numba_pool")``.
+    """
+    import _fresh_interpreter as fresh
+
+    benchmarks = str(fresh.ROOT / "benchmarks")
+    out = fresh.run(
+        fresh.ENGINE_ONLY + "import numpy as np\n"
+        "from numba.np.ufunc import parallel\n"
+        "from sknet import _numba_kernels as K\n"
+        "z = np.ones((3, 2)); p = np.ones(4)\n"
+        "K.bias_activation(z, np.ones(2), z, 'relu')\n"
+        "K.activation_backward(z, z, z.copy(), 'relu')\n"
+        "K.adam_step(p, p, p.copy(), p.copy(), p.copy(), 0.1, 0.9, 0.999, 1e-8)\n"
+        "K.gather_rows(z, np.array([0, 2]), z[:2].copy())\n"
+        f"sys.path.insert(0, {benchmarks!r})\n"
+        "import numba_extra_kernels as BK\n"
+        "BK.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
+        "print('engine', parallel._is_initialized)\n"
+        "m = np.empty((3, 5)); a = np.ones((3, 5)); o = np.empty((3, 5))\n"
+        "K.dropout(m, 0.5, (1, 2), 0, 0, 0, a, o)\n"
+        "K.dropout(m.astype(np.float32), 0.5, (1, 2), 0, 0, 0)\n"
+        "print('dropout', parallel._is_initialized)\n"
+    )
+    return dict(line.split() for line in out.splitlines())

@@ -27,6 +27,7 @@ BOTH = pytest.mark.parametrize("Estimator", [LayeredClassifier, LayeredRegressor
 # -- scikit-learn integration ------------------------------------------------------
 
 
+@pytest.mark.xdist_group("loky_pool")  # one worker starts joblib's process pool, once
 def test_pipeline_grid_search_over_sizes_and_per_layer_activations():
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)

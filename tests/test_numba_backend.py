@@ -146,33 +146,16 @@ def _run(code, timeout=300):
     return result.stdout
 
 
-def test_import_and_small_fits_do_not_load_numba():
-    out = _run(
-        "import sys, warnings\n"
-        "import numpy as np\n"
-        "from sklearn.datasets import load_iris\n"
-        "import sknet\n"
-        "from sknet import backends\n"
-        f"assert sknet.__file__.startswith({str(ROOT)!r}), sknet.__file__\n"
-        # Neither numba nor llvmlite, its compiler, is loaded by importing sknet.
-        "print('after import', 'numba' in sys.modules, 'llvmlite' in sys.modules)\n"
-        "X, y = load_iris(return_X_y=True)\n"
-        "warnings.simplefilter('ignore')\n"
-        "sknet.LayeredClassifier((8,), max_iter=20, random_state=0).fit(X, y)\n"
-        "reg = sknet.LayeredRegressor(hidden_layer_sizes=(8,), solver='lbfgs', max_iter=20)\n"
-        "reg.fit(X[:, 1:], X[:, 0])\n"
-        "net = sknet.Network(4, random_state=0).add_layer(8, 'relu').add_layer(1, 'identity')\n"
-        "net.fit(X, X[:, :1], epochs=2)\n"
-        "print('after small fits', 'numba' in sys.modules)\n"
-        # A step large enough for the kernels does load them.
-        "backend = backends.get_backend(X, step_work=backends.MIN_STEP_WORK)\n"
-        "print('large step', backend.name, 'numba' in sys.modules)\n"
-    )
-    assert out.splitlines() == [
-        "after import False False",
-        "after small fits False",
-        "large step numba True",
-    ]
+@pytest.mark.xdist_group("fresh_sknet_import")  # one interpreter for the session's checks
+def test_import_and_small_fits_do_not_load_numba(fresh_sknet_import):
+    lines = fresh_sknet_import
+    assert lines["file"][0].startswith(str(ROOT)), lines["file"]
+    # Neither numba nor llvmlite, its compiler, is loaded by importing sknet
+    # (and sknet.plotting); nor by small fits of both estimators and a Network.
+    assert lines["import"] == ["False", "False"]
+    assert lines["small"] == ["False"]
+    # A step large enough for the kernels does load them.
+    assert lines["large"] == ["numba", "True"]
 
 
 def test_engine_rules_hold_with_numba_hidden():

@@ -10,10 +10,10 @@ change of a number that is nearly zero next to its neighbours).
 
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+import _fresh_interpreter as fresh
 import numpy as np
 import pytest
 
@@ -294,6 +294,7 @@ def _budget_in_worker():
     return BK.thread_budget(), numba.config.NUMBA_NUM_THREADS
 
 
+@pytest.mark.xdist_group("loky_pool")  # one worker starts joblib's process pool, once
 def test_thread_budget_inside_joblib_workers_does_not_oversubscribe():
     joblib = pytest.importorskip("joblib")
     cpus = os.cpu_count() or 1
@@ -306,34 +307,19 @@ def test_thread_budget_inside_joblib_workers_does_not_oversubscribe():
         assert numba_pool == max(1, cpus // 2)
 
 
-def test_kernels_start_no_threads():
+@pytest.mark.xdist_group("numba_pool")  # one interpreter for the session's checks
+def test_kernels_start_no_threads(numba_pool_after_kernels):
     # The kernels run on the calling thread: numba's thread pool, whose idle
-    # threads would compete with the BLAS's, is never started.
-    code = (
-        "import sys\n"
-        "import numpy as np\n"
-        "from numba.np.ufunc import parallel\n"
-        "from sknet import _numba_kernels as K\n"
-        "z = np.ones((3, 2)); p = np.ones(4)\n"
-        "K.bias_activation(z, np.ones(2), z, 'relu')\n"
-        "K.activation_backward(z, z, z.copy(), 'relu')\n"
-        "K.adam_step(p, p, p.copy(), p.copy(), p.copy(), 0.1, 0.9, 0.999, 1e-8)\n"
-        "K.gather_rows(z, np.array([0, 2]), z[:2].copy())\n"
-        f"sys.path.insert(0, {str(Path(BK.__file__).parent)!r})\n"
-        "import numba_extra_kernels as BK\n"
-        "BK.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
-        "print(parallel._is_initialized)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    # threads would compete with the BLAS's, is never started (a fresh
+    # interpreter ran bias_activation, activation_backward, adam_step,
+    # gather_rows and the benchmarks' softmax_log_loss_codes).
+    assert numba_pool_after_kernels["engine"] == "False"
 
 
 def test_kernels_compile_uncached_when_no_cache_folder_can_be_written():
     # numba raises "no locator available" for cache=True when neither the
     # package's folder nor any cache folder is writable: emulate it.
-    code = (
+    code = fresh.ENGINE_ONLY + (
         "import numpy as np\n"
         "from numba.core import caching\n"
         "caching.CacheImpl._locator_classes = []\n"
@@ -342,7 +328,4 @@ def test_kernels_compile_uncached_when_no_cache_folder_can_be_written():
         "K.bias_activation(z, np.zeros(2), z, 'relu')\n"
         "print(z.tolist(), K._adam._cache.__class__.__name__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[[0.0,", "2.0]]", "NullCache"]
+    assert fresh.run(code, timeout=120).split() == ["[[0.0,", "2.0]]", "NullCache"]

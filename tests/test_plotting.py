@@ -1,6 +1,5 @@
 """Tests for sknet.plotting.LossCurveDisplay."""
 
-import subprocess
 import sys
 
 import numpy as np
@@ -54,15 +53,10 @@ def _xy(line):
     return np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
 
 
-def test_import_does_not_import_matplotlib():
-    code = (
-        "import sys; import sknet; import sknet.plotting; "
-        "from sknet.plotting import LossCurveDisplay; "
-        "LossCurveDisplay(loss=[1.0]); "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'); "
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+@pytest.mark.xdist_group("fresh_sknet_import")  # one interpreter for the session's checks
+def test_import_does_not_import_matplotlib(fresh_sknet_import):
+    # After import sknet, import sknet.plotting and building a display.
+    assert fresh_sknet_import["matplotlib"] == []
 
 
 def test_plot_from_arrays():

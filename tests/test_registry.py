@@ -161,6 +161,7 @@ def test_a_leaky_relu_of_another_slope_is_still_refused(tmp_path):
         _pickle(net).save(tmp_path / "model.npz")
 
 
+@pytest.mark.xdist_group("loky_pool")  # one worker starts joblib's process pool, once
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_estimators_from_joblib_workers_can_be_saved(tmp_path, iris):
     X, y = iris

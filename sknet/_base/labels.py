@@ -1,4 +1,4 @@
-"""The classifier's labels: checks, the move to the host, class balance, device accuracy.
+"""The classifier's labels: checks, the move to the host, class balance.
 
 What :class:`~sknet.LayeredClassifier` does with ``y`` before and after the
 network sees it (the network sees one-hot or indicator columns).
@@ -15,7 +15,7 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 from scipy import sparse
 
-from .placement import on_host, where
+from .placement import on_host
 
 __all__ = []
 
@@ -45,26 +45,6 @@ def _labels_to_host(labels):
     if is_array_api_obj(labels) and not isinstance(labels, np.ndarray):
         return on_host(labels)
     return labels
-
-
-def _device_accuracy(prediction, Y, sample_weight, multiclass):
-    """The (weighted) accuracy of ``prediction`` against encoded targets ``Y``, as a float.
-
-    The labels ``LabelBinarizer.inverse_transform`` would give: the largest
-    probability for multiclass outputs, each probability above 0.5 otherwise
-    (every label of a row right, for multilabel targets). Computed in the
-    predictions' namespace and device; one number is read.
-    """
-    xp = where(prediction)[0]
-    if multiclass:
-        right = xp.argmax(prediction, axis=1) == xp.argmax(Y, axis=1)
-    else:
-        right = xp.all((prediction > 0.5) == (Y > 0.5), axis=1)
-    right = xp.astype(right, prediction.dtype)
-    if sample_weight is None:
-        return float(xp.mean(right))
-    sample_weight = xp.astype(sample_weight, prediction.dtype)
-    return float(xp.sum(right * sample_weight) / xp.sum(sample_weight))
 
 
 def _check_labels(y, name="y"):

@@ -154,18 +154,28 @@ def _keep(xp, key, epoch, layer, row, rows, units, threshold, device=None, scrat
 class _NumpyScratch:
     """The work arrays of numpy's masks, made once per fit (see :meth:`DropoutDraws.mask`).
 
-    numpy's path keeps a piece's words as 32-bit arrays and each round's two
-    products as 64-bit arrays whose halves (views, no operation) are the
-    round's high and low words: six array operations a round instead of the
-    ten of shifts and masks on 64-bit words, and none allocates.
+    numpy's path keeps a piece's two multiplied words (``c0`` and ``c2``) as
+    the rows of one 32-bit array, and a round's two products as the rows of
+    one 64-bit array whose halves (views, no operation) are the round's high
+    and low words: a round is four array operations on both words at once
+    (widen, multiply by both constants, two exclusive ors), and none
+    allocates. The views are made here, once: on a small batch the cost of a
+    round is its number of operations, not their size.
     """
 
     def __init__(self, blocks):
         self.blocks = blocks
-        # Two products a round, two rounds: a round's low words are the next
-        # round's c1 and c3, read while the next products are written.
+        self.words = np.empty((2, blocks), dtype=np.uint32)  # c0 and c2
+        self.c1 = np.empty(blocks, dtype=np.uint32)  # c1, when the block numbers hold it
+        # Two buffers of products, for alternate rounds: a round's low words
+        # are the next round's c1 and c3, read while the next products are written.
         self.products = np.empty((2, 2, blocks), dtype=np.uint64)
-        self.words = np.empty((3, blocks), dtype=np.uint32)  # c0, c1 (first round), c2
+        high = 1 if np.little_endian else 0
+        halves = [product.view(np.uint32) for product in self.products]
+        self.high = [half[:, high::2] for half in halves]
+        self.low = [half[:, 1 - high :: 2] for half in halves]
+        self.multipliers = np.array(PHILOX_M, dtype=np.uint64).reshape(2, 1)
+        self.keys = np.empty((2, 1), dtype=np.uint32)  # a round's key words, as columns
         self.keep = np.empty((blocks, 4), dtype=bool)
         self.count = np.arange(blocks, dtype=np.uint32)
 
@@ -179,43 +189,41 @@ def _numpy_scratch(scratch, rows, units):
     return scratch
 
 
-def _mulhilo_into(word, m, product):
-    """:func:`_mulhilo` of a 32-bit array ``word`` (or an int): views of ``product``'s halves."""
-    if isinstance(word, int):
-        return (word * m) >> 32, (word * m) & _LOW
-    # Widened by a copy, then multiplied in place: a product of mixed dtypes
-    # would cast through a buffer of its own (64 KiB a call), and be slower.
-    np.copyto(product, word)
-    np.multiply(product, np.uint64(m), out=product)
-    halves = product.view(np.uint32).reshape(-1, 2)
-    high = 1 if np.little_endian else 0
-    return halves[:, high], halves[:, 1 - high]
+def _philox_numpy(scratch, n, c1, c2, c3, key):
+    """:func:`philox4x32` on numpy's 32-bit words, in ``scratch``: ``c0`` is ``scratch.words[0]``.
 
-
-def _xor_into(a, b, k, out):
-    """:func:`_xor` with 32-bit arrays: into ``out`` (neither ``a`` nor ``b``)."""
-    if isinstance(a, int) and isinstance(b, int):
-        return a ^ b ^ k
-    if isinstance(a, int):
-        a, b = b, a
-    if isinstance(b, int):
-        return np.bitwise_xor(a, np.uint32(b ^ k), out=out)
-    np.bitwise_xor(a, b, out=out)
-    return np.bitwise_xor(out, np.uint32(k), out=out)
-
-
-def _philox_numpy(scratch, n, c0, c1, c2, c3, key):
-    """:func:`philox4x32` on numpy's 32-bit words (or ints), written into ``scratch``."""
+    ``c1`` is an int or ``scratch.c1``; ``c2`` and ``c3`` are ints. Returns
+    the four output words as arrays (views of ``scratch``).
+    """
     k0, k1 = key
-    products = scratch.products[:, :, :n]
-    out0, out2 = scratch.words[0, :n], scratch.words[2, :n]
+    words = scratch.words[:, :n]  # the rows c0 and c2
+    words[1] = c2
+    keys, last_low = scratch.keys, None
     for i in range(ROUNDS):
         if i:
             k0, k1 = (k0 + PHILOX_W[0]) & _LOW, (k1 + PHILOX_W[1]) & _LOW
-        hi0, lo0 = _mulhilo_into(c0, PHILOX_M[0], products[i & 1, 0])
-        hi1, lo1 = _mulhilo_into(c2, PHILOX_M[1], products[i & 1, 1])
-        c0, c1, c2, c3 = _xor_into(hi1, c1, k0, out0), lo1, _xor_into(hi0, c3, k1, out2), lo0
-    return c0, c1, c2, c3
+        product = scratch.products[i & 1, :, :n]
+        high, low = scratch.high[i & 1][:, :n], scratch.low[i & 1][:, :n]
+        # Widened by a copy, then multiplied in place: a product of mixed
+        # dtypes would cast through a buffer of its own (64 KiB a call).
+        np.copyto(product, words)
+        np.multiply(product, scratch.multipliers, out=product)
+        # c0, c2 = hi1 ^ c1 ^ k0, hi0 ^ c3 ^ k1: the high words in reverse
+        # row order, against (c1, c3), the last round's low words reversed.
+        if i:
+            keys[0, 0], keys[1, 0] = k0, k1
+            np.bitwise_xor(high[::-1], last_low[::-1], out=words)
+            np.bitwise_xor(words, keys, out=words)
+        elif isinstance(c1, int):
+            keys[0, 0], keys[1, 0] = c1 ^ k0, c3 ^ k1
+            np.bitwise_xor(high[::-1], keys, out=words)
+        else:  # block numbers past 2**32 in the piece: c1 is an array
+            np.bitwise_xor(high[1], c1[:n], out=words[0])
+            np.bitwise_xor(words[0], np.uint32(k0), out=words[0])
+            np.bitwise_xor(high[0], np.uint32(c3 ^ k1), out=words[1])
+        last_low = low
+    # (c0, c1, c2, c3) = (words[0], lo1, words[1], lo0).
+    return words[0], last_low[1], words[1], last_low[0]
 
 
 def _keep_numpy(scratch, key, epoch, layer, row, rows, units, threshold):
@@ -223,19 +231,18 @@ def _keep_numpy(scratch, key, epoch, layer, row, rows, units, threshold):
     per_row = -(-units // 4)
     first, n = row * per_row, rows * per_row
     high = first >> 32
+    c0 = scratch.words[0, :n]
     if (first + n - 1) >> 32 == high:  # the high word of the block number is one int
-        c0 = np.add(scratch.count[:n], np.uint32(first - (high << 32)), out=scratch.words[0, :n])
+        np.add(scratch.count[:n], np.uint32(first - (high << 32)), out=c0)
         c1 = high
     else:  # once in 2**32 blocks
         blocks = np.arange(first, first + n, dtype=np.uint64)
-        c0 = np.bitwise_and(blocks, _U64_LOW, out=scratch.words[0, :n], casting="unsafe")
-        c1 = np.right_shift(blocks, _U64_32, out=scratch.words[1, :n], casting="unsafe")
-    words = _philox_numpy(scratch, n, c0, c1, epoch & _LOW, layer & _LOW, key)
+        np.bitwise_and(blocks, _U64_LOW, out=c0, casting="unsafe")
+        c1 = np.right_shift(blocks, _U64_32, out=scratch.c1[:n], casting="unsafe")
+    words = _philox_numpy(scratch, n, c1, epoch & _LOW, layer & _LOW, key)
     keep = scratch.keep[:n]
     for w, word in enumerate(words):
-        if isinstance(word, int):  # never after ten rounds; kept for fewer
-            keep[:, w] = word >= threshold
-        elif threshold > _LOW:  # rate within 2**-33 of 1: nothing kept
+        if threshold > _LOW:  # rate within 2**-33 of 1: nothing kept
             keep[:, w] = False
         else:
             np.greater_equal(word, np.uint32(threshold), out=keep[:, w])
