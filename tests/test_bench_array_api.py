@@ -5,10 +5,13 @@ runs at its quick size on the CPU, where its traffic counter stands in for CUDA'
 sync debug mode. No timing is asserted.
 """
 
+import contextlib
+import importlib.util
+import io
 import re
-import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,13 +39,26 @@ def _case(task, variant):
 
 @pytest.fixture(scope="module")
 def run():
-    # One thread: torch and BLAS threads that wait for each other on a shared
-    # machine make a run many times slower.
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--sync-check", "--quick", "--threads", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    return done
+    """The script's ``main`` with the command's arguments, run in this process.
+
+    Its ``__main__`` block is only ``sys.exit(main())``: calling ``main`` runs
+    the command's code, without paying for a new interpreter and its imports
+    of scikit-learn, sknet and torch, which this worker has made already.
+    What it prints is captured as the command's output would be.
+    """
+    spec = importlib.util.spec_from_file_location("bench_array_api_under_test", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # its dataclasses look their module up there
+    spec.loader.exec_module(script)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            # One thread: torch and BLAS threads that wait for each other on a
+            # shared machine make a run many times slower.
+            code = script.main(["--sync-check", "--quick", "--threads", "1"])
+        except SystemExit as exit_:
+            code = exit_.code
+    return SimpleNamespace(returncode=code or 0, stdout=stdout.getvalue(), stderr=stderr.getvalue())
 
 
 @pytest.fixture(scope="module")
