@@ -6,6 +6,11 @@ times steady ``partial_fit`` epochs of a ``bench_vs_mlp.py`` case, and prints
 them; the trees take turns, and the median per tree is compared.
 
     python benchmarks/compare_commits.py 10a917d HEAD --rounds 5
+    python benchmarks/compare_commits.py 10a917d HEAD --rounds 9 --show-rounds
+
+``--show-rounds`` prints each tree's median epoch of every round after the
+table: the spread of one tree from one fresh process to the next, which says
+how large a ratio the run can resolve.
 
 Each epoch is timed twice: wall-clock (``time.perf_counter``) and the
 process's CPU time (``time.process_time``). On an idle machine they agree; on
@@ -132,6 +137,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run, first excluded")
     parser.add_argument("--n-samples", type=int, default=40_000)
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    parser.add_argument(
+        "--show-rounds",
+        action="store_true",
+        help="after the table, each tree's median epoch of every round, in run order: "
+        "how far one tree moves from one fresh process to the next",
+    )
     args = parser.parse_args(argv)
     if args.backend == "numba":
         import numba  # noqa: F401 - fail early without it
@@ -148,6 +159,7 @@ def main(argv=None):
             "| base CPU (s) | new CPU (s) | CPU new / base |"
         )
         print("|---|---|---|---|---|---|---|---|")
+        rounds_text = []
         for case in args.cases.split(","):
             for dtype in args.dtypes.split(","):
                 samples = {(name, clock): [] for name in trees for clock in ("wall", "cpu")}
@@ -165,6 +177,17 @@ def main(argv=None):
                     f"| {base_cpu:.4f} | {new_cpu:.4f} | {new_cpu / base_cpu:.3f} |",
                     flush=True,
                 )
+                for name in trees:
+                    values = samples[name, "wall"]
+                    spread = (max(values) - min(values)) / statistics.median(values)
+                    rounds_text.append(
+                        f"{case} {dtype} {name}: "
+                        + " ".join(f"{value:.4f}" for value in values)
+                        + f" (max - min: {spread:.1%} of the median)"
+                    )
+        if args.show_rounds:
+            print("\nmedian epoch (s, wall) of each round:")
+            print("\n".join(rounds_text))
         print(f"load at the end {os.getloadavg()[0]:.2f}")
     finally:
         for folder in made:
