@@ -298,8 +298,7 @@ class Trainer:
                         break
                 # An optimizer that averages the parameters (averaging="ema")
                 # hands its average over as the fit's result.
-                averaged = getattr(optimizer, "averaged_parameters", None)
-                average = averaged() if callable(averaged) else None
+                average = _average_of(optimizer)
                 if average is not None:
                     store.assign(average)
             except Diverged:
@@ -321,8 +320,7 @@ class Trainer:
         epoch's weights) and the callbacks therefore see the average, and
         training goes on from the raw parameters.
         """
-        averaged = getattr(optimizer, "averaged_parameters", None)
-        average = averaged() if callable(averaged) else None
+        average = _average_of(optimizer)
         if average is None or (self.validation is None and not self.callbacks):
             return progress.end_epoch(epoch_loss)
         store = self.store
@@ -513,6 +511,16 @@ class _Progress:
             # Back to the start of the line, and clear what a longer line left.
             text = f"\r{text}\x1b[K"
         print(text, end=end, flush=True)
+
+
+def _average_of(optimizer):
+    """The optimizer's averaged parameters (``averaging="ema"``), or None.
+
+    Any optimizer may leave ``averaged_parameters`` out: a user's own
+    optimizer averages nothing.
+    """
+    averaged = getattr(optimizer, "averaged_parameters", None)
+    return averaged() if callable(averaged) else None
 
 
 def _is_terminal():
