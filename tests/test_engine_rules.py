@@ -20,6 +20,7 @@ SCIKIT_LEARN_SIDE = {
     "__main__",
     "_base",
     "_docstrings",
+    "ensemble",
     "estimators",
     "onnx",
     "plotting",

@@ -18,6 +18,7 @@ from sknet import (
     make_tabular_classifier,
     make_tabular_regressor,
 )
+from sknet.ensemble import SeedEnsembleClassifier, SeedEnsembleRegressor
 from sknet.tabular import _categories_as_str, _numeric_mask
 
 pd = pytest.importorskip("pandas")
@@ -68,7 +69,9 @@ def test_classifier_fits_a_dataframe_with_categories_and_missing_values():
 def test_regressor_scales_the_target():
     X, logit = _table()
     y = 1e5 + 2e4 * logit  # a target in the hundreds of thousands
-    reg = make_tabular_regressor(random_state=0, **FAST)
+    # Batches of 32: each of the recipe's three networks takes enough steps in
+    # 40 epochs to learn the logit (a single batch of 128 rows per epoch did not).
+    reg = make_tabular_regressor(random_state=0, **{**FAST, "batch_size": 32})
     assert isinstance(reg, TransformedTargetRegressor)
     reg.fit(X[:200], y[:200])
     dummy = DummyRegressor().fit(X[:200], y[:200]).score(X[200:], y[200:])
@@ -134,18 +137,23 @@ def test_column_roles_by_dtype():
 def test_defaults_and_options():
     clf = make_tabular_classifier(random_state=3)
     assert isinstance(clf, Pipeline)
-    net = clf.named_steps["net"]
+    ensemble = clf.named_steps["net"]
+    assert isinstance(ensemble, SeedEnsembleClassifier)
+    assert ensemble.n_estimators == 3 and ensemble.random_state == 3
+    net = ensemble.estimator
     assert isinstance(net, LayeredClassifier)
-    assert net.hidden_layer_sizes == (256, 256) and net.early_stopping and net.random_state == 3
+    assert net.hidden_layer_sizes == (128, 128) and net.early_stopping
     encode = clf.get_params()["preprocess__columns__numeric__encode"]
     assert isinstance(encode, PiecewiseLinearEncoder) and encode.n_bins == "auto"
     clf = make_tabular_classifier(hidden_layer_sizes=(8,), dropout=0.1, n_bins=4, bins="tree")
-    assert clf.named_steps["net"].hidden_layer_sizes == (8,)
-    assert clf.named_steps["net"].dropout == 0.1
+    assert clf.named_steps["net"].estimator.hidden_layer_sizes == (8,)
+    assert clf.named_steps["net"].estimator.dropout == 0.1
     assert clf.get_params()["preprocess__columns__numeric__encode__strategy"] == "tree"
     reg = make_tabular_regressor(loss="huber")
-    assert isinstance(reg.regressor.named_steps["net"], LayeredRegressor)
-    assert reg.regressor.named_steps["net"].loss == "huber"
+    assert isinstance(reg.regressor.named_steps["net"], SeedEnsembleRegressor)
+    assert isinstance(reg.regressor.named_steps["net"].estimator, LayeredRegressor)
+    assert reg.regressor.named_steps["net"].estimator.loss == "huber"
+    assert make_tabular_regressor(n_networks=5).get_params()["regressor__net__n_estimators"] == 5
     with pytest.raises(ValueError, match="Unknown option.*'hiden_layer_sizes'"):
         make_tabular_classifier(hiden_layer_sizes=(8,))
     with pytest.raises(ValueError, match="numeric_encoding"):
@@ -157,20 +165,24 @@ def test_clone_params_grid_search_and_pickle():
     y = (logit > 0).astype(int)
     clf = make_tabular_classifier(random_state=0, **FAST)
     cloned = clone(clf)
-    assert cloned.get_params()["net__alpha"] == clf.get_params()["net__alpha"]
-    cloned.set_params(net__alpha=0.5, preprocess__columns__numeric__encode__n_bins=3)
-    assert cloned.named_steps["net"].alpha == 0.5
+    assert cloned.get_params()["net__estimator__alpha"] == clf.get_params()["net__estimator__alpha"]
+    cloned.set_params(net__estimator__alpha=0.5, preprocess__columns__numeric__encode__n_bins=3)
+    assert cloned.named_steps["net"].estimator.alpha == 0.5
     grid = GridSearchCV(
         clf,
-        {"net__alpha": [1e-4, 1.0], "preprocess__columns__numeric__encode__n_bins": [2, 8]},
+        {
+            "net__estimator__alpha": [1e-4, 1.0],
+            "preprocess__columns__numeric__encode__n_bins": [2, 8],
+        },
         cv=2,
     ).fit(X, y)
     assert len(grid.cv_results_["params"]) == 4
-    assert grid.best_estimator_.named_steps["net"].n_iter_ > 0
+    members = grid.best_estimator_.named_steps["net"].estimators_
+    assert len(members) == 3 and all(member.n_iter_ > 0 for member in members)
     restored = pickle.loads(pickle.dumps(grid.best_estimator_))
     assert_allclose(restored.predict_proba(X), grid.best_estimator_.predict_proba(X))
     reg = make_tabular_regressor(random_state=0, **FAST)
-    assert "regressor__net__alpha" in clone(reg).get_params()
+    assert "regressor__net__estimator__alpha" in clone(reg).get_params()
 
 
 def test_random_state_makes_fits_repeatable():
@@ -193,6 +205,7 @@ def test_feature_names_out():
     assert "missing__missingindicator_x" in names
     assert "categorical__colour___missing__" in names
     assert len(names) == clf.named_steps["net"].n_features_in_
+    assert len(names) == clf.named_steps["net"].estimators_[0].n_features_in_
 
 
 def test_pandas_nullable_dtypes_are_numeric():
@@ -223,7 +236,7 @@ def test_the_new_layers_pass_through_and_a_second_binning_is_refused():
     reg = make_tabular_regressor(
         numeric_embedding="periodic", batch_norm=True, random_state=0, **FAST
     ).fit(X, logit)
-    net = reg.regressor_.named_steps["net"]
+    net = reg.regressor_.named_steps["net"].estimators_[0]
     assert [type(layer).__name__ for layer in net.network_.layers] == [
         "PeriodicEmbedding",
         "Dense",
@@ -234,7 +247,7 @@ def test_the_new_layers_pass_through_and_a_second_binning_is_refused():
     clf = make_tabular_classifier(
         numeric_encoding="standard", numeric_embedding="piecewise_linear", random_state=0, **FAST
     ).fit(X, logit > 0)
-    assert clf.named_steps["net"]._numeric_encoder is not None
+    assert all(net._numeric_encoder is not None for net in clf.named_steps["net"].estimators_)
     # The recipe's own encoding is piecewise-linear already: binning its bins
     # again (and its one-hot columns) is refused, for both recipes.
     for make in (make_tabular_classifier, make_tabular_regressor):

@@ -36,7 +36,7 @@ def test_both_puts_the_standardised_column_beside_its_bins():
         "numeric__x_bin3",
         "standard__x",
     ]
-    assert len(names) == clf.named_steps["net"].n_features_in_
+    assert len(names) == clf.named_steps["net"].estimators_[0].n_features_in_
     # The standardised column is the median-imputed column, centred and scaled.
     imputed = np.where(np.isnan(x), np.nanmedian(x), x)
     expected = (imputed - imputed.mean()) / imputed.std()
@@ -76,4 +76,4 @@ def test_both_refuses_a_second_binning():
     with pytest.raises(ValueError, match="numeric_encoding='both'"):
         make_tabular_regressor(numeric_encoding="both", numeric_embedding="piecewise_linear")
     reg = make_tabular_regressor(numeric_encoding="standard", numeric_embedding="piecewise_linear")
-    assert reg.regressor.named_steps["net"].numeric_embedding == "piecewise_linear"
+    assert reg.regressor.named_steps["net"].estimator.numeric_embedding == "piecewise_linear"
