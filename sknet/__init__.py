@@ -6,6 +6,7 @@ optimizers) knows nothing of scikit-learn; :class:`LayeredClassifier` and
 """
 
 from .embeddings import FeatureLinear, PeriodicEmbedding
+from .ensemble import SeedEnsembleClassifier, SeedEnsembleRegressor
 from .estimators import LayeredClassifier, LayeredRegressor
 from .layers import Dense, Layer
 from .network import Network
@@ -31,6 +32,8 @@ __all__ = [
     "PeriodicEmbedding",
     "PiecewiseLinearEncoder",
     "Residual",
+    "SeedEnsembleClassifier",
+    "SeedEnsembleRegressor",
     "make_tabular_classifier",
     "make_tabular_regressor",
     "__version__",
