@@ -49,6 +49,30 @@ def pytest_configure(config):
 #: workers in runs of this many consecutive tests.
 XDIST_RUN = 40
 
+#: Optional extras that cost a process seconds the first time it uses them:
+#: importing torch (about 2 s), then torch._dynamo, which its first
+#: ``TorchDispatchMode`` or ``torch.optim`` step imports (1 to 1.5 s more);
+#: skops (0.7 s), matplotlib (0.4 s), distributed (0.5 s). Under ``--dist
+#: loadgroup`` the tests that use one run in one group, so that one worker
+#: pays for it instead of each; the test modules import these extras in
+#: their tests or fixtures, not at collection, which every worker runs. A
+#: test is in the extra's group when its id names the extra (parameters such
+#: as ``torch-cpu`` included) or when it says so with
+#: ``pytest.mark.xdist_group(<extra>)``.
+EXTRA_GROUPS = {
+    "torch": ("torch",),
+    "skops": ("skops",),
+    "matplotlib": ("sknet/plotting.py::", "tests/test_plotting.py::"),
+}
+
+
+def _extra_group(nodeid):
+    nodeid = nodeid.lower()
+    for group, words in EXTRA_GROUPS.items():
+        if any(word in nodeid for word in words):
+            return group
+    return None
+
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
 def pytest_collection_modifyitems(config, items):
@@ -61,7 +85,15 @@ def pytest_collection_modifyitems(config, items):
     # groups the tests name themselves stay as they are.
     if not getattr(config.option, "loadgroup", False):
         return
-    ungrouped = [item for item in items if item.get_closest_marker("xdist_group") is None]
+    ungrouped = []
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        extra = _extra_group(item.nodeid)
+        if extra is None:
+            ungrouped.append(item)
+        else:
+            item.add_marker(pytest.mark.xdist_group(extra))
     for i, item in enumerate(ungrouped):
         item.add_marker(pytest.mark.xdist_group(f"run{i // XDIST_RUN}"))
 
