@@ -52,16 +52,15 @@ XDIST_RUN = 40
 #: Optional extras that cost a process seconds the first time it uses them:
 #: importing torch (about 2 s), then torch._dynamo, which its first
 #: ``TorchDispatchMode`` or ``torch.optim`` step imports (1 to 1.5 s more);
-#: skops (0.7 s), matplotlib (0.4 s), distributed (0.5 s). Under ``--dist
-#: loadgroup`` the tests that use one run in one group, so that one worker
-#: pays for it instead of each; the test modules import these extras in
-#: their tests or fixtures, not at collection, which every worker runs. A
-#: test is in the extra's group when its id names the extra (parameters such
-#: as ``torch-cpu`` included) or when it says so with
-#: ``pytest.mark.xdist_group(<extra>)``.
+#: skops, whose ``skops.io`` imports torch too (through scikit-learn's
+#: ``array_api_compat.torch``); matplotlib (0.4 s). Under ``--dist loadgroup``
+#: the tests that use one run in one group, so that one worker pays for it
+#: instead of each; the test modules import these extras in their tests or
+#: fixtures, not at collection, which every worker runs. A test is in the
+#: group when its id names the extra (parameters such as ``torch-cpu``
+#: included) or when it says so with ``pytest.mark.xdist_group(<group>)``.
 EXTRA_GROUPS = {
-    "torch": ("torch",),
-    "skops": ("skops",),
+    "torch": ("torch", "skops"),
     "matplotlib": ("sknet/plotting.py::", "tests/test_plotting.py::"),
 }
 

@@ -12,8 +12,9 @@ from sklearn.preprocessing import StandardScaler, scale
 from sknet import LayeredClassifier, LayeredRegressor, Network
 
 # skops is in the test extra; without it, this file skips. It is imported by
-# the fixture below, in the worker that runs these tests (the "skops" xdist
-# group, see tests/conftest.py), not at collection, which every worker runs.
+# the fixture below, in the worker that runs these tests (the "torch" xdist
+# group, as skops.io imports torch: see tests/conftest.py), not at
+# collection, which every worker runs.
 if importlib.util.find_spec("skops") is None:
     pytest.skip("skops is not installed", allow_module_level=True)
 sio = None  # skops.io, once _skops has run
