@@ -20,7 +20,7 @@ pytestmark = pytest.mark.xdist_group("dask_cluster")
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    import dask  # noqa: PLC0415 - installed with distributed
+    import dask  # installed with distributed
 
     # Worker processes, one thread each: what the "Scaling out" guide
     # recommends. Starting them costs seconds, so the module shares them, and
