@@ -8,28 +8,38 @@ that take arguments are factories: the test calls them, for example
 
 import functools
 import gc
+import importlib.metadata
 import sys
 import warnings
 
 import pytest
-import sklearn
 import threadpoolctl
 from packaging.version import Version
-from sklearn import datasets
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import StandardScaler
 
-from sknet import LayeredClassifier
+# pytest-xdist's controller process loads this file too, only to run its hooks:
+# scikit-learn and sknet (2 s of CPU to import, taken from the workers on a
+# 2-core machine) are imported by the fixtures that use them, in the workers.
 
-# The tests multiply small matrices, for which BLAS threads cost more than they
-# give: a 2-thread OpenBLAS made the default classifier's fit on breast cancer
-# take 20 times the CPU time of one thread on a busy 2-core machine (its idle
-# threads spin). One BLAS thread for the session; a test marked ``blas_threads``
-# runs with the limits the process started with.
-_ONE_BLAS_THREAD = threadpoolctl.threadpool_limits(1, user_api="blas")
+#: The BLAS thread limits of the session (see ``pytest_collection_finish``).
+_ONE_BLAS_THREAD = None
+
+
+def _is_xdist_controller(config):
+    # pytest-xdist's own test (xdist.plugin.pytest_configure) for a process
+    # that hands the tests to workers and runs none.
+    return (
+        getattr(config.option, "dist", "no") != "no"
+        and not config.option.collectonly
+        and not hasattr(config, "workerinput")
+    )
 
 
 def pytest_configure(config):
+    # The tests stop many fits early on purpose. In pyproject.toml, this filter
+    # would make pytest import scikit-learn to resolve the category as it
+    # starts, in pytest-xdist's controller too, which runs no test.
+    if not _is_xdist_controller(config):
+        config.addinivalue_line("filterwarnings", "ignore::sklearn.exceptions.ConvergenceWarning")
     config.addinivalue_line(
         "markers", "blas_threads: run with the BLAS thread limits the process started with"
     )
@@ -98,6 +108,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_collection_finish(session):
+    global _ONE_BLAS_THREAD
+    # The tests multiply small matrices, for which BLAS threads cost more than
+    # they give: a 2-thread OpenBLAS made the default classifier's fit on breast
+    # cancer take 20 times the CPU time of one thread on a busy 2-core machine
+    # (its idle threads spin). One BLAS thread for the session, set once
+    # numpy's and scipy's BLAS are loaded (scikit-learn loads both; the test
+    # modules have imported it already); a test marked ``blas_threads`` runs
+    # with the limits the process started with.
+    import sklearn  # noqa: F401
+
+    _ONE_BLAS_THREAD = threadpoolctl.threadpool_limits(1, user_api="blas")
     # Everything made so far (the modules of numpy, scipy, scikit-learn,
     # torch..., and the collected tests with their parameters) lives for the
     # whole session; frozen, the garbage collector's full passes, and pytest's
@@ -137,11 +158,11 @@ def _one_torch_thread():
 # (sknet._base.compat.SKLEARN_MIN_VERSION); a test that needs a newer one (its
 # callbacks, or a reference estimator's newer option) skips on older ones, and
 # says which version it needs.
-SKLEARN_VERSION = Version(sklearn.__version__)
+SKLEARN_VERSION = Version(importlib.metadata.version("scikit-learn"))
 
 
 def _needs(version, what):
-    return f"{what} needs scikit-learn >= {version}; this is scikit-learn {sklearn.__version__}"
+    return f"{what} needs scikit-learn >= {version}; this is scikit-learn {SKLEARN_VERSION}"
 
 
 def requires_sklearn(version, what):
@@ -162,11 +183,16 @@ def _copies(arrays):
 
 @functools.cache
 def _bundled(name):
+    from sklearn import datasets  # imported here: see the imports at the top
+
     return getattr(datasets, f"load_{name}")(return_X_y=True)
 
 
 @functools.cache
 def _standardised_regression(n_samples, n_features, n_targets, noise, seed):
+    from sklearn import datasets
+    from sklearn.preprocessing import StandardScaler
+
     X, y = datasets.make_regression(
         n_samples=n_samples,
         n_features=n_features,
@@ -196,6 +222,8 @@ def bundled():
 @pytest.fixture
 def iris():
     """Iris, standardised: ``(X, y)`` with 150 rows, 4 features and 3 classes."""
+    from sklearn.preprocessing import StandardScaler
+
     X, y = _bundled("iris")
     return StandardScaler().fit_transform(X), y.copy()
 
@@ -222,6 +250,7 @@ def estimator_data(iris, regression):
     :func:`regression` fixture's data, with ``regression_options``, for
     :class:`~sknet.LayeredRegressor`.
     """
+    from sknet import LayeredClassifier  # imported here: see the imports at the top
 
     def make(Estimator, **regression_options):
         if Estimator is LayeredClassifier:
@@ -235,6 +264,7 @@ def estimator_data(iris, regression):
 @pytest.fixture
 def outputs():
     """``outputs(estimator, X)``: ``predict_proba`` of a classifier, ``predict`` of a regressor."""
+    from sknet import LayeredClassifier
 
     def predict(estimator, X):
         if isinstance(estimator, LayeredClassifier):
@@ -256,6 +286,8 @@ def demo_rows():
     it carry ``xdist_group("demo_rows")``, so that under ``-n auto --dist
     loadgroup`` one worker computes it, once.
     """
+    from sklearn.exceptions import ConvergenceWarning
+
     from sknet.__main__ import _rows
 
     with warnings.catch_warnings():
