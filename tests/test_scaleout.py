@@ -36,14 +36,21 @@ def client():
         for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items():
             patch.setenv(name, str(value))
         multiprocessing.forkserver.ensure_running()
-    with (
-        dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}),
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
+    try:
+        with (
+            dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}),
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        # The server is stopped and waited for (with the method multiprocessing
+        # keeps for its own tests): no process outlives the module, and the
+        # server's CPU time counts with this process's children, as a spawned
+        # worker's does.
+        multiprocessing.forkserver._forkserver._stop()
 
 
 def test_grid_search_on_a_dask_cluster_matches_the_local_run(client, bundled):
