@@ -1,7 +1,7 @@
 """Scaling out: grid searches on a dask cluster, out-of-core training from a memmap."""
 
+import contextlib
 import multiprocessing
-import multiprocessing.forkserver
 
 import joblib
 import numpy as np
@@ -17,6 +17,27 @@ from sknet import LayeredClassifier, LayeredRegressor
 pytestmark = pytest.mark.xdist_group("dask_cluster")
 
 
+@contextlib.contextmanager
+def _forkserver(preload, environ):
+    """multiprocessing's fork server, started with ``preload`` imported and ``environ`` set.
+
+    Stopped and waited for on exit (with the method multiprocessing keeps for
+    its own tests): no process outlives the block, and the server's CPU time
+    counts with this process's children, as a spawned process's does.
+    """
+    import multiprocessing.forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environ.items():
+            patch.setenv(name, str(value))
+        multiprocessing.forkserver.ensure_running()
+    try:
+        yield
+    finally:
+        multiprocessing.forkserver._forkserver._stop()
+
+
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
@@ -27,30 +48,27 @@ def client():
     # they are forked from one server process that has imported sknet and
     # scikit-learn once (multiprocessing's "forkserver"), instead of being two
     # fresh interpreters that import them each (dask's default, "spawn"):
-    # about 2 s of CPU less. The server starts with the variables dask sets
-    # for the workers it spawns (one BLAS thread...), which must be there
-    # before numpy is imported.
-    server = multiprocessing.get_context("forkserver")
-    server.set_forkserver_preload(["distributed", "sknet", "sklearn.model_selection"])
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items():
-            patch.setenv(name, str(value))
-        multiprocessing.forkserver.ensure_running()
-    try:
-        with (
-            dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}),
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            yield client
-    finally:
-        # The server is stopped and waited for (with the method multiprocessing
-        # keeps for its own tests): no process outlives the module, and the
-        # server's CPU time counts with this process's children, as a spawned
-        # worker's does.
-        multiprocessing.forkserver._forkserver._stop()
+    # about 4 s of CPU less. The server starts with the variables dask sets
+    # for the processes it spawns (one BLAS thread...), which must be there
+    # before numpy is imported. Where there is no fork server (Windows), the
+    # workers are spawned.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        method = "forkserver"
+        server = _forkserver(
+            ["distributed", "sknet", "sklearn.model_selection"],
+            dask.config.get("distributed.nanny.pre-spawn-environ"),
+        )
+    else:
+        method, server = "spawn", contextlib.nullcontext()
+    with (
+        server,
+        dask.config.set({"distributed.worker.multiprocessing-method": method}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
 
 
 def test_grid_search_on_a_dask_cluster_matches_the_local_run(client, bundled):
