@@ -8,28 +8,38 @@ that take arguments are factories: the test calls them, for example
 
 import functools
 import gc
+import importlib.metadata
 import sys
 import warnings
 
 import pytest
-import sklearn
 import threadpoolctl
 from packaging.version import Version
-from sklearn import datasets
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import StandardScaler
 
-from sknet import LayeredClassifier
+# pytest-xdist's controller process loads this file too, only to run its hooks:
+# scikit-learn and sknet (2 s of CPU to import, taken from the workers on a
+# 2-core machine) are imported by the fixtures that use them, in the workers.
 
-# The tests multiply small matrices, for which BLAS threads cost more than they
-# give: a 2-thread OpenBLAS made the default classifier's fit on breast cancer
-# take 20 times the CPU time of one thread on a busy 2-core machine (its idle
-# threads spin). One BLAS thread for the session; a test marked ``blas_threads``
-# runs with the limits the process started with.
-_ONE_BLAS_THREAD = threadpoolctl.threadpool_limits(1, user_api="blas")
+#: The BLAS thread limits of the session (see ``pytest_collection_finish``).
+_ONE_BLAS_THREAD = None
+
+
+def _is_xdist_controller(config):
+    # pytest-xdist's own test (xdist.plugin.pytest_configure) for a process
+    # that hands the tests to workers and runs none.
+    return (
+        getattr(config.option, "dist", "no") != "no"
+        and not config.option.collectonly
+        and not hasattr(config, "workerinput")
+    )
 
 
 def pytest_configure(config):
+    # The tests stop many fits early on purpose. In pyproject.toml, this filter
+    # would make pytest import scikit-learn to resolve the category as it
+    # starts, in pytest-xdist's controller too, which runs no test.
+    if not _is_xdist_controller(config):
+        config.addinivalue_line("filterwarnings", "ignore::sklearn.exceptions.ConvergenceWarning")
     config.addinivalue_line(
         "markers", "blas_threads: run with the BLAS thread limits the process started with"
     )
@@ -49,6 +59,29 @@ def pytest_configure(config):
 #: workers in runs of this many consecutive tests.
 XDIST_RUN = 40
 
+#: Optional extras that cost a process seconds the first time it uses them:
+#: importing torch (about 2 s), then torch._dynamo, which its first
+#: ``TorchDispatchMode`` or ``torch.optim`` step imports (1 to 1.5 s more);
+#: skops, whose ``skops.io`` imports torch too (through scikit-learn's
+#: ``array_api_compat.torch``); matplotlib (0.4 s). Under ``--dist loadgroup``
+#: the tests that use one run in one group, so that one worker pays for it
+#: instead of each; the test modules import these extras in their tests or
+#: fixtures, not at collection, which every worker runs. A test is in the
+#: group when its id names the extra (parameters such as ``torch-cpu``
+#: included) or when it says so with ``pytest.mark.xdist_group(<group>)``.
+EXTRA_GROUPS = {
+    "torch": ("torch", "skops"),
+    "matplotlib": ("sknet/plotting.py::", "tests/test_plotting.py::"),
+}
+
+
+def _extra_group(nodeid):
+    nodeid = nodeid.lower()
+    for group, words in EXTRA_GROUPS.items():
+        if any(word in nodeid for word in words):
+            return group
+    return None
+
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
 def pytest_collection_modifyitems(config, items):
@@ -61,12 +94,31 @@ def pytest_collection_modifyitems(config, items):
     # groups the tests name themselves stay as they are.
     if not getattr(config.option, "loadgroup", False):
         return
-    ungrouped = [item for item in items if item.get_closest_marker("xdist_group") is None]
+    ungrouped = []
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        extra = _extra_group(item.nodeid)
+        if extra is None:
+            ungrouped.append(item)
+        else:
+            item.add_marker(pytest.mark.xdist_group(extra))
     for i, item in enumerate(ungrouped):
         item.add_marker(pytest.mark.xdist_group(f"run{i // XDIST_RUN}"))
 
 
 def pytest_collection_finish(session):
+    global _ONE_BLAS_THREAD
+    # The tests multiply small matrices, for which BLAS threads cost more than
+    # they give: a 2-thread OpenBLAS made the default classifier's fit on breast
+    # cancer take 20 times the CPU time of one thread on a busy 2-core machine
+    # (its idle threads spin). One BLAS thread for the session, set once
+    # numpy's and scipy's BLAS are loaded (scikit-learn loads both; the test
+    # modules have imported it already); a test marked ``blas_threads`` runs
+    # with the limits the process started with.
+    import sklearn  # noqa: F401
+
+    _ONE_BLAS_THREAD = threadpoolctl.threadpool_limits(1, user_api="blas")
     # Everything made so far (the modules of numpy, scipy, scikit-learn,
     # torch..., and the collected tests with their parameters) lives for the
     # whole session; frozen, the garbage collector's full passes, and pytest's
@@ -106,11 +158,11 @@ def _one_torch_thread():
 # (sknet._base.compat.SKLEARN_MIN_VERSION); a test that needs a newer one (its
 # callbacks, or a reference estimator's newer option) skips on older ones, and
 # says which version it needs.
-SKLEARN_VERSION = Version(sklearn.__version__)
+SKLEARN_VERSION = Version(importlib.metadata.version("scikit-learn"))
 
 
 def _needs(version, what):
-    return f"{what} needs scikit-learn >= {version}; this is scikit-learn {sklearn.__version__}"
+    return f"{what} needs scikit-learn >= {version}; this is scikit-learn {SKLEARN_VERSION}"
 
 
 def requires_sklearn(version, what):
@@ -131,11 +183,16 @@ def _copies(arrays):
 
 @functools.cache
 def _bundled(name):
+    from sklearn import datasets  # imported here: see the imports at the top
+
     return getattr(datasets, f"load_{name}")(return_X_y=True)
 
 
 @functools.cache
 def _standardised_regression(n_samples, n_features, n_targets, noise, seed):
+    from sklearn import datasets
+    from sklearn.preprocessing import StandardScaler
+
     X, y = datasets.make_regression(
         n_samples=n_samples,
         n_features=n_features,
@@ -165,6 +222,8 @@ def bundled():
 @pytest.fixture
 def iris():
     """Iris, standardised: ``(X, y)`` with 150 rows, 4 features and 3 classes."""
+    from sklearn.preprocessing import StandardScaler
+
     X, y = _bundled("iris")
     return StandardScaler().fit_transform(X), y.copy()
 
@@ -191,6 +250,7 @@ def estimator_data(iris, regression):
     :func:`regression` fixture's data, with ``regression_options``, for
     :class:`~sknet.LayeredRegressor`.
     """
+    from sknet import LayeredClassifier  # imported here: see the imports at the top
 
     def make(Estimator, **regression_options):
         if Estimator is LayeredClassifier:
@@ -204,6 +264,7 @@ def estimator_data(iris, regression):
 @pytest.fixture
 def outputs():
     """``outputs(estimator, X)``: ``predict_proba`` of a classifier, ``predict`` of a regressor."""
+    from sknet import LayeredClassifier
 
     def predict(estimator, X):
         if isinstance(estimator, LayeredClassifier):
@@ -225,6 +286,8 @@ def demo_rows():
     it carry ``xdist_group("demo_rows")``, so that under ``-n auto --dist
     loadgroup`` one worker computes it, once.
     """
+    from sklearn.exceptions import ConvergenceWarning
+
     from sknet.__main__ import _rows
 
     with warnings.catch_warnings():

@@ -450,6 +450,7 @@ def test_lbfgs_parameters_on_a_device_do_not_share_scipy_vectors():
     np.testing.assert_array_equal(to_numpy(store.params), [1.0, 2.0, 3.0])
 
 
+@pytest.mark.xdist_group("torch")  # torch, in the worker that runs the torch tests
 def test_training_does_not_depend_on_requires_grad():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)

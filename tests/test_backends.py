@@ -5,6 +5,9 @@ import pytest
 
 from sknet import Network
 
+# torch, in the worker that runs the other torch tests (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("torch")
+
 
 def _reads_of_a_fit(batch_size, sample_weight):
     """The device-to-host reads (``item()``-like aten ops) of a one-epoch torch fit."""

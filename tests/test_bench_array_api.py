@@ -15,10 +15,14 @@ from types import SimpleNamespace
 
 import pytest
 
-pytest.importorskip("torch")
+# Without torch, this file skips; torch itself is imported by the script, in
+# the worker that runs it (at collection, every worker would pay for it).
+if importlib.util.find_spec("torch") is None:
+    pytest.skip("the script's rows need torch", allow_module_level=True)
 # Under ``-n auto --dist loadgroup`` one worker runs the script once for the
-# whole module, instead of each worker running it for its share of the tests.
-pytestmark = pytest.mark.xdist_group("bench_array_api")
+# whole module, instead of each worker running it for its share of the tests,
+# and it is the worker that runs the other torch tests (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_array_api.py"

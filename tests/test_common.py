@@ -148,4 +148,15 @@ def test_sklearn_compatible(estimator, check):
     if _check_name(check) not in WHAT_TRAINING_REACHES and estimator.max_iter > INTERFACE_MAX_ITER:
         # A clone: the estimator object is shared by all checks of its configuration.
         estimator = clone(estimator).set_params(max_iter=INTERFACE_MAX_ITER)
-    check(estimator)
+    if _check_name(check) not in expected_failed_checks(estimator):
+        check(estimator)
+        return
+    # A check whose premise is false here (marked xfail, with the reason, by
+    # parametrize_with_checks): it runs the same, and its failure is raised
+    # again from this frame alone. pytest renders the traceback of an xfail
+    # too, parsing scikit-learn's estimator_checks.py (some 5000 lines) again
+    # for each of its frames: about 0.1 s a test, for a traceback no one reads.
+    try:
+        check(estimator)
+    except Exception as failure:
+        raise AssertionError(f"{type(failure).__name__}: {failure}") from None

@@ -16,17 +16,30 @@ kernels of a hand-written loop with ``torch.optim.Adam(foreach=True)``.
 """
 
 import collections
+import functools
+import importlib.util
 import warnings
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from sknet import LayeredClassifier, LayeredRegressor, Network
 
-from sknet import LayeredClassifier, LayeredRegressor, Network  # noqa: E402
+# Without torch, this file skips. torch is imported by the fixture below, in
+# the worker that runs these tests (all in the "torch" xdist group, see
+# tests/conftest.py), not at collection, which every worker runs.
+if importlib.util.find_spec("torch") is None:
+    pytest.skip("the traffic counter needs torch", allow_module_level=True)
+pytestmark = pytest.mark.xdist_group("torch")
+torch = None  # the module, once _torch has run
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _torch():
+    global torch
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+
 
 #: Operations that make a view or read metadata: no kernel on a GPU.
 VIEWS = frozenset(
@@ -35,65 +48,72 @@ VIEWS = frozenset(
 )
 
 
-class Traffic(TorchDispatchMode):
-    """Counts reads, uploads and kernels of the torch code run inside it."""
+@functools.cache
+def _traffic_class():
+    """The counter: a ``TorchDispatchMode``, so it is made once torch is imported."""
+    from torch.utils._python_dispatch import TorchDispatchMode  # noqa: PLC0415
 
-    def __init__(self):
-        super().__init__()
-        self.reads = self.uploads = 0
-        self.read_values = 0  # how many numbers the reads brought to the host
-        self.kernels = collections.Counter()
-        self._depth = 0
+    class Traffic(TorchDispatchMode):
+        """Counts reads, uploads and kernels of the torch code run inside it."""
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = str(func)
-        if name.startswith("aten."):
-            op = name.split(".")[1]
-            if op == "_local_scalar_dense":
-                self.reads += 1
-                self.read_values += 1
-            elif op in ("lift_fresh", "lift_fresh_copy"):
-                self.uploads += 1
-            elif op not in VIEWS:
-                self.kernels[op] += 1
-        return func(*args, **(kwargs or {}))
+        def __init__(self):
+            super().__init__()
+            self.reads = self.uploads = 0
+            self.read_values = 0  # how many numbers the reads brought to the host
+            self.kernels = collections.Counter()
+            self._depth = 0
 
-    @property
-    def n_kernels(self):
-        return sum(self.kernels.values())
-
-    def __enter__(self):
-        # A whole tensor read to the host goes through no aten operation on
-        # the CPU (it would be a copy from a GPU): count the Python calls.
-        self._saved = {
-            name: getattr(torch.Tensor, name) for name in ("numpy", "tolist", "__array__")
-        }
-
-        def counted(method):
-            def read(tensor, *args, **kwargs):
-                if self._depth == 0:
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(func)
+            if name.startswith("aten."):
+                op = name.split(".")[1]
+                if op == "_local_scalar_dense":
                     self.reads += 1
-                    self.read_values += tensor.numel()
-                self._depth += 1  # __array__ calls numpy: one read
-                try:
-                    return method(tensor, *args, **kwargs)
-                finally:
-                    self._depth -= 1
+                    self.read_values += 1
+                elif op in ("lift_fresh", "lift_fresh_copy"):
+                    self.uploads += 1
+                elif op not in VIEWS:
+                    self.kernels[op] += 1
+            return func(*args, **(kwargs or {}))
 
-            return read
+        @property
+        def n_kernels(self):
+            return sum(self.kernels.values())
 
-        for name, method in self._saved.items():
-            setattr(torch.Tensor, name, counted(method))
-        return super().__enter__()
+        def __enter__(self):
+            # A whole tensor read to the host goes through no aten operation on
+            # the CPU (it would be a copy from a GPU): count the Python calls.
+            self._saved = {
+                name: getattr(torch.Tensor, name) for name in ("numpy", "tolist", "__array__")
+            }
 
-    def __exit__(self, *exc_info):
-        for name, method in self._saved.items():
-            setattr(torch.Tensor, name, method)
-        return super().__exit__(*exc_info)
+            def counted(method):
+                def read(tensor, *args, **kwargs):
+                    if self._depth == 0:
+                        self.reads += 1
+                        self.read_values += tensor.numel()
+                    self._depth += 1  # __array__ calls numpy: one read
+                    try:
+                        return method(tensor, *args, **kwargs)
+                    finally:
+                        self._depth -= 1
+
+                return read
+
+            for name, method in self._saved.items():
+                setattr(torch.Tensor, name, counted(method))
+            return super().__enter__()
+
+        def __exit__(self, *exc_info):
+            for name, method in self._saved.items():
+                setattr(torch.Tensor, name, method)
+            return super().__exit__(*exc_info)
+
+    return Traffic
 
 
 def _count(function):
-    with Traffic() as traffic:
+    with _traffic_class()() as traffic:
         function()
     return traffic
 

@@ -80,6 +80,7 @@ def _reference_keep(shape, rate, key, epoch, layer, row):
 # -- the generator ------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("torch")  # torch, in the worker that runs the torch tests
 @pytest.mark.parametrize("counter, key, expected", KNOWN_ANSWERS)
 def test_philox_gives_random123s_known_answers(counter, key, expected):
     assert philox4x32(counter, key) == expected
@@ -118,6 +119,7 @@ def test_masks_follow_the_documented_counter():
         np.testing.assert_array_equal(mask, np.where(expected, 1 / 0.7, 0.0))
 
 
+@pytest.mark.xdist_group("torch")  # torch, in the worker that runs the torch tests
 def test_block_numbers_past_two_to_the_32():
     # Rows whose block numbers cross 2**32 take the counter's second word:
     # the arrays hold it (its own path), with the same decisions as one by one.
@@ -218,6 +220,7 @@ def test_a_decision_depends_on_the_row_not_on_the_batch():
 # -- the same masks everywhere ------------------------------------------------------
 
 
+@pytest.mark.xdist_group("torch")  # torch, in the worker that runs the torch tests
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(
     "shape, rate, epoch, layer, row",
@@ -307,6 +310,7 @@ def _converters():
     return [*converters, ("torch", torch.asarray)]
 
 
+@pytest.mark.xdist_group("torch")  # torch, in the worker that runs the torch tests
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
 def test_a_fit_with_dropout_gives_the_same_model_on_every_device(dtype, tolerance):
     X, Y = _data()
@@ -329,6 +333,7 @@ def test_a_fit_with_dropout_gives_the_same_model_on_every_device(dtype, toleranc
         )
 
 
+@pytest.mark.xdist_group("torch")  # torch, in the worker that runs the torch tests
 def test_the_estimator_with_dropout_gives_the_same_model_on_every_device():
     X, Y = _data(n=200, seed=1)
     y = Y.argmax(axis=1)

@@ -624,6 +624,7 @@ def _crossings_of_a_torch_fit(optimizer, batch_size):
     return Record.crossings
 
 
+@pytest.mark.xdist_group("torch")  # torch, in the worker that runs the torch tests
 @pytest.mark.parametrize(
     "make",
     [

@@ -1,5 +1,6 @@
 """Tests for sknet.plotting.LossCurveDisplay."""
 
+import importlib.util
 import sys
 
 import numpy as np
@@ -12,14 +13,28 @@ from sklearn.preprocessing import StandardScaler
 
 from sknet.plotting import LossCurveDisplay
 
-# The plot extra: without matplotlib, this file skips.
-matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+# The plot extra: without matplotlib, this file skips. matplotlib is imported
+# by the fixture below, in the worker that runs these tests (the "matplotlib"
+# xdist group, see tests/conftest.py), not at collection, which every worker runs.
+if importlib.util.find_spec("matplotlib") is None:
+    pytest.skip("the displays need matplotlib", allow_module_level=True)
+plt = None  # matplotlib.pyplot, once _pyplot has run
 
 
 @pytest.fixture(autouse=True)
-def _close_figures():
+def _pyplot(request):
+    global plt
+    if "fresh_sknet_import" in request.fixturenames:
+        # The test reads another interpreter's modules: this one needs no
+        # matplotlib (and its worker, the other fresh-interpreter tests', may
+        # not be the one that runs the displays).
+        yield
+        return
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: PLC0415
+
+    plt = matplotlib.pyplot
     yield
     plt.close("all")
 

@@ -1,5 +1,6 @@
 """skops' secure format: a fitted model asks to trust sknet's own types and nothing else."""
 
+import importlib.util
 import pickle
 
 import numpy as np
@@ -10,9 +11,19 @@ from sklearn.preprocessing import StandardScaler, scale
 
 from sknet import LayeredClassifier, LayeredRegressor, Network
 
-# skops is in the test extra; without it, this file skips.
-sio = pytest.importorskip("skops.io")
-UntrustedTypesFoundException = sio.exceptions.UntrustedTypesFoundException
+# skops is in the test extra; without it, this file skips. It is imported by
+# the fixture below, in the worker that runs these tests (the "torch" xdist
+# group, as skops.io imports torch: see tests/conftest.py), not at
+# collection, which every worker runs.
+if importlib.util.find_spec("skops") is None:
+    pytest.skip("skops is not installed", allow_module_level=True)
+sio = None  # skops.io, once _skops has run
+
+
+@pytest.fixture(autouse=True)
+def _skops():
+    global sio
+    sio = pytest.importorskip("skops.io")
 
 
 def _wine():
@@ -85,7 +96,7 @@ def test_untrusted_list_of_a_classifier():
         "sknet.network.Network",
         "sknet.optimizers.Adam",
     ]
-    with pytest.raises(UntrustedTypesFoundException, match="sknet.network.Network"):
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException, match="sknet.network.Network"):
         sio.loads(data)
 
 
