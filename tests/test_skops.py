@@ -9,7 +9,13 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_linnerud, l
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, scale
 
-from sknet import LayeredClassifier, LayeredRegressor, Network
+from sknet import (
+    LayeredClassifier,
+    LayeredRegressor,
+    Network,
+    SeedEnsembleRegressor,
+    make_tabular_classifier,
+)
 
 # skops is in the test extra; without it, this file skips. It is imported by
 # the fixture below, in the worker that runs these tests (the "torch" xdist
@@ -65,6 +71,18 @@ def _cases():
             Yl,
         ),
         "pipeline": (make_pipeline(StandardScaler(), LayeredClassifier((8,), **common)), X, y),
+        "seed ensemble": (
+            SeedEnsembleRegressor(
+                LayeredRegressor((8,), max_iter=15), n_estimators=2, random_state=0
+            ),
+            scale(Xr),
+            yr,
+        ),
+        "the tabular recipe": (
+            make_tabular_classifier(n_networks=2, hidden_layer_sizes=(8,), **common),
+            X,
+            y,
+        ),
     }
 
 
