@@ -146,7 +146,7 @@ class SeedEnsembleClassifier(ClassifierMixin, _SeedEnsemble):
     >>> from sknet import LayeredClassifier
     >>> from sknet.ensemble import SeedEnsembleClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> net = LayeredClassifier((16,), solver="lbfgs", max_iter=200)
+    >>> net = LayeredClassifier(hidden_layer_sizes=(16,), solver="lbfgs")
     >>> ensemble = SeedEnsembleClassifier(net, n_estimators=3, random_state=0)
     >>> ensemble = ensemble.fit(X, y)
     >>> len({member.random_state for member in ensemble.estimators_})
@@ -267,7 +267,7 @@ class SeedEnsembleRegressor(RegressorMixin, _SeedEnsemble):
     >>> from sknet import LayeredRegressor
     >>> from sknet.ensemble import SeedEnsembleRegressor
     >>> X, y = load_diabetes(return_X_y=True)
-    >>> net = LayeredRegressor((8,), solver="lbfgs", max_iter=100)
+    >>> net = LayeredRegressor(hidden_layer_sizes=(8,), solver="lbfgs")
     >>> ensemble = SeedEnsembleRegressor(net, n_estimators=3, random_state=0)
     >>> ensemble = ensemble.fit(X, y)
     >>> members = [member.predict(X[:2]) for member in ensemble.estimators_]
