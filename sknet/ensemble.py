@@ -131,7 +131,7 @@ class SeedEnsembleClassifier(ClassifierMixin, _SeedEnsemble):
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during :meth:`fit`, when they are all
         strings.
 
@@ -251,7 +251,7 @@ class SeedEnsembleRegressor(RegressorMixin, _SeedEnsemble):
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during :meth:`fit`, when they are all
         strings.
 
