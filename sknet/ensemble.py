@@ -84,6 +84,14 @@ class _SeedEnsemble(MetaEstimatorMixin, BaseEstimator):
     def _after_fit(self, y):
         """What a subclass learns from ``y`` once the members have accepted it."""
 
+    def _mean_of(self, method, X):
+        """The mean over the members of ``member.<method>(X)``."""
+        check_is_fitted(self, "estimators_")
+        total = np.asarray(getattr(self.estimators_[0], method)(X))
+        for member in self.estimators_[1:]:
+            total = total + np.asarray(getattr(member, method)(X))
+        return total / len(self.estimators_)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         member = get_tags(self.estimator)
@@ -184,11 +192,7 @@ class SeedEnsembleClassifier(ClassifierMixin, _SeedEnsemble):
         ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        check_is_fitted(self, "estimators_")
-        total = np.asarray(self.estimators_[0].predict_proba(X))
-        for member in self.estimators_[1:]:
-            total = total + np.asarray(member.predict_proba(X))
-        return total / len(self.estimators_)
+        return self._mean_of("predict_proba", X)
 
     def predict_log_proba(self, X):
         """The logarithm of :meth:`predict_proba`.
@@ -286,8 +290,4 @@ class SeedEnsembleRegressor(RegressorMixin, _SeedEnsemble):
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        check_is_fitted(self, "estimators_")
-        total = np.asarray(self.estimators_[0].predict(X))
-        for member in self.estimators_[1:]:
-            total = total + np.asarray(member.predict(X))
-        return total / len(self.estimators_)
+        return self._mean_of("predict", X)
