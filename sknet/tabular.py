@@ -11,6 +11,8 @@ averaged; the regressor also learns on a standardised target. This module is
 on the scikit-learn side of the package.
 """
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.impute import MissingIndicator, SimpleImputer
@@ -175,6 +177,10 @@ def _preprocessor(numeric_encoding, n_bins, bins, min_frequency, max_categories,
 
 
 def _net(cls, ensemble, n_networks, random_state, net_options, numeric_encoding):
+    # Checked here, where the user's name for it is known (the ensemble calls
+    # it n_estimators); bool is an int that is not a count.
+    if isinstance(n_networks, bool) or not isinstance(n_networks, Integral) or n_networks < 1:
+        raise ValueError(f"n_networks must be an integer of at least 1, got {n_networks!r}.")
     params = {**NET_DEFAULTS, "random_state": random_state, **net_options}
     if numeric_encoding != "standard" and params.get("numeric_embedding") == "piecewise_linear":
         # The estimator would bin the recipe's bins (and its one-hot and

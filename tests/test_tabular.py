@@ -158,6 +158,9 @@ def test_defaults_and_options():
         make_tabular_classifier(hiden_layer_sizes=(8,))
     with pytest.raises(ValueError, match="numeric_encoding"):
         make_tabular_regressor(numeric_encoding="periodic")
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="n_networks must be an integer"):
+            make_tabular_classifier(n_networks=bad)
 
 
 def test_clone_params_grid_search_and_pickle():
