@@ -9,6 +9,7 @@ that take arguments are factories: the test calls them, for example
 import functools
 import gc
 import importlib.metadata
+import importlib.util
 import sys
 import warnings
 
@@ -373,3 +374,110 @@ def numba_pool_after_kernels():
         "print('dropout', parallel._is_initialized)\n"
     )
     return dict(line.split() for line in out.splitlines())
+
+
+#: In the interpreter of ``without_numba``: scikit-learn's names that are newer
+#: than the floor sknet declares are deleted before sknet is imported afresh.
+_HIDE_THE_NEWER_NAMES = """
+import sklearn.callback
+import sklearn.compose, sklearn.datasets, sklearn.impute, sklearn.metrics  # noqa: E401
+import sklearn.model_selection, sklearn.pipeline, sklearn.preprocessing, sklearn.tree  # noqa: E401
+import sklearn.utils._array_api as array_api
+import sklearn.utils.validation as validation
+
+# scikit-learn's own modules keep what they imported; sknet finds none of these.
+for module, name in [
+    (sklearn.callback, "CallbackSupportMixin"),  # scikit-learn < 1.9
+    (array_api, "move_to"),  # scikit-learn < 1.8
+    (array_api, "check_same_namespace"),  # scikit-learn < 1.9
+    (validation, "_check_categorical_features"),  # scikit-learn < 1.9
+]:
+    if hasattr(module, name):
+        delattr(module, name)
+"""
+
+#: Then sknet must import, fit, predict and refuse callbacks clearly.
+_SKNET_WITHOUT_THE_NEWER_NAMES = """
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+
+from sknet import LayeredClassifier
+from sknet._base import compat as _compat
+
+assert not _compat.HAS_CALLBACKS
+assert _compat.move_to is _compat._move_to
+assert _compat.check_same_namespace is _compat._check_same_namespace
+X, y = load_iris(return_X_y=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    clf = LayeredClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    search = GridSearchCV(clf, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    print("@compat_accuracy", round(search.score(X, y), 3))
+    clf.partial_fit(X, y, classes=np.unique(y))
+try:
+    clf.set_callbacks(object())
+except RuntimeError as error:
+    print("@compat_refusal", error)
+"""
+
+
+@pytest.fixture(scope="session")
+def without_numba():
+    """One fresh interpreter where ``import numba`` fails, as without numba installed.
+
+    Three checks share it, each on a clean sknet (the modules of the one
+    before are dropped from ``sys.modules``); a dict of the lines it prints
+    that start with ``@``, by their first word, and ``"out"``, all it printed:
+
+    1. The engine's modules that need no numba, imported without
+       sknet/__init__.py: ``"@engine_sklearn"`` lists the scikit-learn modules
+       then loaded, ``"@engine_estimators"`` says whether sknet.estimators is.
+    2. Where numba is installed (tests/test_numba_backend.py),
+       ``import sknet`` chooses no numba backend (``"@backend"``, the name
+       chosen for a huge step) and tests/test_engine_rules.py passes
+       (``"@rules_exit"``, pytest's exit code; its summary is in ``"out"``).
+       The rule tested in 1 is deselected there: its own interpreter would
+       have numba.
+    3. sknet, imported after scikit-learn's names newer than the floor are
+       hidden, fits, predicts and refuses callbacks (tests/test_compat.py):
+       ``"@compat_accuracy"`` and ``"@compat_refusal"``.
+
+    The tests that read it carry ``xdist_group("without_numba")``.
+    """
+    import _fresh_interpreter as fresh
+    from test_engine_rules import ENGINE
+
+    drop_sknet = (
+        "for _name in [m for m in sys.modules if m.split('.')[0] == 'sknet']:\n"
+        "    del sys.modules[_name]\n"
+    )
+    rule = "tests/test_engine_rules.py::test_importing_the_engine_does_not_import_sklearn"
+    code = (
+        "import sys\n"
+        "sys.modules['numba'] = None  # as if numba were not installed\n"
+        + fresh.ENGINE_ONLY
+        + "".join(f"import sknet.{name}\n" for name in ENGINE if "numba" not in name)
+        + "_loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn')\n"
+        "print('@engine_sklearn', *_loaded)\n"
+        "print('@engine_estimators', 'sknet.estimators' in sys.modules)\n" + drop_sknet
+    )
+    if importlib.util.find_spec("numba") is not None:
+        code += (
+            "import numpy, pytest, sknet\n"
+            "print('@backend', sknet.backends.get_backend(numpy.zeros(1), step_work=2**40).name)\n"
+            "_exit = pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_engine_rules.py',\n"
+            f"                     '--deselect', {rule!r}])\n"
+            "print('@rules_exit', int(_exit))\n" + drop_sknet
+        )
+    code += _HIDE_THE_NEWER_NAMES + _SKNET_WITHOUT_THE_NEWER_NAMES
+    out = fresh.run(code)
+    lines = {"out": out}
+    for line in out.splitlines():
+        if line.startswith("@"):
+            word, _, rest = line.partition(" ")
+            lines[word] = rest
+    return lines
