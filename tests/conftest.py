@@ -70,9 +70,15 @@ XDIST_RUN = 40
 #: fixtures, not at collection, which every worker runs. A test is in the
 #: group when its id names the extra (parameters such as ``torch-cpu``
 #: included) or when it says so with ``pytest.mark.xdist_group(<group>)``.
+#: numba's kernels are compiled on their first call in a process, unless
+#: numba's on-disk cache has them (not in a fresh checkout): the tests that
+#: call them (tests/test_numba_*.py, tests/test_dropout_kernels.py, the numba
+#: modules' examples, the tests with a ``numba`` parameter) run in one group,
+#: so that one worker compiles each kernel.
 EXTRA_GROUPS = {
     "torch": ("torch", "skops"),
     "matplotlib": ("sknet/plotting.py::", "tests/test_plotting.py::"),
+    "numba": ("numba", "tests/test_dropout_kernels.py::"),
 }
 
 
