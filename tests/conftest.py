@@ -314,13 +314,17 @@ def fresh_sknet_import():
     ``sknet.plotting``), ``"matplotlib"`` (its modules loaded after building a
     ``LossCurveDisplay``), ``"small"`` (numba? after small fits),
     ``"large"`` (the backend and numba? for a step large enough for numba's
-    kernels). The tests that read it (tests/test_plotting.py,
-    tests/test_numba_backend.py) carry ``xdist_group("fresh_sknet_import")``
-    so that one worker starts the interpreter, once.
+    kernels). Where numba is installed, the kernels then run, and
+    ``"engine"`` and ``"dropout"`` say whether numba's thread pool was
+    started (see ``numba_pool_after_kernels``). The tests that read it
+    (tests/test_plotting.py, tests/test_numba_backend.py,
+    tests/test_numba_kernels.py, tests/test_dropout_kernels.py) carry
+    ``xdist_group("fresh_sknet_import")`` so that one worker starts the
+    interpreter, once.
     """
     import _fresh_interpreter as fresh
 
-    out = fresh.run(
+    code = (
         "import sys, warnings\n"
         "import sknet\n"
         "import sknet.plotting\n"
@@ -344,42 +348,44 @@ def fresh_sknet_import():
         "backend = backends.get_backend(X, step_work=backends.MIN_STEP_WORK)\n"
         "print('large', backend.name, 'numba' in sys.modules)\n"
     )
+    if importlib.util.find_spec("numba") is not None:
+        benchmarks = str(fresh.ROOT / "benchmarks")
+        # The kernels, each on the calling thread: numba's pool is never started.
+        code += (
+            "import numpy as np\n"
+            "from numba.np.ufunc import parallel\n"
+            "from sknet import _numba_kernels as K\n"
+            "z = np.ones((3, 2)); p = np.ones(4)\n"
+            "K.bias_activation(z, np.ones(2), z, 'relu')\n"
+            "K.activation_backward(z, z, z.copy(), 'relu')\n"
+            "K.adam_step(p, p, p.copy(), p.copy(), p.copy(), 0.1, 0.9, 0.999, 1e-8)\n"
+            "K.gather_rows(z, np.array([0, 2]), z[:2].copy())\n"
+            f"sys.path.insert(0, {benchmarks!r})\n"
+            "import numba_extra_kernels as BK\n"
+            "BK.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
+            "print('engine', parallel._is_initialized)\n"
+            "m = np.empty((3, 5)); a = np.ones((3, 5)); o = np.empty((3, 5))\n"
+            "K.dropout(m, 0.5, (1, 2), 0, 0, 0, a, o)\n"
+            "K.dropout(m.astype(np.float32), 0.5, (1, 2), 0, 0, 0)\n"
+            "print('dropout', parallel._is_initialized)\n"
+        )
+    out = fresh.run(code)
     return {line.split()[0]: line.split()[1:] for line in out.splitlines()}
 
 
 @pytest.fixture(scope="session")
-def numba_pool_after_kernels():
+def numba_pool_after_kernels(fresh_sknet_import):
     """Whether numba's thread pool was started, in one fresh interpreter, after the kernels ran.
 
     A dict: ``"engine"`` after the engine's kernels and the benchmarks'
     fused loss kernel ran, then ``"dropout"`` after the dropout kernel ran
     too (a started pool stays started, so each answer covers the kernels
-    before it). The engine's modules are imported without scikit-learn. The
-    tests that read it (tests/test_numba_kernels.py,
-    tests/test_dropout_kernels.py) carry ``xdist_group("numba_pool")``.
+    before it, and the imports and fits of ``fresh_sknet_import``, whose
+    interpreter runs them). The tests that read it
+    (tests/test_numba_kernels.py, tests/test_dropout_kernels.py) carry
+    ``xdist_group("fresh_sknet_import")``.
     """
-    import _fresh_interpreter as fresh
-
-    benchmarks = str(fresh.ROOT / "benchmarks")
-    out = fresh.run(
-        fresh.ENGINE_ONLY + "import numpy as np\n"
-        "from numba.np.ufunc import parallel\n"
-        "from sknet import _numba_kernels as K\n"
-        "z = np.ones((3, 2)); p = np.ones(4)\n"
-        "K.bias_activation(z, np.ones(2), z, 'relu')\n"
-        "K.activation_backward(z, z, z.copy(), 'relu')\n"
-        "K.adam_step(p, p, p.copy(), p.copy(), p.copy(), 0.1, 0.9, 0.999, 1e-8)\n"
-        "K.gather_rows(z, np.array([0, 2]), z[:2].copy())\n"
-        f"sys.path.insert(0, {benchmarks!r})\n"
-        "import numba_extra_kernels as BK\n"
-        "BK.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
-        "print('engine', parallel._is_initialized)\n"
-        "m = np.empty((3, 5)); a = np.ones((3, 5)); o = np.empty((3, 5))\n"
-        "K.dropout(m, 0.5, (1, 2), 0, 0, 0, a, o)\n"
-        "K.dropout(m.astype(np.float32), 0.5, (1, 2), 0, 0, 0)\n"
-        "print('dropout', parallel._is_initialized)\n"
-    )
-    return dict(line.split() for line in out.splitlines())
+    return {name: fresh_sknet_import[name][0] for name in ("engine", "dropout")}
 
 
 #: In the interpreter of ``without_numba``: scikit-learn's names that are newer
