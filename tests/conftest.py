@@ -9,6 +9,7 @@ that take arguments are factories: the test calls them, for example
 import functools
 import gc
 import importlib.metadata
+import importlib.util
 import sys
 import warnings
 
@@ -69,9 +70,15 @@ XDIST_RUN = 40
 #: fixtures, not at collection, which every worker runs. A test is in the
 #: group when its id names the extra (parameters such as ``torch-cpu``
 #: included) or when it says so with ``pytest.mark.xdist_group(<group>)``.
+#: numba's kernels are compiled on their first call in a process, unless
+#: numba's on-disk cache has them (not in a fresh checkout): the tests that
+#: call them (tests/test_numba_*.py, tests/test_dropout_kernels.py, the numba
+#: modules' examples, the tests with a ``numba`` parameter) run in one group,
+#: so that one worker compiles each kernel.
 EXTRA_GROUPS = {
     "torch": ("torch", "skops"),
     "matplotlib": ("sknet/plotting.py::", "tests/test_plotting.py::"),
+    "numba": ("numba", "tests/test_dropout_kernels.py::"),
 }
 
 
@@ -307,13 +314,17 @@ def fresh_sknet_import():
     ``sknet.plotting``), ``"matplotlib"`` (its modules loaded after building a
     ``LossCurveDisplay``), ``"small"`` (numba? after small fits),
     ``"large"`` (the backend and numba? for a step large enough for numba's
-    kernels). The tests that read it (tests/test_plotting.py,
-    tests/test_numba_backend.py) carry ``xdist_group("fresh_sknet_import")``
-    so that one worker starts the interpreter, once.
+    kernels). Where numba is installed, the kernels then run, and
+    ``"engine"`` and ``"dropout"`` say whether numba's thread pool was
+    started (see ``numba_pool_after_kernels``). The tests that read it
+    (tests/test_plotting.py, tests/test_numba_backend.py,
+    tests/test_numba_kernels.py, tests/test_dropout_kernels.py) carry
+    ``xdist_group("fresh_sknet_import")`` so that one worker starts the
+    interpreter, once.
     """
     import _fresh_interpreter as fresh
 
-    out = fresh.run(
+    code = (
         "import sys, warnings\n"
         "import sknet\n"
         "import sknet.plotting\n"
@@ -337,39 +348,148 @@ def fresh_sknet_import():
         "backend = backends.get_backend(X, step_work=backends.MIN_STEP_WORK)\n"
         "print('large', backend.name, 'numba' in sys.modules)\n"
     )
+    if importlib.util.find_spec("numba") is not None:
+        benchmarks = str(fresh.ROOT / "benchmarks")
+        # The kernels, each on the calling thread: numba's pool is never started.
+        code += (
+            "import numpy as np\n"
+            "from numba.np.ufunc import parallel\n"
+            "from sknet import _numba_kernels as K\n"
+            "z = np.ones((3, 2)); p = np.ones(4)\n"
+            "K.bias_activation(z, np.ones(2), z, 'relu')\n"
+            "K.activation_backward(z, z, z.copy(), 'relu')\n"
+            "K.adam_step(p, p, p.copy(), p.copy(), p.copy(), 0.1, 0.9, 0.999, 1e-8)\n"
+            "K.gather_rows(z, np.array([0, 2]), z[:2].copy())\n"
+            f"sys.path.insert(0, {benchmarks!r})\n"
+            "import numba_extra_kernels as BK\n"
+            "BK.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
+            "print('engine', parallel._is_initialized)\n"
+            "m = np.empty((3, 5)); a = np.ones((3, 5)); o = np.empty((3, 5))\n"
+            "K.dropout(m, 0.5, (1, 2), 0, 0, 0, a, o)\n"
+            "K.dropout(m.astype(np.float32), 0.5, (1, 2), 0, 0, 0)\n"
+            "print('dropout', parallel._is_initialized)\n"
+        )
+    out = fresh.run(code)
     return {line.split()[0]: line.split()[1:] for line in out.splitlines()}
 
 
 @pytest.fixture(scope="session")
-def numba_pool_after_kernels():
+def numba_pool_after_kernels(fresh_sknet_import):
     """Whether numba's thread pool was started, in one fresh interpreter, after the kernels ran.
 
     A dict: ``"engine"`` after the engine's kernels and the benchmarks'
     fused loss kernel ran, then ``"dropout"`` after the dropout kernel ran
     too (a started pool stays started, so each answer covers the kernels
-    before it). The engine's modules are imported without scikit-learn. The
-    tests that read it (tests/test_numba_kernels.py,
-    tests/test_dropout_kernels.py) carry ``xdist_group("numba_pool")``.
+    before it, and the imports and fits of ``fresh_sknet_import``, whose
+    interpreter runs them). The tests that read it
+    (tests/test_numba_kernels.py, tests/test_dropout_kernels.py) carry
+    ``xdist_group("fresh_sknet_import")``.
+    """
+    return {name: fresh_sknet_import[name][0] for name in ("engine", "dropout")}
+
+
+#: In the interpreter of ``without_numba``: scikit-learn's names that are newer
+#: than the floor sknet declares are deleted before sknet is imported afresh.
+_HIDE_THE_NEWER_NAMES = """
+import sklearn.callback
+import sklearn.compose, sklearn.datasets, sklearn.impute, sklearn.metrics  # noqa: E401
+import sklearn.model_selection, sklearn.pipeline, sklearn.preprocessing, sklearn.tree  # noqa: E401
+import sklearn.utils._array_api as array_api
+import sklearn.utils.validation as validation
+
+# scikit-learn's own modules keep what they imported; sknet finds none of these.
+for module, name in [
+    (sklearn.callback, "CallbackSupportMixin"),  # scikit-learn < 1.9
+    (array_api, "move_to"),  # scikit-learn < 1.8
+    (array_api, "check_same_namespace"),  # scikit-learn < 1.9
+    (validation, "_check_categorical_features"),  # scikit-learn < 1.9
+]:
+    if hasattr(module, name):
+        delattr(module, name)
+"""
+
+#: Then sknet must import, fit, predict and refuse callbacks clearly.
+_SKNET_WITHOUT_THE_NEWER_NAMES = """
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+
+from sknet import LayeredClassifier
+from sknet._base import compat as _compat
+
+assert not _compat.HAS_CALLBACKS
+assert _compat.move_to is _compat._move_to
+assert _compat.check_same_namespace is _compat._check_same_namespace
+X, y = load_iris(return_X_y=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    clf = LayeredClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    search = GridSearchCV(clf, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    print("@compat_accuracy", round(search.score(X, y), 3))
+    clf.partial_fit(X, y, classes=np.unique(y))
+try:
+    clf.set_callbacks(object())
+except RuntimeError as error:
+    print("@compat_refusal", error)
+"""
+
+
+@pytest.fixture(scope="session")
+def without_numba():
+    """One fresh interpreter where ``import numba`` fails, as without numba installed.
+
+    Three checks share it, each on a clean sknet (the modules of the one
+    before are dropped from ``sys.modules``); a dict of the lines it prints
+    that start with ``@``, by their first word, and ``"out"``, all it printed:
+
+    1. The engine's modules that need no numba, imported without
+       sknet/__init__.py: ``"@engine_sklearn"`` lists the scikit-learn modules
+       then loaded, ``"@engine_estimators"`` says whether sknet.estimators is.
+    2. Where numba is installed (tests/test_numba_backend.py),
+       ``import sknet`` chooses no numba backend (``"@backend"``, the name
+       chosen for a huge step) and tests/test_engine_rules.py passes
+       (``"@rules_exit"``, pytest's exit code; its summary is in ``"out"``).
+       The rule tested in 1 is deselected there: its own interpreter would
+       have numba.
+    3. sknet, imported after scikit-learn's names newer than the floor are
+       hidden, fits, predicts and refuses callbacks (tests/test_compat.py):
+       ``"@compat_accuracy"`` and ``"@compat_refusal"``.
+
+    The tests that read it carry ``xdist_group("without_numba")``.
     """
     import _fresh_interpreter as fresh
+    from test_engine_rules import ENGINE
 
-    benchmarks = str(fresh.ROOT / "benchmarks")
-    out = fresh.run(
-        fresh.ENGINE_ONLY + "import numpy as np\n"
-        "from numba.np.ufunc import parallel\n"
-        "from sknet import _numba_kernels as K\n"
-        "z = np.ones((3, 2)); p = np.ones(4)\n"
-        "K.bias_activation(z, np.ones(2), z, 'relu')\n"
-        "K.activation_backward(z, z, z.copy(), 'relu')\n"
-        "K.adam_step(p, p, p.copy(), p.copy(), p.copy(), 0.1, 0.9, 0.999, 1e-8)\n"
-        "K.gather_rows(z, np.array([0, 2]), z[:2].copy())\n"
-        f"sys.path.insert(0, {benchmarks!r})\n"
-        "import numba_extra_kernels as BK\n"
-        "BK.softmax_log_loss_codes(z, np.zeros(3, np.intp), z, z.copy(), np.ones(3))\n"
-        "print('engine', parallel._is_initialized)\n"
-        "m = np.empty((3, 5)); a = np.ones((3, 5)); o = np.empty((3, 5))\n"
-        "K.dropout(m, 0.5, (1, 2), 0, 0, 0, a, o)\n"
-        "K.dropout(m.astype(np.float32), 0.5, (1, 2), 0, 0, 0)\n"
-        "print('dropout', parallel._is_initialized)\n"
+    drop_sknet = (
+        "for _name in [m for m in sys.modules if m.split('.')[0] == 'sknet']:\n"
+        "    del sys.modules[_name]\n"
     )
-    return dict(line.split() for line in out.splitlines())
+    rule = "tests/test_engine_rules.py::test_importing_the_engine_does_not_import_sklearn"
+    code = (
+        "import sys\n"
+        "sys.modules['numba'] = None  # as if numba were not installed\n"
+        + fresh.ENGINE_ONLY
+        + "".join(f"import sknet.{name}\n" for name in ENGINE if "numba" not in name)
+        + "_loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn')\n"
+        "print('@engine_sklearn', *_loaded)\n"
+        "print('@engine_estimators', 'sknet.estimators' in sys.modules)\n" + drop_sknet
+    )
+    if importlib.util.find_spec("numba") is not None:
+        code += (
+            "import numpy, pytest, sknet\n"
+            "print('@backend', sknet.backends.get_backend(numpy.zeros(1), step_work=2**40).name)\n"
+            "_exit = pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_engine_rules.py',\n"
+            f"                     '--deselect', {rule!r}])\n"
+            "print('@rules_exit', int(_exit))\n" + drop_sknet
+        )
+    code += _HIDE_THE_NEWER_NAMES + _SKNET_WITHOUT_THE_NEWER_NAMES
+    out = fresh.run(code)
+    lines = {"out": out}
+    for line in out.splitlines():
+        if line.startswith("@"):
+            word, _, rest = line.partition(" ")
+            lines[word] = rest
+    return lines

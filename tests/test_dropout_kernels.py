@@ -228,7 +228,7 @@ def test_training_with_the_kernel_gives_numpys_weights(dtype, monkeypatch):
     )
 
 
-@pytest.mark.xdist_group("numba_pool")  # one interpreter for the session's checks
+@pytest.mark.xdist_group("fresh_sknet_import")  # one interpreter for the session's checks
 def test_dropout_kernel_starts_no_threads(numba_pool_after_kernels):
     # A fresh interpreter ran the dropout kernel (into a buffer with the
     # activations, and alone in float32): numba's thread pool is not started.

@@ -158,16 +158,14 @@ def test_import_and_small_fits_do_not_load_numba(fresh_sknet_import):
     assert lines["large"] == ["numba", "True"]
 
 
-def test_engine_rules_hold_with_numba_hidden():
+@pytest.mark.xdist_group("without_numba")  # one interpreter for the session's checks
+def test_engine_rules_hold_with_numba_hidden(without_numba):
     # Where numba is missing, the rules still check every engine source (the
-    # numba modules included) and import only what can be imported.
-    out = _run(
-        "import sys\n"
-        "sys.modules['numba'] = None  # as if numba were not installed\n"
-        "import pytest\n"
-        "import sknet\n"
-        "assert not sknet.backends.get_backend(__import__('numpy').zeros(1), step_work=2**40)"
-        ".name == 'numba'\n"
-        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_engine_rules.py']))\n"
-    )
+    # numba modules included) and import only what can be imported; the
+    # engine's modules then import no scikit-learn either.
+    assert without_numba["@engine_sklearn"] == ""
+    assert without_numba["@engine_estimators"] == "False"
+    assert without_numba["@backend"] != "numba"
+    out = without_numba["out"]
+    assert without_numba["@rules_exit"] == "0", out[-2000:]
     assert " passed" in out and "failed" not in out and "skipped" not in out, out[-2000:]

@@ -307,7 +307,7 @@ def test_thread_budget_inside_joblib_workers_does_not_oversubscribe():
         assert numba_pool == max(1, cpus // 2)
 
 
-@pytest.mark.xdist_group("numba_pool")  # one interpreter for the session's checks
+@pytest.mark.xdist_group("fresh_sknet_import")  # one interpreter for the session's checks
 def test_kernels_start_no_threads(numba_pool_after_kernels):
     # The kernels run on the calling thread: numba's thread pool, whose idle
     # threads would compete with the BLAS's, is never started (a fresh
